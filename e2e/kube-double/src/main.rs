@@ -1,0 +1,2 @@
+//! The `kube-double` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Whole-system test support: processes, git servers, the scale simulator.

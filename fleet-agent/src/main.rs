@@ -1,0 +1,2 @@
+//! The `fleet-agent` edge agent.
+fn main() {}

@@ -1,0 +1,38 @@
+//! A loaded chart tree: metadata, templates, other files, default values, subcharts.
+//!
+//! This is the contract between chart loading (which fills it) and the template
+//! [`engine`](super::engine) (which only reads it).
+
+use serde_json::Value;
+
+/// One file of a chart, with its path relative to the chart root (`templates/x.yaml`,
+/// `files/a.conf`, `README.md`), always with `/` separators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartFile {
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+/// A chart as Helm's loader returns it: `Chart.yaml` metadata, its templates, every other
+/// file (what `.Files` sees; `.helmignore` already applied), the default `values.yaml`,
+/// and the subcharts that are enabled for this render, in `Chart.yaml` dependency order.
+#[derive(Debug, Clone, Default)]
+pub struct Chart {
+    /// `Chart.yaml` as Helm's `chart.Metadata` exposes it to templates as `.Chart`
+    /// (keys in Helm's capitalised form: `Name`, `Version`, `AppVersion`, `APIVersion`,
+    /// `Type`, `Description`, `Annotations`, `Keywords`, ...).
+    pub metadata: Value,
+    /// The chart's name as the parent refers to it: its alias when it has one.
+    pub name: String,
+    /// Files under `templates/` (including `_helpers.tpl`, `NOTES.txt`).
+    pub templates: Vec<ChartFile>,
+    /// Every other file of the chart (`.Files`), `Chart.yaml` and `values.yaml` included
+    /// as Helm includes them.
+    pub files: Vec<ChartFile>,
+    /// Default values from `values.yaml`, numbers as Helm reads them (float64).
+    pub values: Value,
+    /// `values.schema.json`, when present.
+    pub schema: Option<Vec<u8>>,
+    /// Subcharts enabled for this render, each with `name` set to its alias if any.
+    pub dependencies: Vec<Chart>,
+}

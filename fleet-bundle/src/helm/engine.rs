@@ -1,0 +1,1 @@
+//! Executes a chart tree's Go templates (placeholder until the engine lands).

@@ -1,0 +1,8 @@
+//! Helm charts: loading, values, the Go-template engine on minijinja, and `helm template` output.
+//!
+//! The flow mirrors Helm's own: [`chart`] loads a chart directory or archive (with its
+//! vendored dependencies), [`values`] coalesces the values tree, [`engine`] executes every
+//! template of the chart tree, and [`output`] assembles the `helm template` stream.
+
+pub mod chart;
+pub mod engine;

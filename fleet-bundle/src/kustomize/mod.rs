@@ -1,0 +1,1 @@
+//! Kustomize in Rust, output identical to `kubectl kustomize`.

@@ -1,0 +1,2 @@
+//! The `fleet-manager` server and admin CLI.
+fn main() {}
