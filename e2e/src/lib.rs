@@ -1,1 +1,7 @@
-//! Whole-system test support: processes, git servers, the scale simulator.
+//! Whole-system test support: child processes of our binaries, a TCP link that can be
+//! cut, and helpers to wait for convergence. The tests themselves live in `e2e/tests/`;
+//! the scale simulator in `src/bin/`.
+
+pub mod link;
+pub mod process;
+pub mod wait;
