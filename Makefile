@@ -19,6 +19,7 @@ lint: setup
 
 ## test: lint, then every test of every crate (unit, parity, e2e)
 test: setup lint
+	cargo build --workspace --bins
 	cargo test --workspace --no-fail-fast
 
 bench: setup
