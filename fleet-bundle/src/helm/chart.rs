@@ -26,10 +26,13 @@ pub struct Chart {
     pub name: String,
     /// Files under `templates/` (including `_helpers.tpl`, `NOTES.txt`).
     pub templates: Vec<ChartFile>,
-    /// Every other file of the chart (`.Files`), `Chart.yaml` and `values.yaml` included
-    /// as Helm includes them.
+    /// Every other file of the chart (`.Files`): as in Helm, not `Chart.yaml`,
+    /// `values.yaml`, `values.schema.json`, templates or subcharts; `crds/` files are here.
     pub files: Vec<ChartFile>,
-    /// Default values from `values.yaml`, numbers as Helm reads them (float64).
+    /// Default values from `values.yaml`, numbers as Helm reads them (float64:
+    /// `serde_json::Number::is_f64`; integers only come from `--set`). For a chart with
+    /// dependencies this is, as in Helm after dependency processing, the merged tree of
+    /// its own and its subcharts' defaults plus imported values.
     pub values: Value,
     /// `values.schema.json`, when present.
     pub schema: Option<Vec<u8>>,

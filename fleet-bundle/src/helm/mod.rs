@@ -6,3 +6,11 @@
 
 pub mod chart;
 pub mod engine;
+pub mod constraint;
+pub mod ignore;
+pub mod load;
+pub mod metadata;
+pub mod strvals;
+pub mod values;
+pub mod yaml11;
+pub mod dependencies;

@@ -1,0 +1,634 @@
+//! YAML documents read the way Helm reads them: YAML 1.1 scalars (go-yaml v2) turned
+//! into JSON values (sigs.k8s.io/yaml).
+//!
+//! Helm never sees YAML types directly: `sigs.k8s.io/yaml` decodes with go-yaml v2
+//! (YAML 1.1: `yes`/`on`/`off` are booleans, `0755` is octal, `1_000` is an integer),
+//! converts the result to JSON and decodes that JSON again. So every map key becomes a
+//! string, and for untyped targets (values) every number becomes a float64. This module
+//! keeps the first step exact ([`parse_documents`] returns integers as integers) and
+//! leaves the float64 step to [`into_helm_numbers`], because typed targets such as
+//! `Chart.yaml`'s string fields turn numbers back into strings instead
+//! ([`scalar_as_go_string`]).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
+use serde_json::{Map, Number, Value};
+
+/// Why a YAML document could not be read; positions are 1-based.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum YamlError {
+    /// The text is not well-formed YAML.
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Well-formed YAML that has no JSON equivalent (a `.nan`, a null map key, ...).
+    #[error("line {line}, column {column}: {message}")]
+    Unsupported {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl YamlError {
+    fn syntax(err: &ScanError) -> Self {
+        YamlError::Syntax {
+            line: err.marker().line(),
+            column: err.marker().col() + 1,
+            message: err.info().to_string(),
+        }
+    }
+
+    fn unsupported(span: &Span, message: impl Into<String>) -> Self {
+        YamlError::Unsupported {
+            line: span.start.line(),
+            column: span.start.col() + 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses every document of a YAML stream. Empty documents are `null`.
+///
+/// Integers stay integers (`i64`, or `u64` above `i64::MAX`) and floats are `f64`, as
+/// go-yaml v2 resolves them; call [`into_helm_numbers`] for what Helm's values see.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+    };
+    let mut docs = Vec::new();
+    loop {
+        let (event, span) = builder.next()?;
+        match event {
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                let (event, span) = builder.next()?;
+                if matches!(event, Event::DocumentEnd) {
+                    docs.push(Value::Null);
+                } else {
+                    docs.push(builder.node(event, span)?);
+                }
+            }
+            other => {
+                return Err(YamlError::unsupported(
+                    &span,
+                    format!("unexpected YAML event {other:?}"),
+                ))
+            }
+        }
+    }
+    Ok(docs)
+}
+
+/// Parses the first document of a YAML text (what `yaml.Unmarshal` looks at); an empty
+/// text is `null`.
+pub fn parse_first(text: &str) -> Result<Value, YamlError> {
+    Ok(parse_documents(text)?
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null))
+}
+
+/// Turns every number into a float64, as the JSON round trip of `sigs.k8s.io/yaml` does
+/// for untyped targets (Helm values, `fromYaml`).
+pub fn into_helm_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n) if !n.is_f64() => {
+            let f = n.as_f64().unwrap_or_default();
+            Number::from_f64(f).map_or(Value::Null, Value::Number)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(into_helm_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, into_helm_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The string a typed Go `string` field receives for a scalar (sigs.k8s.io/yaml coerces
+/// numbers and booleans: `1.10` becomes `"1.1"`, `0755` becomes `"493"`). `None` for
+/// null, maps and lists.
+pub fn scalar_as_go_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(if let Some(i) = n.as_i64() {
+            i.to_string()
+        } else if let Some(u) = n.as_u64() {
+            u.to_string()
+        } else {
+            go_format_float32_g(n.as_f64().unwrap_or_default())
+        }),
+        _ => None,
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest digits that round-trip as a
+/// float32, in exponent form when the decimal exponent is below -4 or at least 6.
+fn go_format_float32_g(f: f64) -> String {
+    #[allow(clippy::cast_possible_truncation)] // float32 precision is the point
+    let f32v = f as f32;
+    if f32v.is_nan() {
+        return "NaN".into();
+    }
+    if f32v.is_infinite() {
+        return if f32v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits for f32.
+    let sci = format!("{f32v:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    // strconv decides the layout of a shortest `%g` with a precision of 6.
+    let eprec = 6;
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if exp < -4 || exp >= eprec {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", exp.abs()));
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let int_len = usize::try_from(exp + 1).unwrap_or(0);
+        if digits.len() <= int_len {
+            out.push_str(digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
+
+struct Builder<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    anchors: HashMap<usize, Value>,
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
+        match self.parser.next_event() {
+            Some(Ok(pair)) => Ok(pair),
+            Some(Err(err)) => Err(YamlError::syntax(&err)),
+            None => Ok((Event::StreamEnd, Span::default())),
+        }
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Value, YamlError> {
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = resolve_scalar(&text, style, tag.as_deref(), &span)?;
+                self.remember(anchor, &value);
+                Ok(value)
+            }
+            Event::Alias(id) => self
+                .anchors
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| YamlError::unsupported(&span, "unknown anchor")),
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                loop {
+                    let (event, span) = self.next()?;
+                    if matches!(event, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(event, span)?);
+                }
+                let value = Value::Array(items);
+                self.remember(anchor, &value);
+                Ok(value)
+            }
+            Event::MappingStart(anchor, _) => {
+                let value = Value::Object(self.mapping()?);
+                self.remember(anchor, &value);
+                Ok(value)
+            }
+            other => Err(YamlError::unsupported(
+                &span,
+                format!("unexpected YAML event {other:?}"),
+            )),
+        }
+    }
+
+    fn mapping(&mut self) -> Result<Map<String, Value>, YamlError> {
+        let mut map = Map::new();
+        loop {
+            let (event, key_span) = self.next()?;
+            if matches!(event, Event::MappingEnd) {
+                return Ok(map);
+            }
+            let is_merge =
+                matches!(&event, Event::Scalar(text, ScalarStyle::Plain, _, None) if text == "<<");
+            let key = self.node(event, key_span)?;
+            let (event, span) = self.next()?;
+            let value = self.node(event, span)?;
+            if is_merge {
+                merge_into(&mut map, value, &span)?;
+                continue;
+            }
+            let key = key_string(&key, &key_span)?;
+            map.insert(key, value);
+        }
+    }
+
+    fn remember(&mut self, anchor: usize, value: &Value) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+    }
+}
+
+/// `<<: *base` or `<<: [*a, *b]`: go-yaml v2 sets the merged keys in place, the first
+/// map of a list winning over later ones.
+fn merge_into(map: &mut Map<String, Value>, value: Value, span: &Span) -> Result<(), YamlError> {
+    match value {
+        Value::Object(src) => {
+            for (k, v) in src {
+                map.insert(k, v);
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for item in items.into_iter().rev() {
+                match item {
+                    Value::Object(src) => {
+                        for (k, v) in src {
+                            map.insert(k, v);
+                        }
+                    }
+                    _ => {
+                        return Err(YamlError::unsupported(
+                            span,
+                            "map merge requires map or sequence of maps as the value",
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Err(YamlError::unsupported(
+            span,
+            "map merge requires map or sequence of maps as the value",
+        )),
+    }
+}
+
+/// Map keys as sigs.k8s.io/yaml turns them into JSON object keys.
+fn key_string(key: &Value, span: &Span) -> Result<String, YamlError> {
+    match key {
+        Value::String(s) => Ok(s.clone()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) => Ok(if let Some(i) = n.as_i64() {
+            i.to_string()
+        } else if let Some(u) = n.as_u64() {
+            u.to_string()
+        } else {
+            go_format_float32_g(n.as_f64().unwrap_or_default())
+        }),
+        Value::Null => Err(YamlError::unsupported(
+            span,
+            "unsupported map key of type: <nil>",
+        )),
+        Value::Array(_) | Value::Object(_) => Err(YamlError::unsupported(
+            span,
+            "unsupported map key: a map or a list cannot be a key",
+        )),
+    }
+}
+
+const CORE_TAG_HANDLE: &str = "tag:yaml.org,2002:";
+
+/// The short core-schema name of a tag (`str` for `!!str`), if it is one.
+fn core_tag(tag: Option<&Tag>) -> Option<&str> {
+    let tag = tag?;
+    if tag.handle == "!!" || tag.handle == CORE_TAG_HANDLE {
+        Some(tag.suffix.as_str())
+    } else {
+        None
+    }
+}
+
+fn resolve_scalar(
+    text: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    span: &Span,
+) -> Result<Value, YamlError> {
+    match core_tag(tag) {
+        Some("str") => return Ok(Value::String(text.to_string())),
+        Some("binary") => {
+            use base64::Engine as _;
+            let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(cleaned)
+                .map_err(|e| YamlError::unsupported(span, format!("!!binary value: {e}")))?;
+            return Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        Some(expected @ ("int" | "float" | "bool" | "null")) => {
+            let value = resolve_plain(text, span)?;
+            let matches = match (expected, &value) {
+                ("int", Value::Number(n)) => !n.is_f64(),
+                ("float", Value::Number(_)) => true,
+                ("bool", Value::Bool(_)) | ("null", Value::Null) => true,
+                _ => false,
+            };
+            if !matches {
+                return Err(YamlError::unsupported(
+                    span,
+                    format!("cannot decode !!str `{text}` as a !!{expected}"),
+                ));
+            }
+            if expected == "float" {
+                let f = value.as_f64().unwrap_or_default();
+                return Ok(Number::from_f64(f).map_or(Value::Null, Value::Number));
+            }
+            return Ok(value);
+        }
+        _ => {}
+    }
+    // A non-specific `!` tag, any custom tag, and every quoted or block scalar is a
+    // string; only plain scalars are resolved.
+    if tag.is_some() || style != ScalarStyle::Plain {
+        return Ok(Value::String(text.to_string()));
+    }
+    resolve_plain(text, span)
+}
+
+/// go-yaml v2's `resolve` for an untagged plain scalar.
+fn resolve_plain(text: &str, span: &Span) -> Result<Value, YamlError> {
+    match text {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Ok(Value::Bool(true))
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Ok(Value::Bool(false))
+        }
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF"
+        | "-.inf" | "-.Inf" | "-.INF" => {
+            return Err(YamlError::unsupported(
+                span,
+                format!("json: unsupported value: {text} (JSON has no NaN or infinity)"),
+            ))
+        }
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if first == b'.' {
+        if let Some(f) = go_parse_float(text) {
+            return float_value(f, span, text);
+        }
+        return Ok(Value::String(text.to_string()));
+    }
+    if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
+        return Ok(Value::String(text.to_string()));
+    }
+    let plain: Cow<'_, str> = if text.contains('_') {
+        Cow::Owned(text.replace('_', ""))
+    } else {
+        Cow::Borrowed(text)
+    };
+    if let Some(i) = go_parse_int(&plain) {
+        return Ok(Value::Number(i.into()));
+    }
+    if let Some(u) = go_parse_uint(&plain) {
+        return Ok(Value::Number(u.into()));
+    }
+    if is_yaml_style_float(&plain) {
+        if let Some(f) = go_parse_float(&plain) {
+            return float_value(f, span, text);
+        }
+    }
+    Ok(Value::String(text.to_string()))
+}
+
+fn float_value(f: f64, span: &Span, text: &str) -> Result<Value, YamlError> {
+    Number::from_f64(f)
+        .map(Value::Number)
+        .ok_or_else(|| YamlError::unsupported(span, format!("json: unsupported value: {text}")))
+}
+
+/// Splits an optional sign and Go's base prefix (`0x`, `0o`, `0b`, or a bare leading
+/// `0` for octal), as `strconv.ParseInt(s, 0, 64)` does.
+fn split_go_int(s: &str) -> Option<(bool, u32, &str)> {
+    let (negative, rest) = match s.as_bytes().first()? {
+        b'+' => (false, &s[1..]),
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = rest.get(..2).map(str::to_ascii_lowercase);
+    let (radix, digits) = match lower.as_deref() {
+        Some("0x") => (16, &rest[2..]),
+        Some("0o") => (8, &rest[2..]),
+        Some("0b") => (2, &rest[2..]),
+        _ if rest.len() > 1 && rest.starts_with('0') => (8, &rest[1..]),
+        _ => (10, rest),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    Some((negative, radix, digits))
+}
+
+fn go_parse_int(s: &str) -> Option<i64> {
+    let (negative, radix, digits) = split_go_int(s)?;
+    let magnitude = u64::from_str_radix(digits, radix).ok()?;
+    if negative {
+        if magnitude == 1 << 63 {
+            Some(i64::MIN)
+        } else {
+            i64::try_from(magnitude).ok().map(|m| -m)
+        }
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+fn go_parse_uint(s: &str) -> Option<u64> {
+    let (negative, radix, digits) = split_go_int(s)?;
+    if negative || s.starts_with('+') {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// go-yaml v2's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+fn is_yaml_style_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// `strconv.ParseFloat(s, 64)` for the decimal forms YAML reaches here with.
+fn go_parse_float(s: &str) -> Option<f64> {
+    if !s
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(text: &str) -> Value {
+        parse_first(text).unwrap()
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_and_nulls() {
+        // go-yaml v2 resolves a plain `y` key to true as well.
+        assert_eq!(one("y: 1"), json!({"true": 1}));
+        assert_eq!(
+            one("a: yes\nb: off\nc: 'yes'\nd: ~\ne:\nf: On\ng: y"),
+            json!({"a": true, "b": false, "c": "yes", "d": null, "e": null, "f": true, "g": true})
+        );
+    }
+
+    #[test]
+    fn go_integers_octal_hex_underscores() {
+        assert_eq!(
+            one("a: 0755\nb: 0x1F\nc: 1_000\nd: -12\ne: 08\nf: 1.5\ng: 1e3\nh: +7\ni: 0o17"),
+            json!({"a": 493, "b": 31, "c": 1000, "d": -12, "e": 8.0, "f": 1.5, "g": 1000.0, "h": 7, "i": 15})
+        );
+    }
+
+    #[test]
+    fn helm_numbers_are_float64() {
+        let v = into_helm_numbers(one("a: 3\nb: [1, 2.5]"));
+        assert!(v["a"].as_number().unwrap().is_f64());
+        assert_eq!(v["b"][0].as_f64(), Some(1.0));
+    }
+
+    #[test]
+    fn strings_stay_strings() {
+        assert_eq!(
+            one("a: \"1\"\nb: 1.2.3\nc: 2024-01-02\nd: !!str 5\ne: |\n  x\nf: -x\ng: 1e\nh: .5"),
+            json!({"a": "1", "b": "1.2.3", "c": "2024-01-02", "d": "5", "e": "x\n", "f": "-x", "g": "1e", "h": 0.5})
+        );
+    }
+
+    #[test]
+    fn keys_become_strings() {
+        assert_eq!(
+            one("1: a\ntrue: b\n1.5: c"),
+            json!({"1": "a", "true": "b", "1.5": "c"})
+        );
+        let err = parse_first("? ~\n: x").unwrap_err();
+        assert!(err.to_string().contains("unsupported map key"), "{err}");
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let v = one(
+            "base: &b {x: 1, z: 2}\nc:\n  <<: *b\n  z: 3\nd: *b\ne:\n  <<: [{k: 1}, {k: 2, j: 2}]",
+        );
+        assert_eq!(v["c"], json!({"x": 1, "z": 3}));
+        assert_eq!(v["d"], json!({"x": 1, "z": 2}));
+        assert_eq!(v["e"], json!({"k": 1, "j": 2}));
+    }
+
+    #[test]
+    fn multiple_documents_and_empty_ones() {
+        let docs = parse_documents("a: 1\n---\n---\nb: 2\n").unwrap();
+        assert_eq!(docs, vec![json!({"a": 1}), Value::Null, json!({"b": 2})]);
+        assert_eq!(parse_documents("").unwrap(), Vec::<Value>::new());
+        assert_eq!(parse_first("# only a comment\n").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = parse_first("a: b\n c: d: e\n").unwrap_err();
+        match err {
+            YamlError::Syntax { line, .. } => assert_eq!(line, 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_first("a: .nan").is_err());
+    }
+
+    #[test]
+    fn go_string_coercion_of_typed_fields() {
+        assert_eq!(scalar_as_go_string(&one("1.10")).as_deref(), Some("1.1"));
+        assert_eq!(scalar_as_go_string(&one("0755")).as_deref(), Some("493"));
+        assert_eq!(scalar_as_go_string(&one("true")).as_deref(), Some("true"));
+        assert_eq!(
+            scalar_as_go_string(&one("1000000.0")).as_deref(),
+            Some("1e+06")
+        );
+        assert_eq!(
+            scalar_as_go_string(&one("0.00001")).as_deref(),
+            Some("1e-05")
+        );
+        assert_eq!(
+            scalar_as_go_string(&one("123.456")).as_deref(),
+            Some("123.456")
+        );
+        assert_eq!(scalar_as_go_string(&one("2.0")).as_deref(), Some("2"));
+    }
+}
