@@ -5,12 +5,12 @@
 //! template of the chart tree, and [`output`] assembles the `helm template` stream.
 
 pub mod chart;
-pub mod engine;
 pub mod constraint;
+pub mod dependencies;
+pub mod engine;
 pub mod ignore;
 pub mod load;
 pub mod metadata;
 pub mod strvals;
 pub mod values;
 pub mod yaml11;
-pub mod dependencies;
