@@ -11,6 +11,8 @@ pub mod engine;
 pub mod ignore;
 pub mod load;
 pub mod metadata;
+pub mod output;
+pub mod schema;
 pub mod strvals;
 pub mod values;
 pub mod yaml11;
