@@ -1,0 +1,273 @@
+//! Strategic merge patch, as kustomize applies it (kyaml's `merge2`).
+//!
+//! Maps merge key by key, `null` deletes a key, lists merge according to
+//! [`schema::list_strategy`] (by merge key, as a set of scalars, or by replacement), and
+//! the directives `$patch: delete|replace|merge`, `$retainKeys`, `$setElementOrder/<list>`
+//! and `$deleteFromPrimitiveList/<list>` are honoured.
+
+pub mod schema;
+
+use schema::{list_strategy, ListStrategy};
+
+use super::openapi::Schema;
+use super::resource::Gvk;
+use super::value::{Mapping, Value};
+
+/// What a patch did to the whole resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The resource was changed (or left as is).
+    Patched,
+    /// The patch says `$patch: delete`: the resource goes away.
+    Deleted,
+}
+
+/// Applies `patch` to `target`, a resource of kind `gvk`.
+pub fn apply(
+    target: &mut Value,
+    patch: &Value,
+    gvk: &Gvk,
+    schema: &Schema,
+) -> Result<Outcome, String> {
+    let (Value::Map(orig), Value::Map(p)) = (&mut *target, patch) else {
+        return Err("a strategic merge patch must be a map".into());
+    };
+    match directive(p) {
+        Some("delete") => return Ok(Outcome::Deleted),
+        Some("replace") => {
+            *target = strip(patch);
+            return Ok(Outcome::Patched);
+        }
+        _ => {}
+    }
+    let m = Merger { gvk, schema };
+    let mut path = Vec::new();
+    m.merge_map(orig, p, &mut path)?;
+    Ok(Outcome::Patched)
+}
+
+fn directive(m: &Mapping) -> Option<&str> {
+    m.get("$patch").and_then(Value::as_str)
+}
+
+/// The patch value without directives (and without `null`s, which mean "absent").
+fn strip(v: &Value) -> Value {
+    match v {
+        Value::Map(m) => Value::Map(
+            m.iter()
+                .filter(|(k, v)| !k.starts_with('$') && **v != Value::Null)
+                .map(|(k, v)| (k.clone(), strip(v)))
+                .collect(),
+        ),
+        Value::Seq(items) => Value::Seq(
+            items
+                .iter()
+                .filter(|i| {
+                    !i.as_map()
+                        .is_some_and(|m| directive(m).is_some() && m.len() == 1)
+                })
+                .map(strip)
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+struct Merger<'a> {
+    gvk: &'a Gvk,
+    schema: &'a Schema,
+}
+
+impl Merger<'_> {
+    fn merge_map(
+        &self,
+        orig: &mut Mapping,
+        patch: &Mapping,
+        path: &mut Vec<String>,
+    ) -> Result<(), String> {
+        for (key, value) in patch {
+            if key.starts_with('$') {
+                continue;
+            }
+            path.push(key.clone());
+            match value {
+                Value::Null => {
+                    orig.shift_remove(key);
+                }
+                Value::Map(pm) => match directive(pm) {
+                    Some("delete") => {
+                        orig.shift_remove(key);
+                    }
+                    Some("replace") => {
+                        orig.insert(key.clone(), strip(value));
+                    }
+                    _ => match orig.get_mut(key) {
+                        Some(Value::Map(om)) => self.merge_map(om, pm, path)?,
+                        _ => {
+                            orig.insert(key.clone(), strip(value));
+                        }
+                    },
+                },
+                Value::Seq(pl) => match orig.get_mut(key) {
+                    Some(Value::Seq(ol)) => self.merge_list(ol, pl, path)?,
+                    _ => {
+                        orig.insert(key.clone(), strip(value));
+                    }
+                },
+                scalar => {
+                    orig.insert(key.clone(), scalar.clone());
+                }
+            }
+            path.pop();
+        }
+        for (key, value) in patch {
+            if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+                if let (Some(Value::Seq(ol)), Value::Seq(remove)) = (orig.get_mut(field), value) {
+                    ol.retain(|v| !remove.contains(v));
+                }
+            }
+            if let Some(field) = key.strip_prefix("$setElementOrder/") {
+                if let (Some(Value::Seq(ol)), Value::Seq(order)) = (orig.get_mut(field), value) {
+                    reorder(ol, order);
+                }
+            }
+        }
+        if let Some(Value::Seq(keep)) = patch.get("$retainKeys") {
+            let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
+            orig.retain(|k, _| keep.contains(&k.as_str()));
+        }
+        Ok(())
+    }
+
+    fn merge_list(
+        &self,
+        orig: &mut Vec<Value>,
+        patch: &[Value],
+        path: &mut Vec<String>,
+    ) -> Result<(), String> {
+        if patch
+            .iter()
+            .any(|e| e.as_map().is_some_and(|m| directive(m) == Some("replace")))
+        {
+            *orig = patch
+                .iter()
+                .filter(|e| e.as_map().is_none_or(|m| directive(m) != Some("replace")))
+                .map(strip)
+                .collect();
+            return Ok(());
+        }
+        match list_strategy(self.gvk, path, orig, patch, self.schema) {
+            ListStrategy::Replace => {
+                *orig = patch.iter().map(strip).collect();
+            }
+            ListStrategy::MergePrimitives => {
+                for v in patch {
+                    if !orig.contains(v) {
+                        orig.push(v.clone());
+                    }
+                }
+            }
+            ListStrategy::MergeByKey(key) => {
+                for element in patch {
+                    let Value::Map(pm) = element else {
+                        orig.push(element.clone());
+                        continue;
+                    };
+                    let wanted = pm.get(&key);
+                    let found = wanted.and_then(|w| {
+                        orig.iter()
+                            .position(|o| o.as_map().and_then(|om| om.get(&key)) == Some(w))
+                    });
+                    match (directive(pm), found) {
+                        (Some("delete"), Some(i)) => {
+                            orig.remove(i);
+                        }
+                        (Some("delete"), None) => {}
+                        (Some("replace"), Some(i)) => orig[i] = strip(element),
+                        (_, Some(i)) => {
+                            if let Value::Map(om) = &mut orig[i] {
+                                self.merge_map(om, pm, path)?;
+                            }
+                        }
+                        (_, None) => orig.push(strip(element)),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `$setElementOrder`: elements named in `order` come first in that order.
+fn reorder(list: &mut Vec<Value>, order: &[Value]) {
+    let key_of = |v: &Value| -> Option<(String, Value)> {
+        v.as_map()
+            .and_then(|m| m.iter().next().map(|(k, v)| (k.clone(), v.clone())))
+    };
+    let mut rest = std::mem::take(list);
+    for o in order {
+        let pos = match key_of(o) {
+            Some((k, want)) => rest
+                .iter()
+                .position(|e| e.as_map().and_then(|m| m.get(&k)) == Some(&want)),
+            None => rest.iter().position(|e| e == o),
+        };
+        if let Some(i) = pos {
+            list.push(rest.remove(i));
+        }
+    }
+    list.extend(rest);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kustomize::document::parse_one;
+
+    fn run(orig: &str, patch: &str) -> Value {
+        let mut o = parse_one(orig).unwrap();
+        let gvk = Gvk::from_api_version(
+            o.get_str(&["apiVersion"]).unwrap_or("v1"),
+            o.get_str(&["kind"]).unwrap_or(""),
+        );
+        apply(&mut o, &parse_one(patch).unwrap(), &gvk, &Schema::default()).unwrap();
+        o
+    }
+
+    #[test]
+    fn containers_merge_by_name_and_env_entries_delete() {
+        let out = run(
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x\n        env:\n        - name: K\n          value: v\n        - name: D\n          value: d\n      - name: b\n        image: y\n",
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: z\n        env:\n        - name: D\n          $patch: delete\n        - name: N\n          value: n\n",
+        );
+        let expected = parse_one(
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: z\n        env:\n        - name: K\n          value: v\n        - name: N\n          value: n\n      - name: b\n        image: y\n",
+        )
+        .unwrap();
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn null_deletes_and_atomic_lists_replace() {
+        let out = run(
+            "apiVersion: v1\nkind: Pod\nspec:\n  nodeSelector: {a: b}\n  tolerations:\n  - key: a\n  - key: b\n",
+            "apiVersion: v1\nkind: Pod\nspec:\n  nodeSelector: null\n  tolerations:\n  - key: c\n",
+        );
+        assert_eq!(out.get_path(&["spec", "nodeSelector"]), None);
+        assert_eq!(
+            out.get_path(&["spec", "tolerations"]),
+            Some(&parse_one("- key: c").unwrap())
+        );
+    }
+
+    #[test]
+    fn patch_delete_removes_the_resource() {
+        let mut o = parse_one("kind: Service\nmetadata: {name: a}").unwrap();
+        let p = parse_one("kind: Service\nmetadata: {name: a}\n$patch: delete").unwrap();
+        let gvk = Gvk::from_api_version("v1", "Service");
+        assert_eq!(
+            apply(&mut o, &p, &gvk, &Schema::default()).unwrap(),
+            Outcome::Deleted
+        );
+    }
+}
