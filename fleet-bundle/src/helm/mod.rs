@@ -12,6 +12,8 @@ pub mod ignore;
 pub mod load;
 pub mod metadata;
 pub mod output;
+pub mod render;
+pub mod repo;
 pub mod schema;
 pub mod strvals;
 pub mod values;
