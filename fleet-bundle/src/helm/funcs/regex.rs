@@ -1,0 +1,181 @@
+//! Sprig's regular-expression functions over RE2 syntax (Rust's `regex` accepts the
+//! same language and the same `$1`/`${name}` replacement templates as Go).
+//!
+//! Compiled expressions are cached per render thread: charts call these in loops.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use minijinja::Value;
+use regex::Regex;
+
+use super::{Func, FuncError};
+
+const CACHE_LIMIT: usize = 512;
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, Arc<Regex>>> = RefCell::new(HashMap::new());
+}
+
+/// Compiles (or reuses) an expression; the error is Go's wording.
+pub fn compile(expr: &str) -> Result<Arc<Regex>, FuncError> {
+    if let Some(r) = CACHE.with(|c| c.borrow().get(expr).cloned()) {
+        return Ok(r);
+    }
+    let r = Arc::new(Regex::new(expr).map_err(|e| {
+        FuncError::Call(format!(
+            "error parsing regexp: {}: `{expr}`",
+            first_line(&e.to_string())
+        ))
+    })?);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(expr.to_string(), r.clone());
+    });
+    Ok(r)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().last().unwrap_or(s).trim_start_matches("error: ")
+}
+
+pub fn lookup(name: &str) -> Option<Func> {
+    Some(match name {
+        // Sprig's non-must regexMatch answers false for a bad expression.
+        "regexMatch" => |a| {
+            a.arity(2)?;
+            let s = a.str(1)?;
+            Ok(Value::from(
+                compile(a.str(0)?).map(|r| r.is_match(s)).unwrap_or(false),
+            ))
+        },
+        "mustRegexMatch" => |a| {
+            a.arity(2)?;
+            Ok(Value::from(compile(a.str(0)?)?.is_match(a.str(1)?)))
+        },
+        "regexFind" | "mustRegexFind" => |a| {
+            a.arity(2)?;
+            let r = compile(a.str(0)?)?;
+            Ok(Value::from(r.find(a.str(1)?).map_or("", |m| m.as_str())))
+        },
+        "regexFindAll" | "mustRegexFindAll" => |a| {
+            a.arity(3)?;
+            let r = compile(a.str(0)?)?;
+            let n = a.int(2)?;
+            let it = r.find_iter(a.str(1)?).map(|m| Value::from(m.as_str()));
+            let v: Vec<Value> = if n < 0 {
+                it.collect()
+            } else {
+                it.take(n as usize).collect()
+            };
+            Ok(Value::from(v))
+        },
+        "regexReplaceAll" | "mustRegexReplaceAll" => |a| {
+            a.arity(3)?;
+            let r = compile(a.str(0)?)?;
+            Ok(Value::from(
+                r.replace_all(a.str(1)?, a.str(2)?).into_owned(),
+            ))
+        },
+        "regexReplaceAllLiteral" | "mustRegexReplaceAllLiteral" => |a| {
+            a.arity(3)?;
+            let r = compile(a.str(0)?)?;
+            Ok(Value::from(
+                r.replace_all(a.str(1)?, regex::NoExpand(a.str(2)?))
+                    .into_owned(),
+            ))
+        },
+        "regexSplit" | "mustRegexSplit" => |a| {
+            a.arity(3)?;
+            let r = compile(a.str(0)?)?;
+            let (s, n) = (a.str(1)?, a.int(2)?);
+            if n == 0 {
+                return Ok(Value::from(()));
+            }
+            if s.is_empty() && !a.str(0)?.is_empty() {
+                return Ok(Value::from(vec![Value::from("")]));
+            }
+            let v: Vec<Value> = if n < 0 {
+                r.split(s).map(Value::from).collect()
+            } else {
+                r.splitn(s, n as usize).map(Value::from).collect()
+            };
+            Ok(Value::from(v))
+        },
+        "regexQuoteMeta" => |a| {
+            a.arity(1)?;
+            Ok(Value::from(regex::escape(a.str(0)?)))
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::helm::funcs::Args;
+    use crate::helm::template::value::fmt_v;
+
+    fn call(name: &str, vals: &[Value]) -> Result<Value, FuncError> {
+        lookup(name).unwrap()(&Args { name, vals })
+    }
+
+    #[test]
+    fn go_style_replacements() {
+        let v = call(
+            "regexReplaceAll",
+            &[
+                Value::from("a(x*)b"),
+                Value::from("-ab-axxb-"),
+                Value::from("${1}W"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(v, Value::from("-W-xxW-"));
+        let v = call(
+            "regexReplaceAllLiteral",
+            &[
+                Value::from("a(x*)b"),
+                Value::from("-ab-"),
+                Value::from("$1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(v, Value::from("-$1-"));
+    }
+
+    #[test]
+    fn match_find_split() {
+        assert_eq!(
+            call("regexMatch", &[Value::from("^v[0-9]+"), Value::from("v12")]).unwrap(),
+            Value::from(true)
+        );
+        assert_eq!(
+            call("regexMatch", &[Value::from("("), Value::from("x")]).unwrap(),
+            Value::from(false)
+        );
+        assert!(call("mustRegexMatch", &[Value::from("("), Value::from("x")]).is_err());
+        assert_eq!(
+            call(
+                "regexFind",
+                &[Value::from("[0-9]+"), Value::from("ab12cd34")]
+            )
+            .unwrap(),
+            Value::from("12")
+        );
+        assert_eq!(
+            fmt_v(
+                &call(
+                    "regexSplit",
+                    &[Value::from("z+"), Value::from("pizza"), Value::from(-1)]
+                )
+                .unwrap()
+            ),
+            "[pi a]"
+        );
+    }
+}
