@@ -607,7 +607,10 @@ mod tests {
 
     /// A tiny HTTP/1.1 server on 127.0.0.1 serving `route` (one request per
     /// connection); it records the requests it saw.
-    fn serve(route: Route) -> (String, Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>) {
+    /// The requests a test server saw: target and lower-cased headers.
+    type RequestLog = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+    fn serve(route: Route) -> (String, RequestLog) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
