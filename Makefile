@@ -28,6 +28,9 @@ bench: setup
 demo: setup
 	./scripts/demo.sh
 
+fuzz: setup
+	./scripts/fuzz.sh
+
 fmt:
 	cargo fmt --all
 
