@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use granit_parser::{Event, Parser, ScalarStyle};
+use granit_parser::{Event, Options, Parser, ScalarStyle};
 
 use super::scalar::{resolve_plain, resolve_tagged};
 use super::value::{Mapping, Value};
@@ -43,7 +43,13 @@ pub fn parse_stream(text: &str) -> Result<Vec<Value>, SyntaxError> {
     let mut anchors: HashMap<usize, Value> = HashMap::new();
     let mut root: Option<Value> = None;
     let mut in_doc = false;
-    for item in Parser::new_from_str(text) {
+    // libyaml's (and so go-yaml's) readings where the YAML test suite differs: a block
+    // scalar ending the file without a line break gets none, and a BOM inside a document
+    // is content.
+    let mut options = Options::default();
+    options.block_scalar_eof_without_line_feed = true;
+    options.bom_inside_document_as_content = true;
+    for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(|e| SyntaxError {
             line: e.marker().line(),
             column: e.marker().col() + 1,

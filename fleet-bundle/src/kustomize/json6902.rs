@@ -75,8 +75,7 @@ pub fn apply(target: &mut Value, ops: &[Operation]) -> Result<(), String> {
                 remove(target, &o.path).map_err(fail)?;
             }
             "replace" => {
-                let slot = get_mut(target, &o.path).map_err(fail)?;
-                *slot = o.value.clone().unwrap_or(Value::Null);
+                replace(target, &o.path, o.value.clone().unwrap_or(Value::Null)).map_err(fail)?
             }
             "move" => {
                 let from = o.from.clone().unwrap_or_default();
@@ -133,6 +132,27 @@ fn get_mut<'a>(v: &'a mut Value, path: &[String]) -> Result<&'a mut Value, Strin
         };
     }
     Ok(cur)
+}
+
+/// `replace`; like kustomize's JSON patch library, a missing map key is added rather than
+/// refused (list indexes must exist).
+fn replace(v: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    let Some((last, parent)) = path.split_last() else {
+        *v = value;
+        return Ok(());
+    };
+    match get_mut(v, parent)? {
+        Value::Map(m) => {
+            m.insert(last.clone(), value);
+            Ok(())
+        }
+        Value::Seq(l) => {
+            let i = index(l, last, false)?;
+            l[i] = value;
+            Ok(())
+        }
+        _ => Err("parent is not a map or list".into()),
+    }
 }
 
 fn add(v: &mut Value, path: &[String], value: Value) -> Result<(), String> {
@@ -195,7 +215,7 @@ mod tests {
     #[test]
     fn missing_paths_are_errors() {
         let mut v = parse_one("a: 1").unwrap();
-        let ops = parse(&parse_one("- op: replace\n  path: /b\n  value: 2").unwrap()).unwrap();
+        let ops = parse(&parse_one("- op: remove\n  path: /b").unwrap()).unwrap();
         assert!(apply(&mut v, &ops).unwrap_err().contains("/b"));
     }
 }

@@ -68,6 +68,21 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<String, KustomizeError> 
     Ok(emit::to_yaml_stream(resources.iter().map(|r| &r.value)))
 }
 
+/// kustomize strips its internal build annotations at the end and, in doing so, drops an
+/// `annotations` field left empty or null (labels are left as they are).
+fn drop_empty_annotations(r: &mut Resource) {
+    if let Some(Value::Map(meta)) = r.value.as_map_mut().and_then(|m| m.get_mut("metadata")) {
+        let empty = match meta.get("annotations") {
+            Some(Value::Null) => true,
+            Some(Value::Map(m)) => m.is_empty(),
+            _ => false,
+        };
+        if empty {
+            meta.shift_remove("annotations");
+        }
+    }
+}
+
 /// Builds the kustomization in `dir` into its resources, in output order.
 ///
 /// # Errors
@@ -97,6 +112,9 @@ pub fn build_resources(dir: &Path, opts: &BuildOptions) -> Result<Vec<Resource>,
         .map_err(|e| KustomizeError::transform(&file, "nameReference", e))?;
     vars::resolve(&mut acc.resources, &acc.vars, &acc.config.var_reference)
         .map_err(|e| KustomizeError::transform(&file, "vars", e))?;
+    for r in acc.resources.iter_mut() {
+        drop_empty_annotations(r);
+    }
     let order = top
         .sort_options
         .as_ref()

@@ -161,37 +161,60 @@ impl Merger<'_> {
                 *orig = patch.iter().map(strip).collect();
             }
             ListStrategy::MergePrimitives => {
-                for v in patch {
-                    if !orig.contains(v) {
-                        orig.push(v.clone());
+                // kustomize merges with "prepend": the patch's values first, then the
+                // original's others.
+                let mut merged: Vec<Value> = Vec::new();
+                for v in patch.iter().chain(orig.iter()) {
+                    if !merged.contains(v) {
+                        merged.push(v.clone());
                     }
                 }
+                *orig = merged;
             }
             ListStrategy::MergeByKey(key) => {
+                // kustomize merges with "prepend": the patch's elements come first, in
+                // the patch's order (merged with the original element of the same key),
+                // then the original elements the patch did not name, in their order.
+                let mut used = vec![false; orig.len()];
+                let mut merged: Vec<Value> = Vec::new();
+                let mut seen: Vec<&Value> = Vec::new();
                 for element in patch {
                     let Value::Map(pm) = element else {
-                        orig.push(element.clone());
+                        merged.push(element.clone());
                         continue;
                     };
-                    let wanted = pm.get(&key);
-                    let found = wanted.and_then(|w| {
-                        orig.iter()
-                            .position(|o| o.as_map().and_then(|om| om.get(&key)) == Some(w))
+                    let Some(wanted) = pm.get(&key) else {
+                        merged.push(strip(element));
+                        continue;
+                    };
+                    if seen.contains(&wanted) {
+                        continue;
+                    }
+                    seen.push(wanted);
+                    let found = orig.iter().enumerate().position(|(i, o)| {
+                        !used[i] && o.as_map().and_then(|om| om.get(&key)) == Some(wanted)
                     });
+                    if let Some(i) = found {
+                        used[i] = true;
+                    }
                     match (directive(pm), found) {
-                        (Some("delete"), Some(i)) => {
-                            orig.remove(i);
-                        }
-                        (Some("delete"), None) => {}
-                        (Some("replace"), Some(i)) => orig[i] = strip(element),
+                        (Some("delete"), _) => {}
+                        (Some("replace"), _) | (_, None) => merged.push(strip(element)),
                         (_, Some(i)) => {
-                            if let Value::Map(om) = &mut orig[i] {
+                            let mut base = orig[i].clone();
+                            if let Value::Map(om) = &mut base {
                                 self.merge_map(om, pm, path)?;
                             }
+                            merged.push(base);
                         }
-                        (_, None) => orig.push(strip(element)),
                     }
                 }
+                for (i, o) in orig.iter().enumerate() {
+                    if !used[i] {
+                        merged.push(o.clone());
+                    }
+                }
+                *orig = merged;
             }
         }
         Ok(())
@@ -235,13 +258,14 @@ mod tests {
     }
 
     #[test]
+    /// Same result as `kubectl kustomize`: the patch's list elements come first.
     fn containers_merge_by_name_and_env_entries_delete() {
         let out = run(
             "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x\n        env:\n        - name: K\n          value: v\n        - name: D\n          value: d\n      - name: b\n        image: y\n",
             "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: z\n        env:\n        - name: D\n          $patch: delete\n        - name: N\n          value: n\n",
         );
         let expected = parse_one(
-            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: z\n        env:\n        - name: K\n          value: v\n        - name: N\n          value: n\n      - name: b\n        image: y\n",
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: z\n        env:\n        - name: N\n          value: n\n        - name: K\n          value: v\n      - name: b\n        image: y\n",
         )
         .unwrap();
         assert_eq!(out, expected);
