@@ -143,13 +143,38 @@ pub trait TemplateEngine {
     ) -> Result<BTreeMap<String, String>, String>;
 }
 
+/// The Go-template engine of [`super::engine`]: what `helm template` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GoTemplateEngine;
+
+impl TemplateEngine for GoTemplateEngine {
+    fn render(
+        &self,
+        chart: &Chart,
+        values: &Value,
+        ctx: &ReleaseContext,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let engine_ctx = super::engine::RenderContext {
+            release_name: ctx.name.clone(),
+            namespace: ctx.namespace.clone(),
+            revision: i64::from(ctx.revision),
+            is_install: ctx.is_install,
+            is_upgrade: ctx.is_upgrade,
+            kube_version: ctx.kube_version.version.clone(),
+            api_versions: ctx.extra_api_versions.clone(),
+            ..super::engine::RenderContext::default()
+        };
+        super::engine::render(chart, values, &engine_ctx).map_err(|e| e.to_string())
+    }
+}
+
 /// Why a chart could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum HelmError {
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("{0}")]
-    MissingDependencies(#[from] MissingDependencies),
+    #[error("an error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: {0}")]
+    MissingDependencies(MissingDependencies),
     #[error(transparent)]
     Values(#[from] ValuesError),
     #[error("{chart}: {kind} charts are not installable")]
@@ -205,7 +230,7 @@ pub fn render_chart(
     engine: &dyn TemplateEngine,
 ) -> Result<RenderedRelease, HelmError> {
     let chart = load(chart_path)?;
-    check_dependencies(&chart)?;
+    check_dependencies(&chart).map_err(HelmError::MissingDependencies)?;
     let user = opts.values.merge()?;
     render_loaded(chart, &user, opts, engine)
 }
