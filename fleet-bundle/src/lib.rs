@@ -9,12 +9,29 @@
 //! - [`selector`]: Kubernetes label selectors for clusters, groups and partitions;
 //! - [`bundle`]: Fleet's Bundle API types; [`deployment`]: what a cluster runs and reports,
 //!   and the agent API wire contract;
+//! - [`fleet_yaml`]: `fleet.yaml`, Fleet's schema; [`fleetignore`]: `.fleetignore`;
+//! - [`scan`]: a checkout and a GitRepo's paths into Bundles ([`naming`], [`content`],
+//!   [`chart_source`] for charts downloaded at scan time) — start here;
+//! - [`target`]: which target and options a cluster gets ([`templating`]: cluster values);
+//! - [`digest`]: content addresses and deploymentIDs;
+//! - [`render`]: a bundle for one cluster into Kubernetes objects (plain YAML, overlays,
+//!   Helm, kustomize);
 //! - [`helm`]: Helm charts on a Go-template engine running on minijinja;
 //! - [`kustomize`]: kustomize in Rust.
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod chart_source;
+pub mod content;
 pub mod deployment;
+pub mod digest;
+pub mod fleet_yaml;
+pub mod fleetignore;
 pub mod helm;
 pub mod kustomize;
+pub mod naming;
+pub mod render;
+pub mod scan;
 pub mod selector;
+pub mod target;
+pub mod templating;

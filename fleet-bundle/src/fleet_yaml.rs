@@ -1,0 +1,376 @@
+//! `fleet.yaml`: Fleet's per-directory bundle description, parsed with Fleet's schema so that
+//! existing repos work unchanged, with warnings for unknown keys and located errors for
+//! malformed files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::bundle::{BundleSpec, BundleTarget, BundleTargetRestriction};
+
+/// The primary file name Fleet looks for in a bundle directory.
+pub const FLEET_YAML: &str = "fleet.yaml";
+/// The fallback file name, used when `fleet.yaml` is absent.
+pub const FLEET_YML: &str = "fleet.yml";
+
+/// Whether `name` (a bare file name) is one of Fleet's bundle file names.
+pub fn is_fleet_yaml(name: &str) -> bool {
+    name == FLEET_YAML || name == FLEET_YML
+}
+
+/// The contents of a `fleet.yaml` (Fleet's `FleetYAML`): a [`BundleSpec`] inline plus what
+/// only the file can say (bundle name and labels, customizations, target overrides).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetYaml {
+    /// Overrides the generated bundle name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Labels added to the bundle (used by `dependsOn` selectors and rollouts).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations added to the bundle (Fleet reads the file's top level as object metadata).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub spec: BundleSpec,
+    /// Per-cluster overrides; the first one matching a cluster applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_customizations: Vec<BundleTarget>,
+    /// Image scan definitions; kept so a repo using them parses, not acted upon.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_scans: Vec<Value>,
+    /// Replaces the GitRepo's targets for this bundle (and restricts to them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_targets: Option<Vec<BundleTargetRestriction>>,
+}
+
+/// A problem that does not stop the bundle, such as a key Fleet's schema does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetYamlWarning {
+    pub file: PathBuf,
+    /// Dotted key path, with list indexes in brackets: `helm.relaseName`,
+    /// `targetCustomizations[1].clusterSelectr`.
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FleetYamlWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
+    }
+}
+
+/// Why a `fleet.yaml` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetYamlError {
+    /// Not YAML at all (or a document too deep or with too many aliases to expand safely).
+    #[error("{}:{line}:{column}: invalid YAML: {message}", file.display())]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// YAML, but a value has the wrong type for Fleet's schema.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Schema {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Well-typed but semantically invalid (Fleet's fleet.yaml validation).
+    #[error("{}: {message}", file.display())]
+    Invalid { file: PathBuf, message: String },
+}
+
+/// A parsed `fleet.yaml` and the warnings found on the way.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedFleetYaml {
+    pub fleet_yaml: FleetYaml,
+    pub warnings: Vec<FleetYamlWarning>,
+}
+
+/// Parses the text of a `fleet.yaml` read from `file` (used in messages only).
+///
+/// Flow: the text is first read as untyped YAML (syntax errors, alias bombs and nesting
+/// beyond serde_yaml's recursion limit fail here, with line and column), then with Fleet's
+/// schema (a wrong type fails with the line and column serde_yaml reports), then validated as
+/// Fleet validates (`dependsOn` entries need a name or a selector).
+///
+/// Guarantees: an empty file is the empty description, as in Fleet. Keys the schema does not
+/// know become [`FleetYamlWarning`]s naming the key path; they never fail the parse, since
+/// Fleet itself ignores them. Caveat: an unknown key whose value is empty (`false`, `0`,
+/// `""`, `[]`, `{}`, null) cannot be told apart from a known key left at its default, and is
+/// not reported.
+pub fn parse(file: &Path, text: &str) -> Result<ParsedFleetYaml, FleetYamlError> {
+    let untyped: serde_yaml::Value = serde_yaml::from_str(text).map_err(|err| {
+        let (line, column) = location(&err);
+        FleetYamlError::Syntax {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: strip_location(&err),
+        }
+    })?;
+    if untyped.is_null() {
+        return Ok(ParsedFleetYaml::default());
+    }
+    if !untyped.is_mapping() {
+        return Err(FleetYamlError::Schema {
+            file: file.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: "fleet.yaml must be a mapping of keys to values".to_string(),
+        });
+    }
+    let fleet_yaml: FleetYaml = serde_yaml::from_str(text).map_err(|err| {
+        let (line, column) = location(&err);
+        FleetYamlError::Schema {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: strip_location(&err),
+        }
+    })?;
+    validate(file, &fleet_yaml)?;
+    let input = serde_json::to_value(&untyped).unwrap_or(Value::Null);
+    let known = serde_json::to_value(&fleet_yaml).unwrap_or(Value::Null);
+    let mut warnings = Vec::new();
+    unknown_keys(&input, &known, String::new(), &mut |key| {
+        warnings.push(FleetYamlWarning {
+            file: file.to_path_buf(),
+            key,
+            message: "unknown key, ignored (not part of Fleet's fleet.yaml schema)".to_string(),
+        });
+    });
+    for warning in &warnings {
+        tracing::warn!(file = %warning.file.display(), key = %warning.key, "unknown key in fleet.yaml");
+    }
+    Ok(ParsedFleetYaml {
+        fleet_yaml,
+        warnings,
+    })
+}
+
+fn location(err: &serde_yaml::Error) -> (usize, usize) {
+    err.location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1))
+}
+
+/// serde_yaml appends " at line L column C" to its messages; we print the location first.
+fn strip_location(err: &serde_yaml::Error) -> String {
+    let message = err.to_string();
+    match message.rfind(" at line ") {
+        Some(i) if err.location().is_some() => message[..i].to_string(),
+        _ => message,
+    }
+}
+
+fn validate(file: &Path, fy: &FleetYaml) -> Result<(), FleetYamlError> {
+    for (i, dep) in fy.spec.depends_on.iter().enumerate() {
+        if dep.name.is_empty() && dep.selector.is_none() {
+            return Err(FleetYamlError::Invalid {
+                file: file.to_path_buf(),
+                message: format!("dependsOn[{i}]: must specify either 'name' or 'selector'"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reports every key of `input` absent from `known` (the typed parse written back), unless
+/// its value is empty; recurses into keys and list items present on both sides.
+fn unknown_keys(input: &Value, known: &Value, path: String, report: &mut dyn FnMut(String)) {
+    match (input, known) {
+        (Value::Object(inp), Value::Object(kn)) => {
+            for (key, value) in inp {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match kn.get(key) {
+                    Some(k) => unknown_keys(value, k, child, report),
+                    None if is_empty_value(value) => {}
+                    None => report(child),
+                }
+            }
+        }
+        (Value::Array(inp), Value::Array(kn)) => {
+            for (i, (a, b)) in inp.iter().zip(kn).enumerate() {
+                unknown_keys(a, b, format!("{path}[{i}]"), report);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_empty_value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<ParsedFleetYaml, FleetYamlError> {
+        parse(Path::new("repo/app/fleet.yaml"), text)
+    }
+
+    #[test]
+    fn reads_fleet_schema() {
+        let parsed = parse_str(
+            r#"
+name: my-app
+labels: {team: a}
+defaultNamespace: apps
+namespace: forced
+helm:
+  chart: ./chart
+  releaseName: web
+  values: {replicas: 2, nested: {a: [1, 2]}}
+  valuesFiles: [values-prod.yaml]
+  takeOwnership: true
+  disablePreProcess: true
+kustomize: {dir: overlays/prod}
+yaml: {overlays: [a, b]}
+diff: {comparePatches: [{kind: Service, name: x, jsonPointers: [/spec/ports]}]}
+dependsOn: [{name: other}, {selector: {matchLabels: {a: b}}}]
+rolloutStrategy: {maxUnavailable: 10%, partitions: [{name: p, clusterGroup: g}]}
+paused: true
+correctDrift: {enabled: true}
+keepResources: true
+serviceAccount: deployer
+namespaceLabels: {x: y}
+targetCustomizations:
+- name: prod
+  clusterSelector: {matchLabels: {env: prod}}
+  helm: {values: {replicas: 3}}
+overrideTargets:
+- clusterGroup: edge
+"#,
+        )
+        .unwrap();
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let fy = parsed.fleet_yaml;
+        assert_eq!(fy.name, "my-app");
+        assert_eq!(fy.spec.options.default_namespace, "apps");
+        assert_eq!(fy.spec.options.target_namespace, "forced");
+        let helm = fy.spec.options.helm.unwrap();
+        assert_eq!(helm.release_name, "web");
+        assert!(helm.take_ownership && helm.disable_pre_process);
+        assert_eq!(fy.spec.options.kustomize.unwrap().dir, "overlays/prod");
+        assert_eq!(fy.spec.depends_on.len(), 2);
+        assert!(fy.spec.paused);
+        assert_eq!(fy.target_customizations[0].name, "prod");
+        assert_eq!(fy.override_targets.unwrap()[0].cluster_group, "edge");
+    }
+
+    #[test]
+    fn empty_file_is_empty_description() {
+        assert_eq!(parse_str("").unwrap(), ParsedFleetYaml::default());
+        assert_eq!(
+            parse_str("# only a comment\n").unwrap(),
+            ParsedFleetYaml::default()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_their_path() {
+        let parsed = parse_str(
+            "namespace: x\nhelm:\n  relaseName: typo\ntargetCustomizations:\n- name: a\n  clusterSelectr: {matchLabels: {a: b}}\nfoo: bar\n",
+        )
+        .unwrap();
+        let keys: Vec<_> = parsed.warnings.iter().map(|w| w.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "helm.relaseName",
+                "targetCustomizations[0].clusterSelectr",
+                "foo"
+            ]
+        );
+        assert!(parsed.warnings[0]
+            .to_string()
+            .contains("repo/app/fleet.yaml"));
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_with_line_and_column() {
+        let err = parse_str("namespace: x\npaused: maybe\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, FleetYamlError::Schema { .. }), "{msg}");
+        assert!(msg.starts_with("repo/app/fleet.yaml:"), "{msg}");
+        assert!(msg.contains("paused") || msg.contains("boolean"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_in_nested_struct_names_line() {
+        let err = parse_str("helm:\n  chart: x\n  values: 3\ntargetCustomizations: {a: b}\n")
+            .unwrap_err();
+        let FleetYamlError::Schema { line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(*line >= 1, "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let err = parse_str("namespace: x\nhelm: [unclosed\n").unwrap_err();
+        let FleetYamlError::Syntax { line, column, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(*line >= 2, "{err}");
+        assert!(*column >= 1);
+    }
+
+    #[test]
+    fn not_a_mapping_is_an_error() {
+        assert!(matches!(
+            parse_str("- a\n- b\n"),
+            Err(FleetYamlError::Schema { .. })
+        ));
+    }
+
+    #[test]
+    fn alias_bombs_are_bounded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        text.push_str("helm:\n  values:\n    bomb: *a11\n");
+        let err = parse_str(&text).unwrap_err();
+        assert!(matches!(err, FleetYamlError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let text = format!(
+            "helm:\n  values: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(parse_str(&text).is_err());
+    }
+
+    #[test]
+    fn depends_on_needs_name_or_selector() {
+        let err = parse_str("dependsOn: [{acceptedStates: [Ready]}]\n").unwrap_err();
+        assert!(err.to_string().contains("dependsOn[0]"), "{err}");
+    }
+}
