@@ -1,0 +1,361 @@
+//! The manager's agent API as the agent calls it: registration, the long-polled desired
+//! state, bundle content by digest (verified), and status reports.
+//!
+//! The wire types and routes are those of [`fleet_bundle::deployment`].
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use fleet_bundle::deployment::{
+    ApiError, DesiredState, RegisterRequest, RegisterResponse, StatusReport, AGENT_API_PREFIX,
+};
+use reqwest::{header, StatusCode};
+
+use crate::cache::sha256_hex;
+
+/// Largest bundle content blob accepted; a manager (or an impostor) sending more is cut off.
+pub const MAX_CONTENT_BYTES: usize = 64 * 1024 * 1024;
+/// Largest desired-state document accepted.
+pub const MAX_DESIRED_BYTES: usize = 32 * 1024 * 1024;
+
+/// Errors of a call to the manager.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid manager URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot read CA file {path}: {source}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid CA certificate in {path}: {source}")]
+    CaCert {
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+    #[error("manager unreachable ({call}): {source}")]
+    Unreachable {
+        call: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the manager does not know this agent's credential; it must register again")]
+    UnknownCredential,
+    #[error("no credential yet: register first")]
+    NotRegistered,
+    #[error("manager refused {call}: HTTP {status} {code}: {message}")]
+    Rejected {
+        call: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("bad answer from the manager to {call}: {reason}")]
+    BadAnswer { call: &'static str, reason: String },
+    #[error(
+        "bundle content {expected} does not match its digest (got sha256 {actual}); refusing it"
+    )]
+    DigestMismatch { expected: String, actual: String },
+}
+
+impl ClientError {
+    /// Whether retrying later may help (network trouble, manager overloaded or restarting).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. }
+            | ClientError::BadAnswer { .. }
+            | ClientError::DigestMismatch { .. } => true,
+            ClientError::Rejected { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The outcome of one long-poll for the desired state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Poll {
+    /// A new desired state with its ETag.
+    Changed { state: DesiredState, etag: String },
+    /// Nothing changed during the wait.
+    NotModified,
+}
+
+/// A client of one manager.
+#[derive(Debug, Clone)]
+pub struct ManagerClient {
+    http: reqwest::Client,
+    base: String,
+    /// Shared by every clone, so the puller's re-registration serves the reporter too.
+    credential: Arc<RwLock<Option<String>>>,
+}
+
+impl ManagerClient {
+    /// A client for the manager at `url` (`https://host:port`, or `http://` for tests and
+    /// local setups), trusting the extra CA in `ca_file` if given.
+    pub fn new(url: &str, ca_file: Option<&Path>) -> Result<ManagerClient, ClientError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| ClientError::InvalidUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ClientError::InvalidUrl {
+                url: url.to_string(),
+                reason: "the scheme must be https (or http)".into(),
+            });
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(1)
+            .user_agent(concat!("fleet-agent/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path).map_err(|source| ClientError::CaFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|source| ClientError::CaCert {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        Ok(ManagerClient {
+            http: builder.build().map_err(ClientError::Build)?,
+            base: url.trim_end_matches('/').to_string(),
+            credential: Arc::new(RwLock::new(None)),
+        })
+    }
+
+    /// Uses `credential` for every call but registration.
+    pub fn set_credential(&self, credential: Option<String>) {
+        match self.credential.write() {
+            Ok(mut guard) => *guard = credential,
+            Err(poisoned) => *poisoned.into_inner() = credential,
+        }
+    }
+
+    /// Whether a credential is set.
+    pub fn has_credential(&self) -> bool {
+        self.current_credential().is_some()
+    }
+
+    fn current_credential(&self) -> Option<String> {
+        match self.credential.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{AGENT_API_PREFIX}{path}", self.base)
+    }
+
+    fn bearer(&self) -> Result<String, ClientError> {
+        self.current_credential()
+            .map(|c| format!("Bearer {c}"))
+            .ok_or(ClientError::NotRegistered)
+    }
+
+    /// `POST /register` with the registration `token`.
+    pub async fn register(
+        &self,
+        token: &str,
+        request: &RegisterRequest,
+    ) -> Result<RegisterResponse, ClientError> {
+        const CALL: &str = "register";
+        let response = self
+            .http
+            .post(self.url("/register"))
+            .timeout(Duration::from_secs(30))
+            .bearer_auth(token)
+            .json(request)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable { call: CALL, source })?;
+        let response = check(CALL, response).await?;
+        let bytes = read_limited(CALL, response, 1024 * 1024).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::BadAnswer {
+            call: CALL,
+            reason: e.to_string(),
+        })
+    }
+
+    /// `GET /desired`, waiting up to `wait` for a change from `etag`.
+    pub async fn desired(&self, etag: Option<&str>, wait: Duration) -> Result<Poll, ClientError> {
+        const CALL: &str = "desired state";
+        let mut request = self
+            .http
+            .get(self.url("/desired"))
+            .query(&[("wait", wait.as_secs().to_string())])
+            .header(header::AUTHORIZATION, self.bearer()?)
+            .timeout(wait + Duration::from_secs(30));
+        if let Some(etag) = etag.filter(|e| !e.is_empty()) {
+            request = request.header(header::IF_NONE_MATCH, etag);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable { call: CALL, source })?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(Poll::NotModified);
+        }
+        let response = check(CALL, response).await?;
+        let etag = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = read_limited(CALL, response, MAX_DESIRED_BYTES).await?;
+        let state = serde_json::from_slice(&bytes).map_err(|e| ClientError::BadAnswer {
+            call: CALL,
+            reason: e.to_string(),
+        })?;
+        Ok(Poll::Changed { state, etag })
+    }
+
+    /// `GET /content/<digest>`; the bytes are returned only if their sha256 is `digest`.
+    pub async fn content(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
+        const CALL: &str = "bundle content";
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ClientError::BadAnswer {
+                call: CALL,
+                reason: format!("content digest {digest:?} is not a sha256"),
+            });
+        }
+        let response = self
+            .http
+            .get(self.url(&format!("/content/{digest}")))
+            .header(header::AUTHORIZATION, self.bearer()?)
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable { call: CALL, source })?;
+        let response = check(CALL, response).await?;
+        let bytes = read_limited(CALL, response, MAX_CONTENT_BYTES).await?;
+        let actual = sha256_hex(&bytes);
+        if !actual.eq_ignore_ascii_case(digest) {
+            return Err(ClientError::DigestMismatch {
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// `POST /status`.
+    pub async fn report(&self, report: &StatusReport) -> Result<(), ClientError> {
+        const CALL: &str = "status report";
+        let response = self
+            .http
+            .post(self.url("/status"))
+            .header(header::AUTHORIZATION, self.bearer()?)
+            .timeout(Duration::from_secs(30))
+            .json(report)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable { call: CALL, source })?;
+        check(CALL, response).await?;
+        Ok(())
+    }
+}
+
+/// Turns an error answer into a [`ClientError`], recognising `unknown_credential`.
+async fn check(
+    call: &'static str,
+    response: reqwest::Response,
+) -> Result<reqwest::Response, ClientError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = read_limited(call, response, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let (code, message) = match serde_json::from_slice::<ApiError>(&body) {
+        Ok(e) => (e.code, e.message),
+        Err(_) => (
+            String::new(),
+            String::from_utf8_lossy(&body).chars().take(200).collect(),
+        ),
+    };
+    if status == StatusCode::UNAUTHORIZED && code == "unknown_credential" {
+        return Err(ClientError::UnknownCredential);
+    }
+    Err(ClientError::Rejected {
+        call,
+        status: status.as_u16(),
+        code,
+        message,
+    })
+}
+
+/// Reads a body of at most `limit` bytes.
+async fn read_limited(
+    call: &'static str,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ClientError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ClientError::BadAnswer {
+            call,
+            reason: format!("answer larger than {limit} bytes"),
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|source| ClientError::Unreachable { call, source })?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(ClientError::BadAnswer {
+                call,
+                reason: format!("answer larger than {limit} bytes"),
+            });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_urls() {
+        assert!(matches!(
+            ManagerClient::new("ftp://x", None),
+            Err(ClientError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            ManagerClient::new("not a url", None),
+            Err(ClientError::InvalidUrl { .. })
+        ));
+        assert!(ManagerClient::new("https://manager.example:8443/", None).is_ok());
+    }
+
+    #[test]
+    fn missing_ca_file_is_named() {
+        let err =
+            ManagerClient::new("https://m", Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn calls_need_a_credential() {
+        let client = ManagerClient::new("http://127.0.0.1:9", None).unwrap();
+        assert!(matches!(
+            client.desired(None, Duration::from_secs(1)).await,
+            Err(ClientError::NotRegistered)
+        ));
+    }
+}

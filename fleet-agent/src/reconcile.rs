@@ -1,0 +1,794 @@
+//! Reconciling one cluster: for every BundleDeployment, apply it as a new Helm release
+//! revision when its deploymentID changed, otherwise check it for drift and readiness;
+//! uninstall the releases of bundles no longer targeted.
+//!
+//! Only one bundle's rendered objects are in memory at a time: what was applied is read
+//! back from the state dir per bundle.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::Utc;
+use fleet_bundle::deployment::{
+    BundleDeployment, BundleDeploymentStatus, BundleState, DesiredState, ModifiedResource,
+    ResourceStatus,
+};
+use serde_json::Value;
+
+use crate::applied::AppliedBundle;
+use crate::apply::hooks::{self, Hook, HookEvent};
+use crate::apply::{
+    order, Applier, ApplyError, NamespacePolicy, ReleaseContext, RESOURCE_POLICY_ANNOTATION,
+};
+use crate::backoff::Backoff;
+use crate::cache::{sha256_hex, StateDir};
+use crate::health::{self, HealthOptions, Readiness};
+use crate::release::{
+    self, Chart, HookRecord, Info, Release, ReleaseError, ReleaseStatus, ReleaseStore,
+};
+use crate::render::{self, RenderError};
+use crate::resource::{self, ResourceId};
+use crate::status::SharedStatus;
+use crate::{depends, drift};
+
+/// Errors of deploying one bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("bundle content {digest} is not available yet")]
+    ContentMissing { digest: String },
+    #[error("cannot read bundle content from the state dir: {0}")]
+    Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+}
+
+/// Settings of the reconciler that do not change while the agent runs.
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    pub release_namespace: String,
+    /// Agent-wide namespace restriction (issue: hostile bundles).
+    pub allowed_namespaces: Vec<String>,
+    pub allow_cluster_scoped: bool,
+    /// How long hooks may run when the bundle sets no `helm.timeoutSec`.
+    pub hook_timeout: Duration,
+    /// Retry delays after a failed deploy.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+/// A failed deploy waiting for its retry.
+struct Retry {
+    deployment_id: String,
+    backoff: Backoff,
+    not_before: tokio::time::Instant,
+    message: String,
+}
+
+/// The reconciler: owns the applier and the release store.
+pub struct Reconciler {
+    applier: Applier,
+    releases: ReleaseStore,
+    state: StateDir,
+    settings: ReconcileSettings,
+    retries: HashMap<(String, String), Retry>,
+    metrics: Option<crate::metrics::Metrics>,
+    /// Kinds seen among applied objects, and those not yet handed to the watches.
+    seen_kinds: BTreeSet<(String, String)>,
+    new_kinds: Vec<kube::core::ApiResource>,
+}
+
+/// The label value grouping one BundleDeployment's objects (as Fleet's set hash).
+pub fn set_hash(namespace: &str, bundle: &str) -> String {
+    sha256_hex(format!("{namespace}/{bundle}").as_bytes())[..40].to_string()
+}
+
+impl Reconciler {
+    /// A reconciler applying with `applier`, recording releases in `releases`.
+    pub fn new(
+        applier: Applier,
+        releases: ReleaseStore,
+        state: StateDir,
+        settings: ReconcileSettings,
+    ) -> Reconciler {
+        Reconciler {
+            applier,
+            releases,
+            state,
+            settings,
+            retries: HashMap::new(),
+            metrics: None,
+            seen_kinds: BTreeSet::new(),
+            new_kinds: Vec::new(),
+        }
+    }
+
+    /// Counts applies, errors and drift corrections in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Reconciler {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The applier (for watches that need its client).
+    pub fn applier(&mut self) -> &mut Applier {
+        &mut self.applier
+    }
+
+    /// Kinds of applied objects first seen since the last call, to watch them.
+    pub fn take_new_kinds(&mut self) -> Vec<kube::core::ApiResource> {
+        std::mem::take(&mut self.new_kinds)
+    }
+
+    /// When the earliest failed deploy may be retried.
+    pub fn next_retry(&self) -> Option<tokio::time::Instant> {
+        self.retries.values().map(|r| r.not_before).min()
+    }
+
+    /// Reconciles every bundle of `desired` (or only those whose set hash is in `only`),
+    /// then uninstalls bundles no longer desired. Statuses go into `book`.
+    pub async fn reconcile(
+        &mut self,
+        desired: &DesiredState,
+        only: Option<&BTreeSet<String>>,
+        book: &SharedStatus,
+    ) {
+        for index in depends::dependency_order(&desired.deployments) {
+            let deployment = &desired.deployments[index];
+            if let Some(only) = only {
+                if !only.contains(&set_hash(&deployment.namespace, &deployment.bundle)) {
+                    continue;
+                }
+            }
+            let status = self.reconcile_bundle(deployment, desired, book).await;
+            book.set(status);
+        }
+        if only.is_some() {
+            return;
+        }
+        let wanted: BTreeSet<(String, String)> = desired
+            .deployments
+            .iter()
+            .map(|d| (d.namespace.clone(), d.bundle.clone()))
+            .collect();
+        for (namespace, bundle) in self.state.applied_bundles() {
+            if wanted.contains(&(namespace.clone(), bundle.clone())) {
+                continue;
+            }
+            match self.uninstall(&namespace, &bundle).await {
+                Ok(()) => book.remove(&namespace, &bundle),
+                Err(e) => {
+                    tracing::warn!(bundle = %bundle, namespace = %namespace, error = %e, "uninstall failed; will retry")
+                }
+            }
+        }
+    }
+
+    /// The status of one bundle after applying or checking it.
+    async fn reconcile_bundle(
+        &mut self,
+        deployment: &BundleDeployment,
+        desired: &DesiredState,
+        book: &SharedStatus,
+    ) -> BundleDeploymentStatus {
+        let key = (deployment.namespace.clone(), deployment.bundle.clone());
+        let applied = self
+            .state
+            .applied(&deployment.namespace, &deployment.bundle);
+        let applied_id = applied
+            .as_ref()
+            .map(|a| a.deployment_id.clone())
+            .unwrap_or_default();
+        let mut status = BundleDeploymentStatus {
+            bundle: deployment.bundle.clone(),
+            namespace: deployment.namespace.clone(),
+            deployment_id: deployment.deployment_id.clone(),
+            applied_deployment_id: applied_id.clone(),
+            state: BundleState::WaitApplied,
+            message: String::new(),
+            non_ready: vec![],
+            modified: vec![],
+            release: applied
+                .as_ref()
+                .map(|a| format!("{}/{}:{}", a.release_namespace, a.release_name, a.revision))
+                .unwrap_or_default(),
+            sequence: 0,
+        };
+        if applied_id != deployment.deployment_id {
+            if deployment.paused {
+                status.state = BundleState::Pending;
+                status.message = "paused".into();
+                return status;
+            }
+            let blocked = depends::blocking_dependency(deployment, &book.lock());
+            if let Some(reason) = blocked {
+                status.state = BundleState::Pending;
+                status.message = reason;
+                return status;
+            }
+            if let Some(retry) = self.retries.get(&key) {
+                if retry.deployment_id == deployment.deployment_id
+                    && tokio::time::Instant::now() < retry.not_before
+                {
+                    status.state = BundleState::ErrApplied;
+                    status.message = retry.message.clone();
+                    return status;
+                }
+            }
+            match self.deploy(deployment, desired, applied.as_ref()).await {
+                Ok(new_applied) => {
+                    self.retries.remove(&key);
+                    if let Some(m) = &self.metrics {
+                        m.applies.inc();
+                    }
+                    status.applied_deployment_id = new_applied.deployment_id.clone();
+                    status.release = format!(
+                        "{}/{}:{}",
+                        new_applied.release_namespace,
+                        new_applied.release_name,
+                        new_applied.revision
+                    );
+                    self.check(deployment, &new_applied, &mut status).await;
+                }
+                Err(DeployError::ContentMissing { digest }) => {
+                    status.state = BundleState::WaitApplied;
+                    status.message = format!("waiting for bundle content {digest}");
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    tracing::warn!(bundle = %deployment.bundle, error = %message, "deploy failed");
+                    if let Some(m) = &self.metrics {
+                        m.apply_errors.inc();
+                    }
+                    let retry = self.retries.entry(key).or_insert_with(|| Retry {
+                        deployment_id: deployment.deployment_id.clone(),
+                        backoff: Backoff::new(self.settings.retry_base, self.settings.retry_max),
+                        not_before: tokio::time::Instant::now(),
+                        message: String::new(),
+                    });
+                    if retry.deployment_id != deployment.deployment_id {
+                        retry.deployment_id = deployment.deployment_id.clone();
+                        retry.backoff.reset();
+                    }
+                    retry.not_before = tokio::time::Instant::now() + retry.backoff.next_delay();
+                    retry.message = message.clone();
+                    status.state = BundleState::ErrApplied;
+                    status.message = message;
+                }
+            }
+            return status;
+        }
+        if let Some(applied) = applied {
+            self.check(deployment, &applied, &mut status).await;
+        }
+        status
+    }
+
+    fn context(&self, deployment: &BundleDeployment, release_name: &str) -> ReleaseContext {
+        let options = &deployment.options;
+        let helm = options.helm.as_ref();
+        ReleaseContext {
+            release_name: release_name.to_string(),
+            release_namespace: self.settings.release_namespace.clone(),
+            default_namespace: if options.default_namespace.is_empty() {
+                "default".to_string()
+            } else {
+                options.default_namespace.clone()
+            },
+            set_hash: set_hash(&deployment.namespace, &deployment.bundle),
+            take_ownership: helm.is_some_and(|h| h.take_ownership || h.force),
+            keep_crds: !options.delete_crd_resources,
+            policy: NamespacePolicy {
+                target_namespace: options.target_namespace.clone(),
+                allowed_namespaces: self.settings.allowed_namespaces.clone(),
+                allow_cluster_scoped: self.settings.allow_cluster_scoped,
+            },
+        }
+    }
+
+    fn release_name(deployment: &BundleDeployment) -> String {
+        let requested = deployment
+            .options
+            .helm
+            .as_ref()
+            .map(|h| h.release_name.as_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&deployment.bundle);
+        release::release_name_for(requested)
+    }
+
+    fn hook_timeout(&self, deployment: &BundleDeployment) -> Duration {
+        deployment
+            .options
+            .helm
+            .as_ref()
+            .and_then(|h| u64::try_from(h.timeout_seconds).ok())
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .unwrap_or(self.settings.hook_timeout)
+    }
+
+    /// Applies a new deploymentID as a new release revision.
+    ///
+    /// 1. render and prepare (namespaces, policy, ownership metadata);
+    /// 2. record the revision as pending, run pre hooks, apply, prune what the previous
+    ///    revision had and this one does not (unless `keepResources`), run post hooks;
+    /// 3. record it deployed (older revisions superseded and trimmed), or failed.
+    async fn deploy(
+        &mut self,
+        deployment: &BundleDeployment,
+        desired: &DesiredState,
+        previous: Option<&AppliedBundle>,
+    ) -> Result<AppliedBundle, DeployError> {
+        let bytes = self
+            .state
+            .content(&deployment.content_digest)?
+            .ok_or_else(|| DeployError::ContentMissing {
+                digest: deployment.content_digest.clone(),
+            })?;
+        let content = render::parse_content(&bytes)?;
+        drop(bytes);
+        let release_name = Self::release_name(deployment);
+        let rendered = render::render(&content, deployment, desired, &release_name)?;
+        drop(content);
+        let (documents, mut hooks) = hooks::split_hooks(rendered.documents);
+        let ctx = self.context(deployment, &release_name);
+        let (paths, objects): (Vec<String>, Vec<Value>) = documents.into_iter().unzip();
+        let prepared = self.applier.prepare(objects, &ctx).await?;
+        // Hooks are checked against the policy before anything is written.
+        for hook in &hooks {
+            self.applier
+                .prepare(vec![hook.object.clone()], &ctx)
+                .await?;
+        }
+        let mut manifest_docs: Vec<(String, Value)> = paths.into_iter().zip(prepared).collect();
+        manifest_docs.sort_by_key(|(_, o)| {
+            order::install_rank(o.get("kind").and_then(Value::as_str).unwrap_or_default())
+        });
+
+        self.ensure_namespaces(deployment, &ctx, &manifest_docs)
+            .await?;
+
+        let history = self.releases.history(&release_name).await?;
+        let revision = history.last().map(|r| r.version + 1).unwrap_or(1);
+        let upgrade = !history.is_empty();
+        let now = Utc::now();
+        let mut release = Release {
+            name: release_name.clone(),
+            info: Info {
+                first_deployed: history
+                    .first()
+                    .map(|r| r.info.first_deployed)
+                    .unwrap_or(now),
+                last_deployed: now,
+                deleted: None,
+                description: if upgrade {
+                    "Preparing upgrade"
+                } else {
+                    "Initial install underway"
+                }
+                .into(),
+                status: if upgrade {
+                    ReleaseStatus::PendingUpgrade
+                } else {
+                    ReleaseStatus::PendingInstall
+                },
+                notes: rendered.notes.clone(),
+            },
+            chart: Chart {
+                metadata: rendered.chart.clone(),
+                lock: Value::Null,
+                templates: release::templates_for(&manifest_docs, &rendered.chart.name),
+                values: rendered.chart_values.clone(),
+                schema: Value::Null,
+                schemamodtime: release::zero_time(),
+                files: vec![],
+                modtime: now,
+            },
+            config: rendered.config.clone(),
+            manifest: release::manifest_text(&manifest_docs),
+            hooks: hooks.iter().map(HookRecord::of).collect(),
+            version: revision,
+            namespace: self.settings.release_namespace.clone(),
+            apply_method: "ssa".into(),
+        };
+        self.releases.write(&release).await?;
+
+        let objects: Vec<Value> = manifest_docs.into_iter().map(|(_, o)| o).collect();
+        let outcome = self
+            .apply_revision(deployment, &ctx, &objects, &mut hooks, previous, upgrade)
+            .await;
+        release.hooks = hooks.iter().map(HookRecord::of).collect();
+        match outcome {
+            Ok(()) => {
+                release.info.status = ReleaseStatus::Deployed;
+                release.info.description = if upgrade {
+                    "Upgrade complete"
+                } else {
+                    "Install complete"
+                }
+                .into();
+                self.releases.write(&release).await?;
+                let limit = deployment
+                    .options
+                    .helm
+                    .as_ref()
+                    .and_then(|h| usize::try_from(h.max_history).ok())
+                    .filter(|n| *n > 0)
+                    .unwrap_or(release::DEFAULT_HISTORY_LIMIT);
+                self.releases.supersede_and_trim(&release, limit).await?;
+                let applied = AppliedBundle {
+                    namespace: deployment.namespace.clone(),
+                    bundle: deployment.bundle.clone(),
+                    deployment_id: deployment.deployment_id.clone(),
+                    release_name,
+                    release_namespace: self.settings.release_namespace.clone(),
+                    revision,
+                    objects,
+                    keep_resources: deployment.options.keep_resources,
+                };
+                if let Err(e) = self.state.save_applied(&applied) {
+                    // The cluster is right; only a restart would re-apply (idempotently).
+                    tracing::error!(error = %e, "cannot record the applied bundle in the state dir");
+                }
+                tracing::info!(bundle = %deployment.bundle, release = %applied.release_name, revision, "deployed");
+                Ok(applied)
+            }
+            Err(e) => {
+                release.info.status = ReleaseStatus::Failed;
+                release.info.description = if upgrade {
+                    format!("Upgrade \"{}\" failed: {e}", release.name)
+                } else {
+                    format!("Release \"{}\" failed: {e}", release.name)
+                };
+                if let Err(write) = self.releases.write(&release).await {
+                    tracing::warn!(error = %write, "cannot record the failed release");
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn apply_revision(
+        &mut self,
+        deployment: &BundleDeployment,
+        ctx: &ReleaseContext,
+        objects: &[Value],
+        hooks: &mut [Hook],
+        previous: Option<&AppliedBundle>,
+        upgrade: bool,
+    ) -> Result<(), ApplyError> {
+        let timeout = self.hook_timeout(deployment);
+        let (pre, post) = if upgrade {
+            (HookEvent::PreUpgrade, HookEvent::PostUpgrade)
+        } else {
+            (HookEvent::PreInstall, HookEvent::PostInstall)
+        };
+        hooks::run_hooks(&mut self.applier, hooks, pre, ctx, timeout).await?;
+        self.applier.apply_all(objects, ctx).await?;
+        if let Some(previous) = previous {
+            if !deployment.options.keep_resources {
+                let keep: BTreeSet<ResourceId> =
+                    objects.iter().filter_map(ResourceId::of).collect();
+                let mut stale: Vec<Value> = previous
+                    .objects
+                    .iter()
+                    .filter(|o| ResourceId::of(o).is_some_and(|id| !keep.contains(&id)))
+                    .filter(|o| resource::annotation(o, RESOURCE_POLICY_ANNOTATION) != Some("keep"))
+                    .cloned()
+                    .collect();
+                order::sort_for_uninstall(&mut stale);
+                for obj in &stale {
+                    if let Some(id) = ResourceId::of(obj) {
+                        tracing::info!(resource = %id, "pruning a resource the bundle no longer has");
+                        self.applier.delete(&id).await?;
+                    }
+                }
+            }
+        }
+        hooks::run_hooks(&mut self.applier, hooks, post, ctx, timeout).await
+    }
+
+    /// Creates the namespaces objects go into; the bundle's own namespace gets its
+    /// `namespaceLabels`/`namespaceAnnotations`. Namespaces the bundle declares itself are
+    /// left to the bundle.
+    async fn ensure_namespaces(
+        &mut self,
+        deployment: &BundleDeployment,
+        ctx: &ReleaseContext,
+        documents: &[(String, Value)],
+    ) -> Result<(), ApplyError> {
+        let declared: BTreeSet<&str> = documents
+            .iter()
+            .filter(|(_, o)| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
+            .filter_map(|(_, o)| o.pointer("/metadata/name").and_then(Value::as_str))
+            .collect();
+        let own = if ctx.policy.target_namespace.is_empty() {
+            ctx.default_namespace.as_str()
+        } else {
+            ctx.policy.target_namespace.as_str()
+        };
+        let mut wanted: BTreeSet<&str> = documents
+            .iter()
+            .filter_map(|(_, o)| o.pointer("/metadata/namespace").and_then(Value::as_str))
+            .collect();
+        let options = &deployment.options;
+        let labelled =
+            !options.namespace_labels.is_empty() || !options.namespace_annotations.is_empty();
+        if labelled {
+            wanted.insert(own);
+        }
+        let empty = BTreeMap::new();
+        for namespace in wanted {
+            if declared.contains(namespace) {
+                continue;
+            }
+            let id = ResourceId {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: String::new(),
+                name: namespace.to_string(),
+            };
+            ctx.policy.check_namespace(&id, namespace)?;
+            let (labels, annotations) = if namespace == own {
+                (&options.namespace_labels, &options.namespace_annotations)
+            } else {
+                (&empty, &empty)
+            };
+            if labels.is_empty() && annotations.is_empty() && self.applier.get(&id).await?.is_some()
+            {
+                continue;
+            }
+            self.applier
+                .ensure_namespace(namespace, labels, annotations)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Compares the live objects with what was applied: drift (corrected when the bundle
+    /// sets `correctDrift`) and readiness, into `status`.
+    async fn check(
+        &mut self,
+        deployment: &BundleDeployment,
+        applied: &AppliedBundle,
+        status: &mut BundleDeploymentStatus,
+    ) {
+        let options = &deployment.options;
+        let health_options = HealthOptions {
+            wait_for_jobs: options.helm.as_ref().is_some_and(|h| h.wait_for_jobs),
+            ignore_conditions: options
+                .ignore
+                .as_ref()
+                .map(|i| i.conditions.clone())
+                .unwrap_or_default(),
+        };
+        let correct = options.correct_drift.as_ref().is_some_and(|c| c.enabled);
+        let mut modified = Vec::new();
+        let mut non_ready = Vec::new();
+        let mut errors = Vec::new();
+        for obj in &applied.objects {
+            let Some(id) = ResourceId::of(obj) else {
+                continue;
+            };
+            if self
+                .seen_kinds
+                .insert((id.api_version.clone(), id.kind.clone()))
+            {
+                if let Ok(kind) = self.applier.kind(&id).await {
+                    self.new_kinds.push(kind.resource);
+                }
+            }
+            let mut live = match self.applier.get(&id).await {
+                Ok(live) => live,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            let mut drift = observe(&id, obj, live.as_ref(), options.diff.as_ref());
+            if drift.is_some() && correct {
+                match self.applier.reapply(obj).await {
+                    Ok(after) => {
+                        tracing::info!(resource = %id, "corrected drift");
+                        if let Some(m) = &self.metrics {
+                            m.drift_corrections.inc();
+                        }
+                        drift = observe(&id, obj, Some(&after), options.diff.as_ref());
+                        live = Some(after);
+                    }
+                    Err(e) => errors.push(format!("correcting drift of {id}: {e}")),
+                }
+            }
+            if let Some(m) = drift {
+                modified.push(m);
+            }
+            if let Some(live) = &live {
+                if let Readiness::NotReady(message) = health::readiness(live, &health_options) {
+                    non_ready.push(ResourceStatus {
+                        api_version: id.api_version.clone(),
+                        kind: id.kind.clone(),
+                        namespace: id.namespace.clone(),
+                        name: id.name.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        status.state = if !modified.is_empty() {
+            BundleState::Modified
+        } else if !non_ready.is_empty() {
+            BundleState::NotReady
+        } else if !errors.is_empty() {
+            BundleState::ErrApplied
+        } else {
+            BundleState::Ready
+        };
+        status.message = summary(&modified, &non_ready, &errors);
+        status.modified = modified;
+        status.non_ready = non_ready;
+    }
+
+    /// Uninstalls a bundle's release: pre-delete hooks, its objects in uninstall order
+    /// (unless `keepResources`, or `helm.sh/resource-policy: keep`), post-delete hooks, the
+    /// release records, the applied record.
+    pub async fn uninstall(&mut self, namespace: &str, bundle: &str) -> Result<(), DeployError> {
+        let Some(applied) = self.state.applied(namespace, bundle) else {
+            return Ok(());
+        };
+        tracing::info!(bundle, release = %applied.release_name, "uninstalling a bundle no longer targeted");
+        let history = self.releases.history(&applied.release_name).await?;
+        let mut hooks: Vec<Hook> = history
+            .last()
+            .map(|r| {
+                r.hooks
+                    .iter()
+                    .filter_map(|h| {
+                        let obj = render::yaml_documents(&h.path, &h.manifest)
+                            .ok()?
+                            .into_iter()
+                            .next()?;
+                        Hook::from_object(&obj, &h.path)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ctx = ReleaseContext {
+            release_name: applied.release_name.clone(),
+            release_namespace: applied.release_namespace.clone(),
+            default_namespace: "default".into(),
+            set_hash: set_hash(namespace, bundle),
+            take_ownership: false,
+            keep_crds: true,
+            policy: NamespacePolicy {
+                allowed_namespaces: self.settings.allowed_namespaces.clone(),
+                allow_cluster_scoped: self.settings.allow_cluster_scoped,
+                ..Default::default()
+            },
+        };
+        let timeout = self.settings.hook_timeout;
+        hooks::run_hooks(
+            &mut self.applier,
+            &mut hooks,
+            HookEvent::PreDelete,
+            &ctx,
+            timeout,
+        )
+        .await?;
+        if !applied.keep_resources {
+            let mut objects: Vec<Value> = applied
+                .objects
+                .iter()
+                .filter(|o| resource::annotation(o, RESOURCE_POLICY_ANNOTATION) != Some("keep"))
+                .cloned()
+                .collect();
+            order::sort_for_uninstall(&mut objects);
+            for obj in &objects {
+                if let Some(id) = ResourceId::of(obj) {
+                    self.applier.delete(&id).await?;
+                }
+            }
+        }
+        hooks::run_hooks(
+            &mut self.applier,
+            &mut hooks,
+            HookEvent::PostDelete,
+            &ctx,
+            timeout,
+        )
+        .await?;
+        self.releases.delete_all(&applied.release_name).await?;
+        self.state.remove_applied(namespace, bundle);
+        self.retries
+            .remove(&(namespace.to_string(), bundle.to_string()));
+        Ok(())
+    }
+}
+
+/// How `live` differs from `applied`, as reported to the manager.
+fn observe(
+    id: &ResourceId,
+    applied: &Value,
+    live: Option<&Value>,
+    diff: Option<&fleet_bundle::bundle::DiffOptions>,
+) -> Option<ModifiedResource> {
+    let base = ModifiedResource {
+        api_version: id.api_version.clone(),
+        kind: id.kind.clone(),
+        namespace: id.namespace.clone(),
+        name: id.name.clone(),
+        ..Default::default()
+    };
+    match live {
+        None => Some(ModifiedResource {
+            missing: true,
+            ..base
+        }),
+        Some(live) => {
+            let paths = drift::drifted_paths(id, applied, live, diff);
+            (!paths.is_empty()).then_some(ModifiedResource { paths, ..base })
+        }
+    }
+}
+
+fn summary(
+    modified: &[ModifiedResource],
+    non_ready: &[ResourceStatus],
+    errors: &[String],
+) -> String {
+    let mut parts = Vec::new();
+    for m in modified.iter().take(5) {
+        let what = if m.missing {
+            "missing".to_string()
+        } else {
+            format!("modified {}", m.paths.join(", "))
+        };
+        parts.push(format!("{} {}/{} {what}", m.kind, m.namespace, m.name).replace(" / ", " "));
+    }
+    for r in non_ready.iter().take(5) {
+        parts.push(format!(
+            "{} {}/{}: {}",
+            r.kind, r.namespace, r.name, r.message
+        ));
+    }
+    parts.extend(errors.iter().take(3).cloned());
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_hash_is_a_label_value() {
+        let h = set_hash("fleet-default", "app");
+        assert_eq!(h.len(), 40);
+        assert_ne!(h, set_hash("fleet-default", "other"));
+    }
+
+    #[test]
+    fn observe_reports_missing_and_paths() {
+        let id = ResourceId {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "a".into(),
+            name: "c".into(),
+        };
+        let applied = json!({"data": {"k": "v"}});
+        assert!(observe(&id, &applied, None, None).unwrap().missing);
+        let m = observe(&id, &applied, Some(&json!({"data": {"k": "x"}})), None).unwrap();
+        assert_eq!(m.paths, ["data.k"]);
+        assert!(observe(
+            &id,
+            &applied,
+            Some(&json!({"data": {"k": "v"}, "metadata": {}})),
+            None
+        )
+        .is_none());
+        let text = summary(&[m], &[], &[]);
+        assert_eq!(text, "ConfigMap a/c modified data.k");
+    }
+}
