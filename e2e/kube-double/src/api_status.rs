@@ -91,8 +91,8 @@ pub struct ApiError {
     pub reason: String,
     /// The message clients print.
     pub message: String,
-    /// `details`; absent when the real server leaves it out.
-    pub details: Option<Map<String, Value>>,
+    /// `details`; absent when the real server leaves it out (boxed: errors travel far).
+    pub details: Option<Box<Map<String, Value>>>,
     /// `Retry-After` seconds for 429 and some 5xx answers.
     pub retry_after: Option<u64>,
 }
@@ -132,7 +132,7 @@ impl ApiError {
             code,
             reason: reason.into(),
             message,
-            details,
+            details: details.map(Box::new),
             retry_after: None,
         }
     }
@@ -142,7 +142,11 @@ impl ApiError {
         Self::new(
             404,
             "NotFound",
-            format!("{} {} not found", group_resource(group, plural), go_quote(name)),
+            format!(
+                "{} {} not found",
+                group_resource(group, plural),
+                go_quote(name)
+            ),
             Some(details(Some(name), group, plural)),
         )
     }
@@ -162,7 +166,11 @@ impl ApiError {
         Self::new(
             409,
             "AlreadyExists",
-            format!("{} {} already exists", group_resource(group, plural), go_quote(name)),
+            format!(
+                "{} {} already exists",
+                group_resource(group, plural),
+                go_quote(name)
+            ),
             Some(details(Some(name), group, plural)),
         )
     }
@@ -302,8 +310,7 @@ impl ApiError {
         let mut e = Self::new(
             429,
             "TooManyRequests",
-            "the server has received too many requests and has asked us to try again later"
-                .into(),
+            "the server has received too many requests and has asked us to try again later".into(),
             Some({
                 let mut d = Map::new();
                 d.insert("retryAfterSeconds".into(), json!(retry_after));
@@ -324,7 +331,7 @@ impl ApiError {
         status.insert("message".into(), json!(self.message));
         status.insert("reason".into(), json!(self.reason));
         if let Some(d) = &self.details {
-            status.insert("details".into(), Value::Object(d.clone()));
+            status.insert("details".into(), Value::Object((**d).clone()));
         }
         status.insert("code".into(), json!(self.code));
         Value::Object(status)
@@ -359,7 +366,10 @@ mod tests {
             "apps",
             "Deployment",
             "web",
-            vec![Cause::required("spec.selector", ""), Cause::required("spec.template.spec.containers", "")],
+            vec![
+                Cause::required("spec.selector", ""),
+                Cause::required("spec.template.spec.containers", ""),
+            ],
         );
         assert_eq!(
             e.message,

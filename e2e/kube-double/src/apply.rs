@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use crate::api_status::{ApiError, Cause};
-use crate::fields::{collect, item_key, path_string, remove_at, value_at, ListKind, Path, Schema, Walk};
+use crate::fields::{
+    collect, item_key, path_string, remove_at, value_at, ListKind, Path, Schema, Walk,
+};
 use crate::managed_fields::{read, write, Entry, Scope};
 
 /// One server-side apply request.
@@ -32,7 +34,11 @@ pub struct ApplyRequest<'a> {
 /// # Errors
 /// A 409 `Conflict` naming each field another manager owns and `applied` would change,
 /// unless `force` is set, in which case ownership moves to the applier.
-pub fn apply(live: Option<&Value>, applied: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError> {
+pub fn apply(
+    live: Option<&Value>,
+    applied: &Value,
+    req: &ApplyRequest<'_>,
+) -> Result<Value, ApiError> {
     let schema = req.schema;
     let applied = scoped(applied, req.scope);
     let skip_status = matches!(req.scope, Scope::Main { skip_status: true });
@@ -48,7 +54,11 @@ pub fn apply(live: Option<&Value>, applied: &Value, req: &ApplyRequest<'_>) -> R
     });
     let mut merged = merge(&base, &applied, &mut Vec::new(), schema);
 
-    let subresource = if req.scope == Scope::Status { "status" } else { "" };
+    let subresource = if req.scope == Scope::Status {
+        "status"
+    } else {
+        ""
+    };
     let mut entries = live.map(read).unwrap_or_default();
     let is_self = |e: &Entry| e.is(req.manager, "Apply", subresource);
 
@@ -74,13 +84,30 @@ pub fn apply(live: Option<&Value>, applied: &Value, req: &ApplyRequest<'_>) -> R
     }
 
     // Fields this manager applied before, no longer applies, and nobody else owns go away.
-    let previous: BTreeSet<Path> = entries.iter().filter(|e| is_self(e)).flat_map(|e| e.set.clone()).collect();
-    let others: BTreeSet<Path> = entries.iter().filter(|e| !is_self(e)).flat_map(|e| e.set.clone()).collect();
-    let dropped: Vec<&Path> = previous.difference(&applied_set).filter(|p| !others.contains(*p)).collect();
-    for p in dropped.iter().rev() {
+    let previous: BTreeSet<Path> = entries
+        .iter()
+        .filter(|e| is_self(e))
+        .flat_map(|e| e.set.clone())
+        .collect();
+    let others: BTreeSet<Path> = entries
+        .iter()
+        .filter(|e| !is_self(e))
+        .flat_map(|e| e.set.clone())
+        .collect();
+    let dropped: Vec<&Path> = previous
+        .difference(&applied_set)
+        .filter(|p| !others.iter().any(|o| o.starts_with(p)))
+        .collect();
+    // Remove the outermost dropped node only: its descendants go with it.
+    let mut removed: Vec<&Path> = Vec::new();
+    for p in dropped {
+        if removed.iter().any(|r| p.starts_with(r)) {
+            continue;
+        }
         if remove_at(&mut merged, p, schema) {
             prune_empty_parents(&mut merged, p, schema, &others, &applied_set);
         }
+        removed.push(p);
     }
 
     let present = collect(&merged, schema, Walk::All, false);
@@ -89,7 +116,9 @@ pub fn apply(live: Option<&Value>, applied: &Value, req: &ApplyRequest<'_>) -> R
     }
     match entries.iter_mut().find(|e| is_self(e)) {
         Some(e) => {
-            let changed = e.set != applied_set || e.api_version != req.api_version || live.map(strip_managed) != Some(strip_managed(&merged));
+            let changed = e.set != applied_set
+                || e.api_version != req.api_version
+                || live.map(strip_managed) != Some(strip_managed(&merged));
             if changed {
                 e.time = req.now.into();
             }
@@ -127,14 +156,22 @@ fn scoped(applied: &Value, scope: Scope) -> Value {
             }
             Scope::Main { skip_status: false } => {}
             Scope::Status => {
-                m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
+                m.retain(|k, _| {
+                    matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")
+                });
             }
         }
     }
     a
 }
 
-fn prune_empty_parents(object: &mut Value, path: &Path, schema: &Schema, others: &BTreeSet<Path>, applied: &BTreeSet<Path>) {
+fn prune_empty_parents(
+    object: &mut Value,
+    path: &Path,
+    schema: &Schema,
+    others: &BTreeSet<Path>,
+    applied: &BTreeSet<Path>,
+) {
     let mut parent: Path = path[..path.len().saturating_sub(1)].to_vec();
     while parent.len() > 1 {
         let empty = match value_at(object, &parent, schema) {
@@ -161,9 +198,16 @@ fn conflict_error(entries: &[Entry], conflicts: &[(usize, Path)]) -> ApiError {
         .collect();
     let message = if conflicts.len() == 1 {
         let (i, p) = &conflicts[0];
-        format!("Apply failed with 1 conflict: conflict with {}: {}", entries[*i].describe(), path_string(p))
+        format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            entries[*i].describe(),
+            path_string(p)
+        )
     } else {
-        let mut managers: Vec<String> = conflicts.iter().map(|(i, _)| entries[*i].describe()).collect();
+        let mut managers: Vec<String> = conflicts
+            .iter()
+            .map(|(i, _)| entries[*i].describe())
+            .collect();
         managers.sort();
         managers.dedup();
         let mut lines = Vec::new();
@@ -175,7 +219,11 @@ fn conflict_error(entries: &[Entry], conflicts: &[(usize, Path)]) -> ApiError {
                 }
             }
         }
-        format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+        format!(
+            "Apply failed with {} conflicts: {}",
+            conflicts.len(),
+            lines.join("\n")
+        )
     };
     ApiError::apply_conflict(message, causes)
 }
@@ -247,7 +295,14 @@ mod tests {
     }
 
     fn req<'a>(schema: &'a Schema, force: bool) -> ApplyRequest<'a> {
-        ApplyRequest { manager: "fleet-agent", api_version: "apps/v1", force, scope: Scope::Main { skip_status: true }, schema, now: "t" }
+        ApplyRequest {
+            manager: "fleet-agent",
+            api_version: "apps/v1",
+            force,
+            scope: Scope::Main { skip_status: true },
+            schema,
+            now: "t",
+        }
     }
 
     #[test]
@@ -256,8 +311,17 @@ mod tests {
         let live = apply(None, &applied(2, true), &req(&schema, false)).expect("create");
         let mut edited = live.clone();
         edited["spec"]["replicas"] = json!(5);
-        record_update(Some(&live), &mut edited, "kubectl-edit", "apps/v1", Scope::Main { skip_status: true }, &schema, "t2");
-        let err = apply(Some(&edited), &applied(2, true), &req(&schema, false)).expect_err("conflict");
+        record_update(
+            Some(&live),
+            &mut edited,
+            "kubectl-edit",
+            "apps/v1",
+            Scope::Main { skip_status: true },
+            &schema,
+            "t2",
+        );
+        let err =
+            apply(Some(&edited), &applied(2, true), &req(&schema, false)).expect_err("conflict");
         assert_eq!(err.code, 409);
         assert_eq!(err.message, "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas");
         let cause = &err.to_status()["details"]["causes"][0];
@@ -269,7 +333,10 @@ mod tests {
         let forced = apply(Some(&edited), &applied(2, true), &req(&schema, true)).expect("forced");
         assert_eq!(forced["spec"]["replicas"], 2);
         let entries = read(&forced);
-        assert!(entries.iter().all(|e| e.manager != "kubectl-edit"), "{entries:?}");
+        assert!(
+            entries.iter().all(|e| e.manager != "kubectl-edit"),
+            "{entries:?}"
+        );
     }
 
     #[test]
@@ -277,7 +344,12 @@ mod tests {
         let schema = Schema::Builtin;
         let live = apply(None, &applied(2, true), &req(&schema, true)).expect("create");
         let next = apply(Some(&live), &applied(2, false), &req(&schema, true)).expect("apply");
-        assert!(next["spec"]["template"]["spec"]["containers"][0].get("ports").is_none(), "{next}");
+        assert!(
+            next["spec"]["template"]["spec"]["containers"][0]
+                .get("ports")
+                .is_none(),
+            "{next}"
+        );
         let entries = read(&next);
         assert_eq!(
             to_fields_v1(&entries[0].set)["f:spec"]["f:template"]["f:spec"]["f:containers"],

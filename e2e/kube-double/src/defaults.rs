@@ -44,7 +44,11 @@ pub fn apply_defaults(rt: &ResourceType, object: &mut Value, uid: &str) {
     }
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") => {
-            let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if let Some(labels) = ensure(object, &["metadata", "labels"]) {
                 labels.insert("kubernetes.io/metadata.name".into(), json!(name));
             }
@@ -62,7 +66,10 @@ pub fn apply_defaults(rt: &ResourceType, object: &mut Value, uid: &str) {
                     if let Some(data) = data.as_object_mut() {
                         for (k, v) in string_data {
                             let s = v.as_str().unwrap_or_default();
-                            data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
+                            data.insert(
+                                k,
+                                json!(base64::engine::general_purpose::STANDARD.encode(s)),
+                            );
                         }
                     }
                 }
@@ -86,9 +93,13 @@ pub fn apply_defaults(rt: &ResourceType, object: &mut Value, uid: &str) {
                 default(spec, "enableServiceLinks", json!(true));
                 default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
                 default(spec, "priority", json!(0));
-                default(spec, "tolerations", json!([
+                default(
+                    spec,
+                    "tolerations",
+                    json!([
                     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-                    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]));
+                    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]),
+                );
             }
             if let Some(status) = ensure(object, &["status"]) {
                 default(status, "phase", json!("Pending"));
@@ -98,7 +109,11 @@ pub fn apply_defaults(rt: &ResourceType, object: &mut Value, uid: &str) {
         ("apps", "Deployment") => {
             if let Some(spec) = ensure(object, &["spec"]) {
                 default(spec, "replicas", json!(1));
-                default(spec, "strategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+                default(
+                    spec,
+                    "strategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+                );
                 default(spec, "revisionHistoryLimit", json!(10));
                 default(spec, "progressDeadlineSeconds", json!(600));
             }
@@ -114,21 +129,37 @@ pub fn apply_defaults(rt: &ResourceType, object: &mut Value, uid: &str) {
             if let Some(spec) = ensure(object, &["spec"]) {
                 default(spec, "replicas", json!(1));
                 default(spec, "podManagementPolicy", json!("OrderedReady"));
-                default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+                default(
+                    spec,
+                    "updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                );
                 default(spec, "revisionHistoryLimit", json!(10));
-                default(spec, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+                default(
+                    spec,
+                    "persistentVolumeClaimRetentionPolicy",
+                    json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+                );
             }
             default_template(object, &["spec", "template"]);
         }
         ("apps", "DaemonSet") => {
             if let Some(spec) = ensure(object, &["spec"]) {
-                default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+                default(
+                    spec,
+                    "updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+                );
                 default(spec, "revisionHistoryLimit", json!(10));
             }
             default_template(object, &["spec", "template"]);
         }
         ("batch", "Job") => {
-            let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             default_job_spec(object, &["spec"], &name, uid);
         }
         ("batch", "CronJob") => {
@@ -163,7 +194,11 @@ pub fn apply_defaults(rt: &ResourceType, object: &mut Value, uid: &str) {
         }
         ("networking.k8s.io", "NetworkPolicy") => {
             if let Some(spec) = ensure(object, &["spec"]) {
-                let types = if spec.contains_key("egress") { json!(["Ingress", "Egress"]) } else { json!(["Ingress"]) };
+                let types = if spec.contains_key("egress") {
+                    json!(["Ingress", "Egress"])
+                } else {
+                    json!(["Ingress"])
+                };
                 default(spec, "policyTypes", types);
             }
         }
@@ -200,7 +235,11 @@ fn default_job_spec(object: &mut Value, spec_path: &[&str], name: &str, uid: &st
         default(spec, "suspend", json!(false));
         default(spec, "podReplacementPolicy", json!("TerminatedOrFailed"));
         if !manual && !uid.is_empty() {
-            default(spec, "selector", json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+            default(
+                spec,
+                "selector",
+                json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+            );
         }
     }
     let mut template_path: Vec<&str> = spec_path.to_vec();
@@ -246,7 +285,12 @@ fn default_pod_spec(spec: &mut Map<String, Value>) {
     default(spec, "schedulerName", json!("default-scheduler"));
     if let Some(Value::Array(volumes)) = spec.get_mut("volumes") {
         for v in volumes.iter_mut().filter_map(Value::as_object_mut) {
-            for (source, mode) in [("configMap", 420), ("secret", 420), ("projected", 420), ("downwardAPI", 420)] {
+            for (source, mode) in [
+                ("configMap", 420),
+                ("secret", 420),
+                ("projected", 420),
+                ("downwardAPI", 420),
+            ] {
                 if let Some(Value::Object(s)) = v.get_mut(source) {
                     default(s, "defaultMode", json!(mode));
                 }
@@ -267,14 +311,26 @@ fn default_container(c: &mut Map<String, Value>) {
     let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
     let after_slash = image.rsplit('/').next().unwrap_or(image);
     let latest = !after_slash.contains(':') && !image.contains('@') || image.ends_with(":latest");
-    default(c, "imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" }));
+    default(
+        c,
+        "imagePullPolicy",
+        json!(if latest { "Always" } else { "IfNotPresent" }),
+    );
 }
 
 fn default_service(object: &mut Value) {
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if let Some(spec) = ensure(object, &["spec"]) {
         default(spec, "type", json!("ClusterIP"));
-        let kind = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+        let kind = spec
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string();
         if kind != "ExternalName" {
             if !spec.contains_key("clusterIP") {
                 let ip = cluster_ip_for(&name);
@@ -291,13 +347,21 @@ fn default_service(object: &mut Value) {
             default(spec, "externalTrafficPolicy", json!("Cluster"));
         }
         if let Some(Value::Array(ports)) = spec.get_mut("ports") {
-            for (i, p) in ports.iter_mut().filter_map(Value::as_object_mut).enumerate() {
+            for (i, p) in ports
+                .iter_mut()
+                .filter_map(Value::as_object_mut)
+                .enumerate()
+            {
                 default(p, "protocol", json!("TCP"));
                 if let Some(port) = p.get("port").cloned() {
                     default(p, "targetPort", port);
                 }
                 if kind == "NodePort" || kind == "LoadBalancer" {
-                    default(p, "nodePort", json!(30000 + (stable_hash(&name) % 2000) as u64 + i as u64));
+                    default(
+                        p,
+                        "nodePort",
+                        json!(30000 + (stable_hash(&name) % 2000) as u64 + i as u64),
+                    );
                 }
             }
         }
@@ -308,7 +372,9 @@ fn default_service(object: &mut Value) {
 }
 
 fn stable_hash(s: &str) -> u32 {
-    s.bytes().fold(2166136261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16777619))
+    s.bytes().fold(2166136261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16777619)
+    })
 }
 
 /// A stable address in the service range for a service name.
@@ -330,10 +396,19 @@ mod tests {
             "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]}}}});
         apply_defaults(rt, &mut d, "u");
         assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"],
+            "TCP"
+        );
         assert_eq!(d["spec"]["template"]["spec"]["dnsPolicy"], "ClusterFirst");
-        assert_eq!(d["spec"]["template"]["metadata"]["creationTimestamp"], Value::Null);
+        assert_eq!(
+            d["spec"]["template"]["metadata"]["creationTimestamp"],
+            Value::Null
+        );
     }
 
     #[test]

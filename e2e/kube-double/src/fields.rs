@@ -57,7 +57,11 @@ impl Schema {
                     Some("map") => ListKind::Map(
                         node.get("x-kubernetes-list-map-keys")
                             .and_then(Value::as_array)
-                            .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|k| k.as_str().map(str::to_string))
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                     ),
                     Some("set") => ListKind::Set,
@@ -84,7 +88,12 @@ impl Schema {
         match self {
             Schema::Builtin => matches!(
                 last,
-                "selector" | "nodeSelector" | "labelSelector" | "namespaceSelector" | "podSelector" | "matchLabels"
+                "selector"
+                    | "nodeSelector"
+                    | "labelSelector"
+                    | "namespaceSelector"
+                    | "podSelector"
+                    | "matchLabels"
             ),
             Schema::Custom(schema) => schema_at(schema, path).is_some_and(|n| {
                 n.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
@@ -96,13 +105,20 @@ impl Schema {
 fn builtin_list_kind(names: &[&str]) -> ListKind {
     let last = names.last().copied().unwrap_or_default();
     let in_container = names.len() >= 2
-        && matches!(names[names.len() - 2], "containers" | "initContainers" | "ephemeralContainers");
+        && matches!(
+            names[names.len() - 2],
+            "containers" | "initContainers" | "ephemeralContainers"
+        );
     let keys = |k: &[&str]| ListKind::Map(k.iter().map(|s| s.to_string()).collect());
     match last {
         "containers" | "initContainers" | "ephemeralContainers" => keys(&["name"]),
         "ports" if in_container => keys(&["containerPort", "protocol"]),
-        "ports" if names.first() == Some(&"spec") && names.len() == 2 => keys(&["port", "protocol"]),
-        "env" | "volumes" | "imagePullSecrets" | "resourceClaims" | "schedulingGates" => keys(&["name"]),
+        "ports" if names.first() == Some(&"spec") && names.len() == 2 => {
+            keys(&["port", "protocol"])
+        }
+        "env" | "volumes" | "imagePullSecrets" | "resourceClaims" | "schedulingGates" => {
+            keys(&["name"])
+        }
         "volumeMounts" => keys(&["mountPath"]),
         "volumeDevices" => keys(&["devicePath"]),
         "hostAliases" => keys(&["ip"]),
@@ -199,7 +215,13 @@ pub fn collect(object: &Value, schema: &Schema, walk: Walk, skip_status: bool) -
                         if STRIPPED_META.contains(&mk.as_str()) {
                             continue;
                         }
-                        walk_value(mv, vec!["f:metadata".into(), format!("f:{mk}")], schema, walk, &mut out);
+                        walk_value(
+                            mv,
+                            vec!["f:metadata".into(), format!("f:{mk}")],
+                            schema,
+                            walk,
+                            &mut out,
+                        );
                     }
                 }
                 continue;
@@ -314,7 +336,10 @@ pub fn remove_at(object: &mut Value, path: &[Element], schema: &Schema) -> bool 
         }
     }
     if let Some(name) = last.strip_prefix("f:") {
-        return cur.as_object_mut().and_then(|m| m.shift_remove(name)).is_some();
+        return cur
+            .as_object_mut()
+            .and_then(|m| m.shift_remove(name))
+            .is_some();
     }
     let kind = schema.list_kind(parent_path);
     let Some(items) = cur.as_array_mut() else {
@@ -322,7 +347,9 @@ pub fn remove_at(object: &mut Value, path: &[Element], schema: &Schema) -> bool 
     };
     let before = items.len();
     if let Some(key) = last.strip_prefix("k:") {
-        if let (Ok(key), ListKind::Map(keys)) = (serde_json::from_str::<Map<String, Value>>(key), kind) {
+        if let (Ok(key), ListKind::Map(keys)) =
+            (serde_json::from_str::<Map<String, Value>>(key), kind)
+        {
             items.retain(|it| item_key(it, &keys) != key);
         }
     } else if let Some(val) = last.strip_prefix("v:") {
@@ -333,7 +360,12 @@ pub fn remove_at(object: &mut Value, path: &[Element], schema: &Schema) -> bool 
     items.len() != before
 }
 
-fn step_mut<'a>(cur: &'a mut Value, e: &str, parent: &[Element], schema: &Schema) -> Option<&'a mut Value> {
+fn step_mut<'a>(
+    cur: &'a mut Value,
+    e: &str,
+    parent: &[Element],
+    schema: &Schema,
+) -> Option<&'a mut Value> {
     if let Some(name) = e.strip_prefix("f:") {
         return cur.get_mut(name);
     }
@@ -356,35 +388,30 @@ fn step_mut<'a>(cur: &'a mut Value, e: &str, parent: &[Element], schema: &Schema
 
 /// Encode a set as `fieldsV1`: a node per prefix, `.` for a member that has children.
 pub fn to_fields_v1(set: &BTreeSet<Path>) -> Value {
-    let mut root = Map::new();
-    for path in set {
-        let mut node = &mut root;
-        for e in path {
-            let entry = node.entry(e.clone()).or_insert_with(|| json!({}));
-            let Some(next) = entry.as_object_mut() else {
-                break;
-            };
-            node = next;
+    sort_fields(Value::Object(build_node(set, &[])))
+}
+
+fn build_node(set: &BTreeSet<Path>, prefix: &[Element]) -> Map<String, Value> {
+    let mut nexts: BTreeSet<&Element> = BTreeSet::new();
+    for p in set.range(prefix.to_vec()..) {
+        if !p.starts_with(prefix) {
+            break;
+        }
+        if let Some(e) = p.get(prefix.len()) {
+            nexts.insert(e);
         }
     }
-    // Mark members that also have children with ".".
-    for path in set {
-        let mut node = &mut root;
-        let mut ok = true;
-        for e in path {
-            match node.get_mut(e).and_then(Value::as_object_mut) {
-                Some(n) => node = n,
-                None => {
-                    ok = false;
-                    break;
-                }
-            }
+    let mut out = Map::new();
+    for e in nexts {
+        let mut child_prefix = prefix.to_vec();
+        child_prefix.push(e.clone());
+        let mut child = build_node(set, &child_prefix);
+        if !child.is_empty() && set.contains(&child_prefix) {
+            child.insert(".".into(), json!({}));
         }
-        if ok && !node.is_empty() && !node.contains_key(".") {
-            node.insert(".".into(), json!({}));
-        }
+        out.insert(e.clone(), Value::Object(child));
     }
-    sort_fields(Value::Object(root))
+    out
 }
 
 fn sort_fields(v: Value) -> Value {
@@ -392,7 +419,12 @@ fn sort_fields(v: Value) -> Value {
         Value::Object(m) => {
             let mut entries: Vec<(String, Value)> = m.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sort_fields(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_fields(v)))
+                    .collect(),
+            )
         }
         other => other,
     }
@@ -478,10 +510,25 @@ mod tests {
     #[test]
     fn paths_navigate_keys_and_print_like_the_server() {
         let d = deployment();
-        let path: Path = ["f:spec", "f:template", "f:spec", "f:containers", "k:{\"name\":\"web\"}", "f:image"]
-            .iter().map(|s| s.to_string()).collect();
-        assert_eq!(value_at(&d, &path, &Schema::Builtin), Some(&json!("nginx:1.25")));
-        assert_eq!(path_string(&path), ".spec.template.spec.containers[name=\"web\"].image");
+        let path: Path = [
+            "f:spec",
+            "f:template",
+            "f:spec",
+            "f:containers",
+            "k:{\"name\":\"web\"}",
+            "f:image",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            value_at(&d, &path, &Schema::Builtin),
+            Some(&json!("nginx:1.25"))
+        );
+        assert_eq!(
+            path_string(&path),
+            ".spec.template.spec.containers[name=\"web\"].image"
+        );
         let mut d2 = d.clone();
         assert!(remove_at(&mut d2, &path[..5], &Schema::Builtin));
         assert_eq!(d2["spec"]["template"]["spec"]["containers"], json!([]));

@@ -37,7 +37,10 @@ impl Entry {
     pub fn describe(&self) -> String {
         let mut s = crate::api_status::go_quote(&self.manager);
         if !self.subresource.is_empty() {
-            s = format!("{s} with subresource {}", crate::api_status::go_quote(&self.subresource));
+            s = format!(
+                "{s} with subresource {}",
+                crate::api_status::go_quote(&self.subresource)
+            );
         }
         if self.operation == "Update" {
             s = format!("{s} using {}", self.api_version);
@@ -68,7 +71,10 @@ pub fn read(object: &Value) -> Vec<Entry> {
 }
 
 fn str_of(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Store `entries` on the object, dropping empty ones, in the server's order (Apply first,
@@ -117,7 +123,10 @@ fn is_leaf(set: &BTreeSet<Path>, p: &Path) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scope {
     /// The main resource; `status` is ignored when the kind has a status subresource.
-    Main { skip_status: bool },
+    Main {
+        /// Whether the kind has a status subresource, so status is not written here.
+        skip_status: bool,
+    },
     /// The `status` subresource.
     Status,
 }
@@ -153,13 +162,19 @@ pub fn record_update(
         .iter()
         .filter(|p| {
             !old_all.contains(*p)
-                || (is_leaf(&new_all, p) && value_at(old_obj, p, schema) != value_at(new, p, schema))
+                || (is_leaf(&new_all, p)
+                    && value_at(old_obj, p, schema) != value_at(new, p, schema))
         })
         .cloned()
         .collect();
     let mut entries = read(old_obj);
     for e in entries.iter_mut() {
-        e.set = e.set.difference(&changed).filter(|p| new_all.contains(*p)).cloned().collect();
+        e.set = e
+            .set
+            .difference(&changed)
+            .filter(|p| new_all.contains(*p))
+            .cloned()
+            .collect();
     }
     let subresource = scope.subresource();
     match entries
@@ -202,21 +217,49 @@ mod tests {
     fn a_later_update_takes_ownership_of_what_it_changed() {
         let schema = Schema::Builtin;
         let mut v1 = json!({"metadata": {"name": "d"}, "spec": {"replicas": 2, "paused": false}});
-        record_update(None, &mut v1, "agent", "apps/v1", Scope::Main { skip_status: true }, &schema, "t1");
+        record_update(
+            None,
+            &mut v1,
+            "agent",
+            "apps/v1",
+            Scope::Main { skip_status: true },
+            &schema,
+            "t1",
+        );
         let mut v2 = v1.clone();
         v2["spec"]["replicas"] = json!(5);
-        record_update(Some(&v1), &mut v2, "kubectl-edit", "apps/v1", Scope::Main { skip_status: true }, &schema, "t2");
+        record_update(
+            Some(&v1),
+            &mut v2,
+            "kubectl-edit",
+            "apps/v1",
+            Scope::Main { skip_status: true },
+            &schema,
+            "t2",
+        );
         let entries = read(&v2);
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].manager, "agent");
-        assert_eq!(to_fields_v1(&entries[0].set), json!({"f:spec": {"f:paused": {}}}));
+        assert_eq!(
+            to_fields_v1(&entries[0].set),
+            json!({"f:spec": {"f:paused": {}}})
+        );
         assert_eq!(entries[1].manager, "kubectl-edit");
-        assert_eq!(to_fields_v1(&entries[1].set), json!({"f:spec": {"f:replicas": {}}}));
+        assert_eq!(
+            to_fields_v1(&entries[1].set),
+            json!({"f:spec": {"f:replicas": {}}})
+        );
     }
 
     #[test]
     fn manager_names_come_from_the_user_agent() {
-        assert_eq!(manager_from_user_agent("kubectl/v1.32.0 (linux/amd64)"), "kubectl");
-        assert_eq!(manager_from_user_agent("python-requests/2.31"), "python-requests");
+        assert_eq!(
+            manager_from_user_agent("kubectl/v1.32.0 (linux/amd64)"),
+            "kubectl"
+        );
+        assert_eq!(
+            manager_from_user_agent("python-requests/2.31"),
+            "python-requests"
+        );
     }
 }

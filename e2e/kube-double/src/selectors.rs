@@ -124,7 +124,8 @@ fn lex(input: &str) -> Vec<Token> {
             }
             _ => {
                 let start = i;
-                while i < chars.len() && !chars[i].is_whitespace() && !",()=!<>".contains(chars[i]) {
+                while i < chars.len() && !chars[i].is_whitespace() && !",()=!<>".contains(chars[i])
+                {
                     i += 1;
                 }
                 let word: String = chars[start..i].iter().collect();
@@ -180,11 +181,19 @@ impl Parser {
                     key,
                     op: Op::DoesNotExist,
                 }),
-                Some(t) => Err(format!("found '{}', expected: ',' or 'end of string'", t.literal())),
+                Some(t) => Err(format!(
+                    "found '{}', expected: ',' or 'end of string'",
+                    t.literal()
+                )),
             };
         }
         let op = match self.peek() {
-            None | Some(Token::Comma) => return Ok(Requirement { key, op: Op::Exists }),
+            None | Some(Token::Comma) => {
+                return Ok(Requirement {
+                    key,
+                    op: Op::Exists,
+                })
+            }
             Some(t) => t.clone(),
         };
         self.pos += 1;
@@ -193,9 +202,9 @@ impl Parser {
             Token::NotEq => Op::NotEquals(self.single_value()?),
             Token::Gt | Token::Lt => {
                 let v = self.single_value()?;
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| format!("for 'Gt', 'Lt' operators, the value must be an integer: {v}"))?;
+                let n: i64 = v.parse().map_err(|_| {
+                    format!("for 'Gt', 'Lt' operators, the value must be an integer: {v}")
+                })?;
                 if op == Token::Gt {
                     Op::Gt(n)
                 } else {
@@ -224,7 +233,9 @@ impl Parser {
                 }
                 _ => Ok(String::new()),
             },
-            Some(Token::In) | Some(Token::NotIn) => Ok(self.next().map(|t| t.literal()).unwrap_or_default()),
+            Some(Token::In) | Some(Token::NotIn) => {
+                Ok(self.next().map(|t| t.literal()).unwrap_or_default())
+            }
             Some(t) => Err(format!("found '{}', expected: identifier", t.literal())),
         }
     }
@@ -232,7 +243,12 @@ impl Parser {
     fn value_set(&mut self) -> Result<Vec<String>, String> {
         match self.next() {
             Some(Token::Open) => {}
-            other => return Err(format!("found '{}' expected: '('", Self::found(other.as_ref()))),
+            other => {
+                return Err(format!(
+                    "found '{}' expected: '('",
+                    Self::found(other.as_ref())
+                ))
+            }
         }
         let mut values = Vec::new();
         loop {
@@ -272,9 +288,17 @@ fn validate_label_key(key: &str) -> Result<(), String> {
     };
     let name_ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     let prefix_ok = prefix.is_none_or(crate::validation::is_dns1123_subdomain);
     if name_ok && prefix_ok {
         Ok(())
@@ -306,7 +330,9 @@ impl LabelSelector {
                 None => break,
                 Some(Token::Comma) => {
                     if p.peek().is_none() {
-                        return Err(SelectorError::Label("found '', expected: identifier".into()));
+                        return Err(SelectorError::Label(
+                            "found '', expected: identifier".into(),
+                        ));
                     }
                 }
                 Some(t) => {
@@ -333,11 +359,19 @@ impl LabelSelector {
         }
         if let Some(exprs) = selector.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let values: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let op = match e.get("operator").and_then(Value::as_str) {
                     Some("In") => Op::In(values),
@@ -362,8 +396,12 @@ impl LabelSelector {
                 Op::NotIn(vs) => value.is_none_or(|x| !vs.iter().any(|v| v == x)),
                 Op::Exists => value.is_some(),
                 Op::DoesNotExist => value.is_none(),
-                Op::Gt(n) => value.and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n),
-                Op::Lt(n) => value.and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n),
+                Op::Gt(n) => value
+                    .and_then(|x| x.parse::<i64>().ok())
+                    .is_some_and(|x| x > *n),
+                Op::Lt(n) => value
+                    .and_then(|x| x.parse::<i64>().ok())
+                    .is_some_and(|x| x < *n),
             }
         })
     }
@@ -384,9 +422,28 @@ pub struct FieldSelector {
 fn supported_fields(kind: &str) -> Vec<&'static str> {
     let mut f = vec!["metadata.name", "metadata.namespace"];
     match kind {
-        "Pod" => f.extend(["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP"]),
+        "Pod" => f.extend([
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+        ]),
         "Secret" => f.push("type"),
-        "Event" => f.extend(["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"]),
+        "Event" => f.extend([
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ]),
         "Namespace" => f.push("status.phase"),
         "Job" => f.push("status.successful"),
         _ => {}
@@ -449,11 +506,29 @@ mod tests {
     #[test]
     fn full_label_syntax() {
         let l = labels(json!({"app": "x", "tier": "a", "n": "5"}));
-        let yes = ["app in (x,z)", "app=x,tier==a", "app!=y", "tier", "!missing", "n>3", "n<6", "app notin (y)", "app in (x, z) , tier"];
+        let yes = [
+            "app in (x,z)",
+            "app=x,tier==a",
+            "app!=y",
+            "tier",
+            "!missing",
+            "n>3",
+            "n<6",
+            "app notin (y)",
+            "app in (x, z) , tier",
+        ];
         for s in yes {
             assert!(LabelSelector::parse(s).expect(s).matches(Some(&l)), "{s}");
         }
-        let no = ["app in (y,z)", "app=y", "missing", "!tier", "n>5", "app notin (x)", "tier!=a"];
+        let no = [
+            "app in (y,z)",
+            "app=y",
+            "missing",
+            "!tier",
+            "n>5",
+            "app notin (x)",
+            "tier!=a",
+        ];
         for s in no {
             assert!(!LabelSelector::parse(s).expect(s).matches(Some(&l)), "{s}");
         }
@@ -462,7 +537,10 @@ mod tests {
     #[test]
     fn malformed_label_selector_is_worded_as_the_server_does() {
         let err = LabelSelector::parse("app in x").expect_err("malformed");
-        assert_eq!(err.to_string(), "unable to parse requirement: found 'x' expected: '('");
+        assert_eq!(
+            err.to_string(),
+            "unable to parse requirement: found 'x' expected: '('"
+        );
         assert!(LabelSelector::parse("app=(").is_err());
         assert!(LabelSelector::parse("a b").is_err());
     }
@@ -470,11 +548,21 @@ mod tests {
     #[test]
     fn field_selectors_on_name_and_namespace() {
         let obj = json!({"metadata": {"name": "cm2", "namespace": "demo"}});
-        assert!(FieldSelector::parse("metadata.name=cm2", "ConfigMap").expect("ok").matches(&obj));
-        assert!(!FieldSelector::parse("metadata.name!=cm2", "ConfigMap").expect("ok").matches(&obj));
-        assert!(FieldSelector::parse("metadata.namespace==demo,metadata.name=cm2", "ConfigMap").expect("ok").matches(&obj));
+        assert!(FieldSelector::parse("metadata.name=cm2", "ConfigMap")
+            .expect("ok")
+            .matches(&obj));
+        assert!(!FieldSelector::parse("metadata.name!=cm2", "ConfigMap")
+            .expect("ok")
+            .matches(&obj));
+        assert!(
+            FieldSelector::parse("metadata.namespace==demo,metadata.name=cm2", "ConfigMap")
+                .expect("ok")
+                .matches(&obj)
+        );
         assert_eq!(
-            FieldSelector::parse("spec.foo=1", "ConfigMap").expect_err("unsupported").to_string(),
+            FieldSelector::parse("spec.foo=1", "ConfigMap")
+                .expect_err("unsupported")
+                .to_string(),
             "field label not supported: spec.foo"
         );
     }

@@ -57,6 +57,9 @@ pub struct Event {
     pub key: ObjectKey,
     /// The object after the change (before it for deletions, with the deletion's rv).
     pub object: Value,
+    /// The object before the change, for watches that must tell when an object enters or
+    /// leaves their selector.
+    pub previous: Option<Value>,
 }
 
 /// The watch history could not serve a start version.
@@ -68,6 +71,9 @@ pub struct TooOld {
     /// The oldest version still served.
     pub oldest: u64,
 }
+
+/// What a watch starts from: the retained events after its version, then a live feed.
+pub type WatchStart = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
 
 /// All objects and the watch history.
 #[derive(Debug)]
@@ -141,7 +147,12 @@ impl Store {
     }
 
     /// Objects of a resource (in one namespace when given), ordered by namespace and name.
-    pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<(&ObjectKey, &Value)> {
+    pub fn list(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> Vec<(&ObjectKey, &Value)> {
         self.objects
             .iter()
             .filter(|(k, _)| {
@@ -161,13 +172,13 @@ impl Store {
     pub fn put(&mut self, key: ObjectKey, mut object: Value) -> Value {
         self.rv += 1;
         set_rv(&mut object, self.rv);
-        let kind = if self.objects.contains_key(&key) {
+        let previous = self.objects.insert(key.clone(), object.clone());
+        let kind = if previous.is_some() {
             EventType::Modified
         } else {
             EventType::Added
         };
-        self.objects.insert(key.clone(), object.clone());
-        self.record(kind, key, object.clone());
+        self.record(kind, key, object.clone(), previous);
         object
     }
 
@@ -176,16 +187,17 @@ impl Store {
         let mut object = self.objects.remove(key)?;
         self.rv += 1;
         set_rv(&mut object, self.rv);
-        self.record(EventType::Deleted, key.clone(), object.clone());
+        self.record(EventType::Deleted, key.clone(), object.clone(), None);
         Some(object)
     }
 
-    fn record(&mut self, kind: EventType, key: ObjectKey, object: Value) {
+    fn record(&mut self, kind: EventType, key: ObjectKey, object: Value, previous: Option<Value>) {
         let event = Arc::new(Event {
             rv: self.rv,
             kind,
             key,
             object,
+            previous,
         });
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {
@@ -205,10 +217,7 @@ impl Store {
 
     /// The events after `from` plus a receiver for the ones to come, taken atomically so none
     /// is lost or doubled between the two.
-    pub fn watch_from(
-        &self,
-        from: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), TooOld> {
+    pub fn watch_from(&self, from: u64) -> Result<WatchStart, TooOld> {
         if from < self.compacted {
             return Err(TooOld {
                 requested: from,

@@ -13,7 +13,8 @@ const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alp
 fn is_dns1123_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -31,7 +32,8 @@ fn is_dns1035_label(s: &str) -> bool {
 pub fn is_label_value(s: &str) -> bool {
     s.is_empty()
         || (s.len() <= 63
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             && s.starts_with(|c: char| c.is_ascii_alphanumeric())
             && s.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
@@ -44,7 +46,9 @@ fn is_qualified_name(s: &str) -> bool {
     prefix.is_none_or(is_dns1123_subdomain)
         && !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
@@ -56,7 +60,9 @@ fn name_rule(kind: &str) -> (fn(&str) -> bool, &'static str) {
         "Service" => (is_dns1035_label, DNS1035_LABEL_MSG),
         // RBAC objects accept any path segment name.
         "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => (
-            |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('%'),
+            |s: &str| {
+                !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('%')
+            },
             "may not contain '/' or '%'",
         ),
         _ => (is_dns1123_subdomain, DNS1123_SUBDOMAIN_MSG),
@@ -70,7 +76,10 @@ pub fn validate(rt: &ResourceType, object: &Value) -> Vec<Cause> {
     let name = meta.get("name").and_then(Value::as_str).unwrap_or_default();
     let (rule, msg) = name_rule(&rt.kind);
     if name.is_empty() {
-        causes.push(Cause::required("metadata.name", "name or generateName is required"));
+        causes.push(Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else if !rule(name) {
         causes.push(Cause::invalid("metadata.name", name, msg));
     }
@@ -81,7 +90,7 @@ pub fn validate(rt: &ResourceType, object: &Value) -> Vec<Cause> {
             }
             let value = v.as_str().unwrap_or_default();
             if !v.is_string() || !is_label_value(value) {
-                causes.push(Cause::invalid(&format!("metadata.labels"), value, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"));
+                causes.push(Cause::invalid("metadata.labels", value, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"));
             }
         }
     }
@@ -91,7 +100,11 @@ pub fn validate(rt: &ResourceType, object: &Value) -> Vec<Cause> {
                 causes.push(Cause::invalid("metadata.annotations", k, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
             }
             if !v.is_string() {
-                causes.push(Cause::invalid("metadata.annotations", &v.to_string(), "annotation values must be strings"));
+                causes.push(Cause::invalid(
+                    "metadata.annotations",
+                    &v.to_string(),
+                    "annotation values must be strings",
+                ));
             }
         }
     }
@@ -107,7 +120,9 @@ fn kind_rules(rt: &ResourceType, object: &Value, causes: &mut Vec<Cause>) {
                     for key in data.keys() {
                         let ok = !key.is_empty()
                             && key.len() <= 253
-                            && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                            && key
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
                         if !ok {
                             causes.push(Cause::invalid(&format!("{field}[{key}]"), key, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"));
                         }
@@ -115,19 +130,35 @@ fn kind_rules(rt: &ResourceType, object: &Value, causes: &mut Vec<Cause>) {
                 }
             }
         }
-        ("apps", "Deployment") | ("apps", "StatefulSet") | ("apps", "DaemonSet") | ("apps", "ReplicaSet") => {
+        ("apps", "Deployment")
+        | ("apps", "StatefulSet")
+        | ("apps", "DaemonSet")
+        | ("apps", "ReplicaSet") => {
             match object.pointer("/spec/selector") {
                 None | Some(Value::Null) => causes.push(Cause::required("spec.selector", "")),
                 Some(sel) => {
                     let selector = crate::selectors::LabelSelector::from_object(sel);
-                    let labels = object.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
+                    let labels = object
+                        .pointer("/spec/template/metadata/labels")
+                        .and_then(Value::as_object);
                     if selector.is_empty() {
-                        causes.push(Cause::invalid("spec.selector", "{}", "empty selector is invalid for deployment"));
+                        causes.push(Cause::invalid(
+                            "spec.selector",
+                            "{}",
+                            "empty selector is invalid for deployment",
+                        ));
                     } else if !selector.matches(labels) {
-                        let shown = labels.map(|l| {
-                            let pairs: Vec<String> = l.iter().map(|(k, v)| format!("{}:{}", crate::api_status::go_quote(k), v)).collect();
-                            format!("map[string]string{{{}}}", pairs.join(", "))
-                        }).unwrap_or_else(|| "map[string]string(nil)".into());
+                        let shown = labels
+                            .map(|l| {
+                                let pairs: Vec<String> = l
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        format!("{}:{}", crate::api_status::go_quote(k), v)
+                                    })
+                                    .collect();
+                                format!("map[string]string{{{}}}", pairs.join(", "))
+                            })
+                            .unwrap_or_else(|| "map[string]string(nil)".into());
                         causes.push(Cause {
                             reason: "FieldValueInvalid".into(),
                             message: format!("Invalid value: {shown}: `selector` does not match template `labels`"),
@@ -136,14 +167,31 @@ fn kind_rules(rt: &ResourceType, object: &Value, causes: &mut Vec<Cause>) {
                     }
                 }
             }
-            pod_spec_rules(object.pointer("/spec/template/spec"), "spec.template.spec", causes);
+            pod_spec_rules(
+                object.pointer("/spec/template/spec"),
+                "spec.template.spec",
+                causes,
+            );
         }
-        ("batch", "Job") => pod_spec_rules(object.pointer("/spec/template/spec"), "spec.template.spec", causes),
+        ("batch", "Job") => pod_spec_rules(
+            object.pointer("/spec/template/spec"),
+            "spec.template.spec",
+            causes,
+        ),
         ("batch", "CronJob") => {
-            if object.pointer("/spec/schedule").and_then(Value::as_str).unwrap_or_default().is_empty() {
+            if object
+                .pointer("/spec/schedule")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .is_empty()
+            {
                 causes.push(Cause::required("spec.schedule", ""));
             }
-            pod_spec_rules(object.pointer("/spec/jobTemplate/spec/template/spec"), "spec.jobTemplate.spec.template.spec", causes);
+            pod_spec_rules(
+                object.pointer("/spec/jobTemplate/spec/template/spec"),
+                "spec.jobTemplate.spec.template.spec",
+                causes,
+            );
         }
         ("", "Pod") => pod_spec_rules(object.get("spec"), "spec", causes),
         ("", "Service") => {
@@ -152,7 +200,12 @@ fn kind_rules(rt: &ResourceType, object: &Value, causes: &mut Vec<Cause>) {
                     if p.get("port").and_then(Value::as_i64).is_none() {
                         causes.push(Cause::required(&format!("spec.ports[{i}].port"), ""));
                     }
-                    if ports.len() > 1 && p.get("name").and_then(Value::as_str).unwrap_or_default().is_empty() {
+                    if ports.len() > 1
+                        && p.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .is_empty()
+                    {
                         causes.push(Cause::required(&format!("spec.ports[{i}].name"), ""));
                     }
                 }
@@ -163,7 +216,9 @@ fn kind_rules(rt: &ResourceType, object: &Value, causes: &mut Vec<Cause>) {
 }
 
 fn pod_spec_rules(spec: Option<&Value>, at: &str, causes: &mut Vec<Cause>) {
-    let containers = spec.and_then(|s| s.get("containers")).and_then(Value::as_array);
+    let containers = spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array);
     match containers {
         None => causes.push(Cause::required(&format!("{at}.containers"), "")),
         Some(cs) if cs.is_empty() => causes.push(Cause::required(&format!("{at}.containers"), "")),
@@ -173,9 +228,17 @@ fn pod_spec_rules(spec: Option<&Value>, at: &str, causes: &mut Vec<Cause>) {
                 if name.is_empty() {
                     causes.push(Cause::required(&format!("{at}.containers[{i}].name"), ""));
                 } else if !is_dns1123_label(name) {
-                    causes.push(Cause::invalid(&format!("{at}.containers[{i}].name"), name, DNS1123_LABEL_MSG));
+                    causes.push(Cause::invalid(
+                        &format!("{at}.containers[{i}].name"),
+                        name,
+                        DNS1123_LABEL_MSG,
+                    ));
                 }
-                if c.get("image").and_then(Value::as_str).unwrap_or_default().is_empty() {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .is_empty()
+                {
                     causes.push(Cause::required(&format!("{at}.containers[{i}].image"), ""));
                 }
             }
@@ -196,7 +259,9 @@ mod tests {
         let causes = validate(rt, &json!({"metadata": {"name": "Bad_Name"}}));
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].field, "metadata.name");
-        assert!(causes[0].message.starts_with("Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
+        assert!(causes[0]
+            .message
+            .starts_with("Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
     }
 
     #[test]
