@@ -47,7 +47,8 @@ pub enum StartError {
 /// Entry point: `KubeDouble::start(config)`.
 pub struct KubeDouble;
 
-/// A running double. Dropping it stops nothing; call [`Handle::shutdown`].
+/// A running double. Dropping it signals shutdown (watches end, the listener stops
+/// accepting); [`Handle::shutdown`] also waits for the tasks and saves state.
 pub struct Handle {
     url: String,
     kubeconfig_path: PathBuf,
@@ -333,6 +334,15 @@ impl Handle {
                 abort.abort();
             }
         }
+        if self.owns_kubeconfig {
+            let _ = std::fs::remove_file(&self.kubeconfig_path);
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.cluster.shutdown.send(true);
         if self.owns_kubeconfig {
             let _ = std::fs::remove_file(&self.kubeconfig_path);
         }
