@@ -5,4 +5,5 @@
 pub mod gitserver;
 pub mod link;
 pub mod process;
+pub mod sim;
 pub mod wait;

@@ -1,0 +1,302 @@
+//! One simulated agent: registers, long-polls its desired state with ETags, fetches new
+//! content by digest, and reports every bundle Ready, with a heartbeat while idle: the
+//! request pattern of a real `fleet-agent` whose cluster applies instantly.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use fleet_bundle::deployment::{
+    BundleDeploymentStatus, BundleState, DesiredState, RegisterRequest, RegisterResponse,
+    StatusReport,
+};
+use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use reqwest::StatusCode;
+use tokio::sync::watch;
+
+/// Rough size of the request and response headers of one call, for the traffic estimate
+/// (HTTP/2 compresses repeated headers further, so this errs high).
+const HEADER_BYTES: u64 = 300;
+
+/// Counters shared by every simulated agent.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub bytes: AtomicU64,
+    pub errors: AtomicU64,
+    pub registered: AtomicUsize,
+}
+
+impl Stats {
+    fn record(&self, body_bytes: usize) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(HEADER_BYTES + body_bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// The commit every agent must reach, and how many did.
+#[derive(Debug, Default)]
+pub struct Target {
+    commit: RwLock<(u64, String)>,
+    reached: AtomicUsize,
+}
+
+impl Target {
+    /// Sets a new commit to reach and resets the count.
+    pub fn set(&self, commit: &str) {
+        if let Ok(mut t) = self.commit.write() {
+            t.0 += 1;
+            t.1 = commit.to_string();
+        }
+        self.reached.store(0, Ordering::SeqCst);
+    }
+
+    /// How many agents reported Ready on the current target commit.
+    pub fn reached(&self) -> usize {
+        self.reached.load(Ordering::SeqCst)
+    }
+
+    fn current(&self) -> (u64, String) {
+        self.commit.read().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+/// What every simulated agent shares: HTTP clients, the manager URL, counters.
+pub struct Shared {
+    pub clients: Vec<reqwest::Client>,
+    pub manager: String,
+    pub registration_token: String,
+    pub stats: Stats,
+    pub target: Target,
+    pub wait_seconds: u64,
+    pub heartbeat: Duration,
+}
+
+/// Runs agent `index` until `stop` turns true.
+pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bool>) {
+    let client = &shared.clients[index % shared.clients.len()];
+    let name = format!("sim-{index:07}");
+    let labels = super::labels::for_cluster(index);
+    let mut credential = None;
+    let mut etag: Option<String> = None;
+    let mut fetched: HashSet<String> = HashSet::new();
+    let mut last_report: Option<StatusReport> = None;
+    let mut last_post = tokio::time::Instant::now();
+    let mut counted_epoch = 0u64;
+    let mut backoff = Duration::from_millis(200);
+
+    while !*stop.borrow() {
+        let Some(cred) = credential.clone() else {
+            match register(&shared, client, &name, &labels).await {
+                Ok(c) => {
+                    shared.stats.registered.fetch_add(1, Ordering::Relaxed);
+                    credential = Some(c);
+                    backoff = Duration::from_millis(200);
+                }
+                Err(_) => {
+                    shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    sleep_or_stop(&mut stop, backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+            continue;
+        };
+
+        let poll = poll(&shared, client, &cred, etag.as_deref());
+        let answer = tokio::select! {
+            a = poll => a,
+            _ = stop.changed() => break,
+        };
+        match answer {
+            Ok(Poll::Changed(new_etag, desired)) => {
+                etag = Some(new_etag);
+                for d in &desired.deployments {
+                    if !fetched.contains(&d.content_digest)
+                        && fetch(&shared, client, &cred, &d.content_digest)
+                            .await
+                            .is_ok()
+                    {
+                        fetched.insert(d.content_digest.clone());
+                    }
+                }
+                let report = ready_report(&desired);
+                if post_status(&shared, client, &cred, &report).await.is_ok() {
+                    last_post = tokio::time::Instant::now();
+                    let (epoch, commit) = shared.target.current();
+                    let on_target = !desired.deployments.is_empty()
+                        && desired.deployments.iter().all(|d| d.commit == commit);
+                    if on_target && epoch != counted_epoch {
+                        counted_epoch = epoch;
+                        shared.target.reached.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                last_report = Some(report);
+                backoff = Duration::from_millis(200);
+            }
+            Ok(Poll::Unchanged) => {
+                if last_post.elapsed() >= shared.heartbeat {
+                    if let Some(report) = &last_report {
+                        let _ = post_status(&shared, client, &cred, report).await;
+                    }
+                    last_post = tokio::time::Instant::now();
+                }
+            }
+            Ok(Poll::Unknown) => {
+                credential = None;
+                etag = None;
+            }
+            Err(_) => {
+                shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                sleep_or_stop(&mut stop, backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) {
+    // Jitter keeps a fleet that failed together from retrying together.
+    let jitter = Duration::from_millis(rand::random::<u64>() % (d.as_millis() as u64 / 2 + 1));
+    tokio::select! {
+        _ = tokio::time::sleep(d + jitter) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+async fn register(
+    shared: &Shared,
+    client: &reqwest::Client,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<String> {
+    let body = serde_json::to_vec(&RegisterRequest {
+        cluster_name: name.to_string(),
+        labels: labels.clone(),
+        agent_version: "sim".into(),
+    })?;
+    let len = body.len();
+    let resp = client
+        .post(format!("{}/agent/v1/register", shared.manager))
+        .header(
+            AUTHORIZATION,
+            format!("Bearer {}", shared.registration_token),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let bytes = resp.bytes().await?;
+    shared.stats.record(len + bytes.len());
+    anyhow::ensure!(
+        status.is_success(),
+        "register: {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    Ok(serde_json::from_slice::<RegisterResponse>(&bytes)?.credential)
+}
+
+enum Poll {
+    Changed(String, DesiredState),
+    Unchanged,
+    Unknown,
+}
+
+async fn poll(
+    shared: &Shared,
+    client: &reqwest::Client,
+    cred: &str,
+    etag: Option<&str>,
+) -> anyhow::Result<Poll> {
+    let mut req = client
+        .get(format!(
+            "{}/agent/v1/desired?wait={}",
+            shared.manager, shared.wait_seconds
+        ))
+        .header(AUTHORIZATION, format!("Bearer {cred}"));
+    if let Some(etag) = etag {
+        req = req.header(IF_NONE_MATCH, etag);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let new_etag = resp
+        .headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = resp.bytes().await?;
+    shared.stats.record(bytes.len());
+    match status {
+        StatusCode::NOT_MODIFIED => Ok(Poll::Unchanged),
+        StatusCode::UNAUTHORIZED => Ok(Poll::Unknown),
+        s if s.is_success() => Ok(Poll::Changed(
+            new_etag.unwrap_or_default(),
+            serde_json::from_slice(&bytes)?,
+        )),
+        s => anyhow::bail!("desired: {s}"),
+    }
+}
+
+async fn fetch(
+    shared: &Shared,
+    client: &reqwest::Client,
+    cred: &str,
+    digest: &str,
+) -> anyhow::Result<()> {
+    let resp = client
+        .get(format!("{}/agent/v1/content/{digest}", shared.manager))
+        .header(AUTHORIZATION, format!("Bearer {cred}"))
+        .send()
+        .await?;
+    let status = resp.status();
+    let bytes = resp.bytes().await?;
+    shared.stats.record(bytes.len());
+    anyhow::ensure!(status.is_success(), "content {digest}: {status}");
+    Ok(())
+}
+
+fn ready_report(desired: &DesiredState) -> StatusReport {
+    StatusReport {
+        agent_version: "sim".into(),
+        bundles: desired
+            .deployments
+            .iter()
+            .map(|d| BundleDeploymentStatus {
+                bundle: d.bundle.clone(),
+                namespace: d.namespace.clone(),
+                deployment_id: d.deployment_id.clone(),
+                applied_deployment_id: d.deployment_id.clone(),
+                state: BundleState::Ready,
+                message: String::new(),
+                non_ready: vec![],
+                modified: vec![],
+                release: format!("{}:1", d.bundle),
+                sequence: 0,
+            })
+            .collect(),
+    }
+}
+
+async fn post_status(
+    shared: &Shared,
+    client: &reqwest::Client,
+    cred: &str,
+    report: &StatusReport,
+) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(report)?;
+    let len = body.len();
+    let resp = client
+        .post(format!("{}/agent/v1/status", shared.manager))
+        .header(AUTHORIZATION, format!("Bearer {cred}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let bytes = resp.bytes().await?;
+    shared.stats.record(len + bytes.len());
+    anyhow::ensure!(status.is_success(), "status: {status}");
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! The scale simulator end to end at a small size: a real manager, a real git daemon and
+//! simulated agents over the real agent API; every phase must complete and the figures be
+//! plausible (no timing is asserted: `make bench` prints those).
+
+use std::time::Duration;
+
+use e2e::sim::{run, SimConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_fleet_registers_deploys_and_follows_a_push() {
+    let work = tempfile::tempdir().unwrap();
+    let cfg = SimConfig {
+        agents: 25,
+        repo: concat!(env!("CARGO_MANIFEST_DIR"), "/../examples").into(),
+        connections: 2,
+        idle: Duration::from_secs(2),
+        wait_seconds: 5,
+        heartbeat: Duration::from_secs(60),
+        phase_timeout: Duration::from_secs(120),
+    };
+    let report = run(&cfg, work.path()).await.unwrap();
+    println!("{}", report.render());
+    assert_eq!(report.agents, 25);
+    assert!(report.manager_rss_loaded > 0);
+    assert!(report.idle_requests_per_second >= 0.0);
+}
