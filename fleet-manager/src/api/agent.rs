@@ -1,0 +1,216 @@
+//! The agent API (`/agent/v1`, contract in `fleet_bundle::deployment`): registration,
+//! desired state with ETag long-polls, content by digest, status reports.
+//!
+//! The desired-state poll is the hot path: it authenticates by hashing the credential and
+//! looking it up in memory, and compares ETags against the cached computation, never
+//! touching the database, so 304s are cheap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fleet_bundle::deployment::{RegisterRequest, StatusReport};
+
+use super::error::{ApiFailure, ApiJson};
+use crate::auth;
+use crate::manager::Manager;
+use crate::targeting::ClusterHandle;
+
+/// The authenticated cluster of an agent call.
+pub struct AgentCluster(pub ClusterHandle);
+
+impl FromRequestParts<Arc<Manager>> for AgentCluster {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        manager: &Arc<Manager>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = auth::bearer(
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        )
+        .ok_or_else(|| {
+            ApiFailure::unauthorized(
+                "missing_credential",
+                "send the cluster credential as Authorization: Bearer <credential>",
+            )
+        })?;
+        let handle = manager
+            .index
+            .cluster_by_credential(&auth::hash_token_raw(token))
+            .ok_or_else(|| {
+                ApiFailure::unauthorized(
+                    "unknown_credential",
+                    "unknown or rotated cluster credential: register again",
+                )
+            })?;
+        manager.index.touch(handle.id, crate::store::now());
+        Ok(AgentCluster(handle))
+    }
+}
+
+/// `POST /agent/v1/register`.
+pub async fn register(
+    State(manager): State<Arc<Manager>>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Response, ApiFailure> {
+    let token = auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .ok_or_else(|| {
+        ApiFailure::unauthorized(
+            "missing_token",
+            "send the registration token as Authorization: Bearer <token>",
+        )
+    })?;
+    let resp = manager.register(token, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(resp)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct WaitQuery {
+    /// Seconds to wait for a change when the client's ETag is current.
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+/// `GET /agent/v1/desired?wait=SECONDS` with `If-None-Match`.
+pub async fn desired(
+    State(manager): State<Arc<Manager>>,
+    AgentCluster(cluster): AgentCluster,
+    Query(q): Query<WaitQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiFailure> {
+    let client_etag = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .map(str::to_string);
+    let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(manager.config.max_wait);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (key, desired) = manager.index.desired(cluster.id).ok_or_else(|| {
+            ApiFailure::unauthorized(
+                "unknown_credential",
+                "this cluster was removed: register again",
+            )
+        })?;
+        if client_etag.as_deref() != Some(desired.etag.as_str()) {
+            manager
+                .metrics
+                .desired_answers
+                .with_label_values(&["200"])
+                .inc();
+            let body = format!(
+                "{{\"clusterName\":{},\"clusterLabels\":{},\"clusterAnnotations\":{{}},\"deployments\":{}}}",
+                serde_json::to_string(&cluster.name).unwrap_or_default(),
+                serde_json::to_string(&*desired.labels).unwrap_or_default(),
+                desired.deployments_json()
+            );
+            let mut resp = (StatusCode::OK, body).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&desired.etag) {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+            return Ok(resp);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            manager
+                .metrics
+                .desired_answers
+                .with_label_values(&["304"])
+                .inc();
+            let mut resp = StatusCode::NOT_MODIFIED.into_response();
+            if let Ok(v) = HeaderValue::from_str(&desired.etag) {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+            return Ok(resp);
+        }
+        // Subscribe, then re-check, so a change between the check and the subscription
+        // is not missed.
+        let mut rx = manager.index.watch(&key);
+        rx.borrow_and_update();
+        if let Some((_, now)) = manager.index.desired(cluster.id) {
+            if now.etag != desired.etag {
+                continue;
+            }
+        }
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            // Timed out: loop once more to answer 304 with the current ETag.
+        }
+    }
+}
+
+/// `GET /agent/v1/content/{digest}`: only content this cluster is targeted with.
+pub async fn content(
+    State(manager): State<Arc<Manager>>,
+    AgentCluster(cluster): AgentCluster,
+    Path(digest): Path<String>,
+) -> Result<Response, ApiFailure> {
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiFailure::bad_request(
+            "content digest must be 64 hex characters (sha256)",
+        ));
+    }
+    let (_, desired) = manager.index.desired(cluster.id).ok_or_else(|| {
+        ApiFailure::unauthorized(
+            "unknown_credential",
+            "this cluster was removed: register again",
+        )
+    })?;
+    // Same answer for "not targeted" and "does not exist": a digest is not a capability
+    // and its existence is not disclosed.
+    if !desired.allows_content(&digest) {
+        return Err(ApiFailure::not_found(format!(
+            "no content {digest} for this cluster"
+        )));
+    }
+    let bytes =
+        manager.store.get_content(&digest).await?.ok_or_else(|| {
+            ApiFailure::not_found(format!("no content {digest} for this cluster"))
+        })?;
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{digest}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+/// `POST /agent/v1/status`.
+pub async fn status(
+    State(manager): State<Arc<Manager>>,
+    AgentCluster(cluster): AgentCluster,
+    ApiJson(report): ApiJson<StatusReport>,
+) -> Result<Response, ApiFailure> {
+    if report.bundles.len() > 10_000 {
+        return Err(ApiFailure::bad_request(
+            "a status report may carry at most 10000 bundles",
+        ));
+    }
+    manager.report_status(&cluster, report).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

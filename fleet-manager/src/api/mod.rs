@@ -1,0 +1,229 @@
+//! The manager's HTTP surface: the admin API (`/api/v1`), the agent API (`/agent/v1`),
+//! Git webhooks, health, readiness and metrics; and the server loop that serves them over
+//! plain TCP or rustls, with header-read and request timeouts against slow clients.
+
+pub mod admin;
+pub mod agent;
+pub mod error;
+pub mod openapi;
+pub mod webhooks;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::manager::Manager;
+
+/// Largest agent request body (status reports).
+pub const AGENT_BODY_LIMIT: usize = 1 << 20;
+/// Largest admin request body (apply).
+pub const ADMIN_BODY_LIMIT: usize = 8 << 20;
+/// Time a client gets to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a non-long-poll request may take, body upload included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The full router.
+pub fn router(manager: Arc<Manager>) -> Router {
+    let long_poll_timeout = manager.config.max_wait + Duration::from_secs(15);
+    let admin = Router::new()
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { Json(openapi::document()) }),
+        )
+        .route("/api/v1/apply", post(admin::apply))
+        .route("/api/v1/bundles", get(admin::bundles))
+        .route("/api/v1/bundles/{namespace}/{name}", get(admin::bundle))
+        .route("/api/v1/clusters", get(admin::clusters))
+        .route(
+            "/api/v1/clusters/{namespace}/{name}",
+            get(admin::cluster).delete(admin::remove_cluster),
+        )
+        .route(
+            "/api/v1/clusters/{namespace}/{name}/labels",
+            post(admin::label_cluster),
+        )
+        .route(
+            "/api/v1/clusters/{namespace}/{name}/credential",
+            post(admin::rotate_credential),
+        )
+        .route(
+            "/api/v1/tokens",
+            post(admin::create_token).get(admin::list_tokens),
+        )
+        .route("/api/v1/tokens/{id}", delete(admin::delete_token))
+        .route(
+            "/api/v1/admintokens",
+            post(admin::create_admin_token).get(admin::list_admin_tokens),
+        )
+        .route(
+            "/api/v1/admintokens/{name}",
+            delete(admin::revoke_admin_token),
+        )
+        .route("/api/v1/audit", get(admin::audit))
+        .route("/api/v1/status", get(admin::overview))
+        .route("/api/v1/{kind}", get(admin::list))
+        .route(
+            "/api/v1/{kind}/{namespace}/{name}",
+            get(admin::get).delete(admin::delete),
+        )
+        .route("/webhooks/git", post(webhooks::git))
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    let agent_short = Router::new()
+        .route("/agent/v1/register", post(agent::register))
+        .route("/agent/v1/content/{digest}", get(agent::content))
+        .route("/agent/v1/status", post(agent::status))
+        .layer(DefaultBodyLimit::max(AGENT_BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    let agent_poll = Router::new()
+        .route("/agent/v1/desired", get(agent::desired))
+        .layer(DefaultBodyLimit::max(AGENT_BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            long_poll_timeout,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(admin)
+        .merge(agent_short)
+        .merge(agent_poll)
+        .merge(crate::dashboard::router(manager.clone()))
+        .fallback(|| async {
+            error::ApiFailure::not_found("no such endpoint; see /api/v1/openapi.json")
+        })
+        .layer(middleware::from_fn_with_state(manager.clone(), observe))
+        .with_state(manager)
+}
+
+/// Ready when the store answers.
+async fn readyz(State(manager): State<Arc<Manager>>) -> Response {
+    match manager.store.revision().await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(manager): State<Arc<Manager>>) -> Response {
+    let mut resp = manager.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
+}
+
+/// Records the latency of each call by route and status.
+async fn observe(State(manager): State<Arc<Manager>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    manager
+        .metrics
+        .api_latency
+        .with_label_values(&[route.as_str(), resp.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// TLS settings for [`serve`].
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use anyhow::Context;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading TLS certificate {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing TLS certificate {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading TLS key {}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("TLS certificate and key do not match")?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` on `listener` until the process ends. Each connection gets
+/// [`HEADER_READ_TIMEOUT`] to send its headers (slowloris clients are dropped).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => serve_connection(TokioIo::new(stream), app).await,
+            }
+        });
+    }
+}
+
+async fn serve_connection<I>(io: I, app: Router)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    if let Err(e) = builder.serve_connection(io, service).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}

@@ -1,0 +1,109 @@
+//! Prometheus metrics served at `/metrics`: API latencies, Git sync durations and errors,
+//! desired-state answers, targeting recomputations, agents online and bundle states.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric of the manager, registered in one registry.
+pub struct Metrics {
+    registry: Registry,
+    pub api_latency: HistogramVec,
+    pub git_sync_seconds: HistogramVec,
+    pub git_sync_errors: IntCounterVec,
+    pub desired_answers: IntCounterVec,
+    pub targeting_seconds: HistogramVec,
+    pub agents_online: IntGauge,
+    pub clusters: IntGauge,
+    pub bundle_states: IntGaugeVec,
+    pub is_leader: IntGauge,
+}
+
+impl Metrics {
+    /// Builds and registers the metrics. Names are fixed and valid, so registration only
+    /// fails on a programming error (a duplicate), reported as such.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let api_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "fleet_api_request_duration_seconds",
+                "HTTP API latency by route and status",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0,
+            ]),
+            &["route", "status"],
+        )?;
+        let git_sync_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "fleet_git_sync_duration_seconds",
+                "Git fetch + bundle build duration by result",
+            )
+            .buckets(vec![0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0]),
+            &["result"],
+        )?;
+        let git_sync_errors = IntCounterVec::new(
+            Opts::new("fleet_git_sync_errors_total", "Failed Git syncs by stage"),
+            &["stage"],
+        )?;
+        let desired_answers = IntCounterVec::new(
+            Opts::new(
+                "fleet_desired_state_answers_total",
+                "Desired-state answers by HTTP status",
+            ),
+            &["code"],
+        )?;
+        let targeting_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "fleet_targeting_recompute_seconds",
+                "Time to recompute every cluster's desired state",
+            )
+            .buckets(vec![0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            &["trigger"],
+        )?;
+        let agents_online = IntGauge::new(
+            "fleet_agents_online",
+            "Clusters whose agent called recently",
+        )?;
+        let clusters = IntGauge::new("fleet_clusters", "Registered clusters")?;
+        let bundle_states = IntGaugeVec::new(
+            Opts::new(
+                "fleet_bundle_deployments",
+                "Reported bundle deployments by state",
+            ),
+            &["state"],
+        )?;
+        let is_leader = IntGauge::new("fleet_manager_leader", "1 when this replica is the leader")?;
+        registry.register(Box::new(api_latency.clone()))?;
+        registry.register(Box::new(git_sync_seconds.clone()))?;
+        registry.register(Box::new(git_sync_errors.clone()))?;
+        registry.register(Box::new(desired_answers.clone()))?;
+        registry.register(Box::new(targeting_seconds.clone()))?;
+        registry.register(Box::new(agents_online.clone()))?;
+        registry.register(Box::new(clusters.clone()))?;
+        registry.register(Box::new(bundle_states.clone()))?;
+        registry.register(Box::new(is_leader.clone()))?;
+        Ok(Metrics {
+            registry,
+            api_latency,
+            git_sync_seconds,
+            git_sync_errors,
+            desired_answers,
+            targeting_seconds,
+            agents_online,
+            clusters,
+            bundle_states,
+            is_leader,
+        })
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,210 @@
+//! Starting a manager: open the store, load keys and tokens, build the index, then run
+//! the HTTP server and the background loops (store reload, leader election, Git poller,
+//! rollouts, heartbeat flush).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::auth::{self, AdminTokenSource};
+use crate::manager::{Config, Manager};
+use crate::secrets::SecretBox;
+use crate::store::Store;
+
+/// Everything `fleet-manager serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite:///…` or `postgres://…`; default SQLite in the data dir.
+    pub database: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub admin_token: Option<String>,
+    pub secret_key: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub offline_after: Duration,
+    pub reload_interval: Duration,
+    pub leader_retry: Duration,
+    pub git_concurrency: usize,
+}
+
+impl ServeOptions {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> ServeOptions {
+        ServeOptions {
+            listen,
+            data_dir,
+            database: None,
+            tls_cert: None,
+            tls_key: None,
+            admin_token: None,
+            secret_key: None,
+            webhook_secret: None,
+            offline_after: Duration::from_secs(300),
+            reload_interval: Duration::from_secs(1),
+            leader_retry: Duration::from_secs(1),
+            git_concurrency: 4,
+        }
+    }
+}
+
+/// Why the manager could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("opening the database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("--tls-cert and --tls-key go together")]
+    TlsPair,
+}
+
+/// A started manager.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub manager: Arc<Manager>,
+    /// Where the admin token came from (to print its path when generated).
+    pub admin_token_source: AdminTokenSource,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits until the HTTP server stops (it normally never does).
+    pub async fn wait(mut self) {
+        if let Some(server) = self.tasks.first_mut() {
+            let _ = server.await;
+        }
+    }
+
+    /// Stops every task of this manager.
+    pub fn shutdown(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts a manager and returns once it listens.
+pub async fn start(opts: ServeOptions) -> Result<Running, ServerError> {
+    let io = |context: String| move |source| ServerError::Io { context, source };
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(io(format!("creating data dir {}", opts.data_dir.display())))?;
+    let (admin_token, admin_token_source) =
+        auth::bootstrap_admin_token(opts.admin_token.as_deref(), &opts.data_dir)
+            .map_err(io("reading or creating the admin token".into()))?;
+    let secrets = SecretBox::load(opts.secret_key.as_deref(), &opts.data_dir)?;
+    let database = opts
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", opts.data_dir.join("fleet.db").display()));
+    let store = Store::open(&database).await?;
+    let mut config = Config::new(opts.data_dir.clone(), &admin_token);
+    config.webhook_secret = opts.webhook_secret.clone().filter(|s| !s.is_empty());
+    config.offline_after = opts.offline_after;
+    config.reload_interval = opts.reload_interval;
+    config.git_concurrency = opts.git_concurrency;
+    let manager = Manager::new(store, secrets, config)?;
+    manager.reload().await?;
+
+    let tls = match (&opts.tls_cert, &opts.tls_key) {
+        (Some(c), Some(k)) => {
+            Some(crate::api::tls_acceptor(c, k).map_err(|e| ServerError::Tls(format!("{e:#}")))?)
+        }
+        (None, None) => None,
+        _ => return Err(ServerError::TlsPair),
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(io(format!("listening on {}", opts.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("reading the bound address".into()))?;
+    let app = crate::api::router(manager.clone());
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = crate::api::serve(listener, app, tls).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    }));
+    tasks.push(tokio::spawn(crate::leader::run(
+        manager.clone(),
+        database,
+        opts.leader_retry,
+    )));
+    tasks.push(tokio::spawn(crate::git::poller::run(manager.clone())));
+    tasks.push(tokio::spawn(reload_loop(manager.clone())));
+    tasks.push(tokio::spawn(rollout_loop(manager.clone())));
+    tasks.push(tokio::spawn(heartbeat_loop(manager.clone())));
+    tracing::info!(%addr, tls = opts.tls_cert.is_some(), "fleet-manager listening");
+    Ok(Running {
+        addr,
+        manager,
+        admin_token_source,
+        tasks,
+    })
+}
+
+/// Picks up changes other replicas wrote (and heals after a store outage).
+async fn reload_loop(manager: Arc<Manager>) {
+    loop {
+        tokio::time::sleep(manager.config.reload_interval).await;
+        if let Err(e) = manager.reload().await {
+            tracing::warn!(error = %e, "reload from the store failed");
+        }
+    }
+}
+
+/// On the leader: advances rollouts after each status change of a rolling bundle, each
+/// push, and every few seconds.
+async fn rollout_loop(manager: Arc<Manager>) {
+    loop {
+        tokio::select! {
+            _ = manager.rollout_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        if !manager.is_leader() {
+            continue;
+        }
+        // Pick up reports written through other replicas first.
+        if let Err(e) = manager.reload().await {
+            tracing::warn!(error = %e, "reload before rollout failed");
+            continue;
+        }
+        if let Err(e) = manager.advance_rollouts().await {
+            tracing::warn!(error = %e, "advancing rollouts failed");
+        }
+    }
+}
+
+/// Writes last-seen times to the store every 10 seconds, not on every poll.
+async fn heartbeat_loop(manager: Arc<Manager>) {
+    let mut since = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let now = crate::store::now();
+        if let Err(e) = manager.flush_heartbeats(since).await {
+            tracing::warn!(error = %e, "flushing heartbeats failed");
+            continue;
+        }
+        since = now - 1;
+    }
+}

@@ -1,0 +1,1270 @@
+//! Which bundles each cluster runs: the in-memory index of clusters, cluster groups and
+//! bundles, and the desired state computed once per distinct target key.
+//!
+//! A cluster's desired state depends only on its workspace, its labels (which decide its
+//! cluster groups), its name when some target names it, and which rolling bundles it
+//! still holds at the previous version. That tuple is the [`TargetKey`]; clusters sharing
+//! one share a single computed [`Desired`] (one `Arc`), so a million clusters with a few
+//! thousand distinct label sets cost a few thousand computations. Bundle deployments are
+//! precomputed per (bundle version, matched customization) as [`Variant`]s, so a key's
+//! computation is matching plus `Arc` clones, and its ETag hashes variant digests only.
+//!
+//! Memory per registered cluster is a [`ClusterSlot`] (name, interned workspace, label set
+//! and agent version, credential hash, last-seen) plus two map entries: a few hundred
+//! bytes.
+//!
+//! Long-polls wait on a `watch` channel per target key; recomputation notifies only the
+//! keys whose ETag changed, and a cluster moving to another key wakes its old key.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use fleet_bundle::bundle::{BundleDeploymentOptions, BundleSpec, BundleTarget};
+use fleet_bundle::deployment::BundleDeployment;
+use fleet_bundle::selector::LabelSelector;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::store::{BundleRecord, ClusterRecord};
+
+/// Labels, interned: clusters with equal labels share one id.
+pub type LabelSetId = u32;
+/// A cluster's position in the index.
+pub type ClusterId = u32;
+
+/// The implicit group of every cluster of a workspace.
+pub const DEFAULT_GROUP: &str = "default";
+
+/// Fleet's label carrying a cluster's display name, also matched by `clusterName`.
+const DISPLAY_NAME_LABEL: &str = "management.cattle.io/cluster-display-name";
+
+/// One registered cluster, kept small: this is the per-cluster memory cost.
+#[derive(Debug)]
+pub struct ClusterSlot {
+    pub name: Box<str>,
+    pub workspace: u16,
+    pub labels: LabelSetId,
+    pub agent_version: u16,
+    pub credential: [u8; 32],
+    /// Unix seconds of the last agent call; updated without locks on every poll.
+    pub last_seen: AtomicI64,
+}
+
+/// A cluster group as targeting sees it.
+#[derive(Debug, Clone)]
+pub struct GroupEntry {
+    pub workspace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// `None` matches no cluster, as a nil selector in Kubernetes.
+    pub selector: Option<LabelSelector>,
+}
+
+/// One precomputed BundleDeployment: a bundle version with one customization applied.
+#[derive(Debug)]
+pub struct Variant {
+    pub deployment: BundleDeployment,
+    /// The deployment serialized once, spliced into desired-state answers.
+    pub json: String,
+    /// sha256 of `json`, the input of ETags.
+    pub digest: [u8; 32],
+}
+
+/// A version of a bundle (what a rollout moves clusters from and to).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BundleVersion {
+    pub spec: BundleSpec,
+    pub content_digest: String,
+    pub commit: String,
+}
+
+/// A bundle version ready for matching: its targets and one variant per customization.
+#[derive(Debug)]
+struct CompiledVersion {
+    spec: BundleSpec,
+    /// Index `i` is the variant for customization `i`; the last is "no customization".
+    /// `None` where the customization says `doNotDeploy`.
+    variants: Vec<Option<Arc<Variant>>>,
+    /// How many leading `targets` are customizations (the rest are GitRepo targets).
+    customizations: usize,
+}
+
+/// A bundle in the index.
+#[derive(Debug)]
+pub struct BundleEntry {
+    pub record: BundleRecord,
+    workspace: u16,
+    current: CompiledVersion,
+    previous: Option<CompiledVersion>,
+    /// Clusters already moved to `current` while a rollout is in progress.
+    promoted: Option<HashSet<ClusterId>>,
+}
+
+impl BundleEntry {
+    /// True while clusters may still run the previous version.
+    pub fn is_rolling(&self) -> bool {
+        self.promoted.is_some()
+    }
+}
+
+/// What decides a cluster's desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetKey {
+    pub workspace: u16,
+    pub labels: LabelSetId,
+    /// Set only when some target or partition names this cluster.
+    pub name: Option<ClusterId>,
+    /// Rolling bundles (indices) for which this cluster still gets the previous version.
+    pub held: Vec<u32>,
+}
+
+/// The desired state of every cluster with one [`TargetKey`].
+#[derive(Debug)]
+pub struct Desired {
+    pub etag: String,
+    pub labels: Arc<BTreeMap<String, String>>,
+    pub deployments: Vec<Arc<Variant>>,
+    json: OnceLock<String>,
+}
+
+impl Desired {
+    /// The JSON array of the deployments, built on first use.
+    pub fn deployments_json(&self) -> &str {
+        self.json.get_or_init(|| {
+            let mut s = String::with_capacity(
+                self.deployments
+                    .iter()
+                    .map(|v| v.json.len() + 1)
+                    .sum::<usize>()
+                    + 2,
+            );
+            s.push('[');
+            for (i, v) in self.deployments.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str(&v.json);
+            }
+            s.push(']');
+            s
+        })
+    }
+
+    /// The deployment of `bundle` in `namespace`, if this state has one.
+    pub fn deployment(&self, namespace: &str, bundle: &str) -> Option<&BundleDeployment> {
+        self.deployments
+            .iter()
+            .map(|v| &v.deployment)
+            .find(|d| d.bundle == bundle && d.namespace == namespace)
+    }
+
+    /// Whether `digest` is the content of one of these deployments: content digests are
+    /// not capabilities, an agent reads only content it is targeted with.
+    pub fn allows_content(&self, digest: &str) -> bool {
+        self.deployments
+            .iter()
+            .any(|v| v.deployment.content_digest == digest)
+    }
+}
+
+/// The targeting index. Reads (polls) take the read lock briefly; reloads take the write
+/// lock only to apply changes.
+#[derive(Default)]
+pub struct Index {
+    inner: RwLock<Inner>,
+    cache: RwLock<HashMap<TargetKey, Arc<Desired>>>,
+    watchers: std::sync::Mutex<HashMap<TargetKey, watch::Sender<u64>>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    workspaces: Vec<String>,
+    label_sets: Vec<Arc<BTreeMap<String, String>>>,
+    label_ids: HashMap<Arc<BTreeMap<String, String>>, LabelSetId>,
+    agent_versions: Vec<String>,
+    clusters: Vec<Option<ClusterSlot>>,
+    free: Vec<ClusterId>,
+    by_name: HashMap<(u16, Box<str>), ClusterId>,
+    by_credential: HashMap<[u8; 32], ClusterId>,
+    groups: Vec<GroupEntry>,
+    bundles: Vec<BundleEntry>,
+    /// Cluster names (per workspace) that some target or partition names.
+    named: HashMap<u16, HashSet<String>>,
+    /// Indices of bundles with a rollout in progress, and their workspace.
+    rolling: Vec<(u32, u16)>,
+    empty_labels: BTreeMap<String, String>,
+}
+
+/// A cluster's identity as resolved from its credential.
+#[derive(Debug, Clone)]
+pub struct ClusterHandle {
+    pub id: ClusterId,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// A summary row of one cluster for listings.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub agent_version: String,
+    pub last_seen: i64,
+    pub groups: Vec<String>,
+}
+
+impl Inner {
+    fn workspace_id(&mut self, ws: &str) -> u16 {
+        if let Some(i) = self.workspaces.iter().position(|w| w == ws) {
+            return i as u16;
+        }
+        self.workspaces.push(ws.to_string());
+        (self.workspaces.len() - 1) as u16
+    }
+
+    fn find_workspace(&self, ws: &str) -> Option<u16> {
+        self.workspaces
+            .iter()
+            .position(|w| w == ws)
+            .map(|i| i as u16)
+    }
+
+    fn label_set(&mut self, labels: &BTreeMap<String, String>) -> LabelSetId {
+        if let Some(id) = self.label_ids.get(labels) {
+            return *id;
+        }
+        let arc = Arc::new(labels.clone());
+        let id = self.label_sets.len() as LabelSetId;
+        self.label_sets.push(arc.clone());
+        self.label_ids.insert(arc, id);
+        id
+    }
+
+    fn agent_version_id(&mut self, v: &str) -> u16 {
+        if let Some(i) = self.agent_versions.iter().position(|x| x == v) {
+            return i as u16;
+        }
+        self.agent_versions.push(v.to_string());
+        (self.agent_versions.len() - 1) as u16
+    }
+
+    fn slot(&self, id: ClusterId) -> Option<&ClusterSlot> {
+        self.clusters.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Groups of `ws` whose selector matches `labels`, as (name, group labels). Every
+    /// workspace has a `default` group of all its clusters unless one is defined, so
+    /// GitRepos without targets (Fleet's default target `clusterGroup: default`) deploy
+    /// to the whole workspace.
+    fn groups_of(
+        &self,
+        ws: u16,
+        labels: &BTreeMap<String, String>,
+    ) -> Vec<(&str, &BTreeMap<String, String>)> {
+        let ws_name = &self.workspaces[ws as usize];
+        let mut defined_default = false;
+        let mut out: Vec<(&str, &BTreeMap<String, String>)> = self
+            .groups
+            .iter()
+            .filter(|g| &g.workspace == ws_name)
+            .inspect(|g| defined_default |= g.name == DEFAULT_GROUP)
+            .filter(|g| g.selector.as_ref().is_some_and(|s| s.matches(labels)))
+            .map(|g| (g.name.as_str(), &g.labels))
+            .collect();
+        if !defined_default {
+            out.push((DEFAULT_GROUP, &self.empty_labels));
+        }
+        out
+    }
+
+    fn key_of(&self, id: ClusterId, slot: &ClusterSlot) -> TargetKey {
+        let name = self
+            .named
+            .get(&slot.workspace)
+            .is_some_and(|names| names.contains(&*slot.name))
+            .then_some(id);
+        let held = self
+            .rolling
+            .iter()
+            .filter(|(_, ws)| *ws == slot.workspace)
+            .filter(|(i, _)| {
+                self.bundles[*i as usize]
+                    .promoted
+                    .as_ref()
+                    .is_some_and(|p| !p.contains(&id))
+            })
+            .map(|(i, _)| *i)
+            .collect();
+        TargetKey {
+            workspace: slot.workspace,
+            labels: slot.labels,
+            name,
+            held,
+        }
+    }
+
+    fn compute(&self, key: &TargetKey) -> Desired {
+        let labels = self.label_sets[key.labels as usize].clone();
+        let groups = self.groups_of(key.workspace, &labels);
+        let cluster_name = key
+            .name
+            .and_then(|id| self.slot(id))
+            .map(|s| s.name.to_string())
+            .unwrap_or_default();
+        let mut deployments = Vec::new();
+        for (i, b) in self.bundles.iter().enumerate() {
+            if b.workspace != key.workspace {
+                continue;
+            }
+            let version = if key.held.contains(&(i as u32)) {
+                match &b.previous {
+                    Some(prev) => prev,
+                    None => continue,
+                }
+            } else {
+                &b.current
+            };
+            if let Some(v) = version.select(&cluster_name, &labels, &groups) {
+                deployments.push(v);
+            }
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(
+            serde_json::to_string(&*labels)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        for v in &deployments {
+            hasher.update(v.digest);
+        }
+        let etag = format!("\"{}\"", hex::encode(&hasher.finalize()[..16]));
+        Desired {
+            etag,
+            labels,
+            deployments,
+            json: OnceLock::new(),
+        }
+    }
+}
+
+/// Fleet's cluster matcher: every criterion the target sets must hold; a target with no
+/// criterion matches nothing. Group criteria hold when one of the cluster's groups passes.
+fn target_matches(
+    cluster_name: &str,
+    labels: &BTreeMap<String, String>,
+    groups: &[(&str, &BTreeMap<String, String>)],
+    t: &TargetCriteria<'_>,
+) -> bool {
+    if t.cluster_name.is_empty()
+        && t.cluster_selector.is_none()
+        && t.cluster_group.is_empty()
+        && t.cluster_group_selector.is_none()
+    {
+        return false;
+    }
+    if !t.cluster_name.is_empty()
+        && t.cluster_name != cluster_name
+        && labels.get(DISPLAY_NAME_LABEL).map(String::as_str) != Some(t.cluster_name)
+    {
+        return false;
+    }
+    if let Some(sel) = t.cluster_selector {
+        if !sel.matches(labels) {
+            return false;
+        }
+    }
+    if t.cluster_group.is_empty() && t.cluster_group_selector.is_none() {
+        return true;
+    }
+    groups.iter().any(|(name, glabels)| {
+        (t.cluster_group.is_empty() || t.cluster_group == *name)
+            && t.cluster_group_selector
+                .as_ref()
+                .is_none_or(|s| s.matches(glabels))
+    })
+}
+
+/// The criteria fields shared by targets, restrictions and partitions.
+pub struct TargetCriteria<'a> {
+    pub cluster_name: &'a str,
+    pub cluster_selector: Option<&'a LabelSelector>,
+    pub cluster_group: &'a str,
+    pub cluster_group_selector: Option<&'a LabelSelector>,
+}
+
+impl<'a> From<&'a BundleTarget> for TargetCriteria<'a> {
+    fn from(t: &'a BundleTarget) -> Self {
+        TargetCriteria {
+            cluster_name: &t.cluster_name,
+            cluster_selector: t.cluster_selector.as_ref(),
+            cluster_group: &t.cluster_group,
+            cluster_group_selector: t.cluster_group_selector.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a fleet_bundle::bundle::BundleTargetRestriction> for TargetCriteria<'a> {
+    fn from(t: &'a fleet_bundle::bundle::BundleTargetRestriction) -> Self {
+        TargetCriteria {
+            cluster_name: &t.cluster_name,
+            cluster_selector: t.cluster_selector.as_ref(),
+            cluster_group: &t.cluster_group,
+            cluster_group_selector: t.cluster_group_selector.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a fleet_bundle::bundle::Partition> for TargetCriteria<'a> {
+    fn from(t: &'a fleet_bundle::bundle::Partition) -> Self {
+        TargetCriteria {
+            cluster_name: &t.cluster_name,
+            cluster_selector: t.cluster_selector.as_ref(),
+            cluster_group: &t.cluster_group,
+            cluster_group_selector: t.cluster_group_selector.as_ref(),
+        }
+    }
+}
+
+/// Whether a partition (or any criteria) selects this cluster.
+pub fn criteria_match(
+    cluster_name: &str,
+    labels: &BTreeMap<String, String>,
+    groups: &[(&str, &BTreeMap<String, String>)],
+    c: &TargetCriteria<'_>,
+) -> bool {
+    target_matches(cluster_name, labels, groups, c)
+}
+
+/// Fleet's deploymentID: the content digest and a hash of the effective options, so a
+/// change of either is a new deployment.
+pub fn deployment_id(content_digest: &str, options: &BundleDeploymentOptions) -> String {
+    let options_json = serde_json::to_string(options).unwrap_or_default();
+    let options_hash = hex::encode(Sha256::digest(options_json.as_bytes()));
+    format!(
+        "s-{}:{}",
+        &content_digest[..content_digest.len().min(32)],
+        &options_hash[..32]
+    )
+}
+
+/// The bundle's options with a customization's applied over them: any field the target
+/// sets wins; Helm values merge deeply (the target's keys win).
+pub fn merge_options(
+    base: &BundleDeploymentOptions,
+    over: &BundleDeploymentOptions,
+) -> BundleDeploymentOptions {
+    let mut base_json = serde_json::to_value(base).unwrap_or_default();
+    let over_json = serde_json::to_value(over).unwrap_or_default();
+    merge_json(&mut base_json, &over_json);
+    serde_json::from_value(base_json).unwrap_or_else(|_| base.clone())
+}
+
+fn merge_json(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        merge_json(existing, v)
+                    }
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+impl CompiledVersion {
+    fn compile(record: &BundleRecord, version: &BundleVersion) -> CompiledVersion {
+        let spec = &version.spec;
+        let customizations = spec
+            .targets
+            .len()
+            .saturating_sub(spec.target_restrictions.len());
+        let make = |options: BundleDeploymentOptions| {
+            let deployment = BundleDeployment {
+                bundle: record.name.clone(),
+                namespace: record.namespace.clone(),
+                deployment_id: deployment_id(&version.content_digest, &options),
+                content_digest: version.content_digest.clone(),
+                options,
+                depends_on: spec.depends_on.clone(),
+                paused: spec.paused,
+                commit: version.commit.clone(),
+            };
+            let json = serde_json::to_string(&deployment).unwrap_or_default();
+            let digest = Sha256::digest(json.as_bytes()).into();
+            Some(Arc::new(Variant {
+                deployment,
+                json,
+                digest,
+            }))
+        };
+        let mut variants: Vec<Option<Arc<Variant>>> = spec.targets[..customizations]
+            .iter()
+            .map(|t| {
+                if t.do_not_deploy {
+                    None
+                } else {
+                    make(merge_options(&spec.options, &t.options))
+                }
+            })
+            .collect();
+        variants.push(make(spec.options.clone()));
+        CompiledVersion {
+            spec: spec.clone(),
+            variants,
+            customizations,
+        }
+    }
+
+    /// Fleet's bundle match: targeted when a GitRepo target (or, without restrictions,
+    /// any target) matches and no restriction excludes the cluster; the options come from
+    /// the first matching customization.
+    fn select(
+        &self,
+        cluster_name: &str,
+        labels: &BTreeMap<String, String>,
+        groups: &[(&str, &BTreeMap<String, String>)],
+    ) -> Option<Arc<Variant>> {
+        let spec = &self.spec;
+        let restricted = !spec.target_restrictions.is_empty()
+            && !spec
+                .target_restrictions
+                .iter()
+                .any(|r| target_matches(cluster_name, labels, groups, &r.into()));
+        if restricted {
+            return None;
+        }
+        let deploying = if spec.target_restrictions.is_empty() {
+            spec.targets
+                .iter()
+                .any(|t| target_matches(cluster_name, labels, groups, &t.into()))
+        } else {
+            spec.targets[self.customizations..]
+                .iter()
+                .any(|t| target_matches(cluster_name, labels, groups, &t.into()))
+        };
+        if !deploying {
+            return None;
+        }
+        let customization = if spec.target_restrictions.is_empty() {
+            // Without restrictions every target is a customization candidate, first wins.
+            spec.targets
+                .iter()
+                .position(|t| target_matches(cluster_name, labels, groups, &t.into()))
+                .filter(|i| *i < self.customizations)
+        } else {
+            spec.targets[..self.customizations]
+                .iter()
+                .position(|t| target_matches(cluster_name, labels, groups, &t.into()))
+        };
+        match customization {
+            Some(i) => self.variants[i].clone(),
+            None => self.variants[self.customizations].clone(),
+        }
+    }
+}
+
+fn version_of(record: &BundleRecord) -> BundleVersion {
+    BundleVersion {
+        spec: record.spec.clone(),
+        content_digest: record.content_digest.clone(),
+        commit: record.commit.clone(),
+    }
+}
+
+impl Index {
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    /// Applies cluster changes from the store (new, changed, removed clusters) and
+    /// returns the keys of clusters that moved, to wake their old watchers.
+    pub fn apply_clusters(&self, records: &[ClusterRecord]) -> Vec<TargetKey> {
+        let mut moved = Vec::new();
+        let Ok(mut inner) = self.inner.write() else {
+            return moved;
+        };
+        for r in records {
+            let ws = inner.workspace_id(&r.namespace);
+            let existing = inner.by_name.get(&(ws, r.name.as_str().into())).copied();
+            if let Some(id) = existing {
+                if let Some(slot) = inner.slot(id) {
+                    moved.push(inner.key_of(id, slot));
+                    let cred = slot.credential;
+                    inner.by_credential.remove(&cred);
+                }
+                if r.deleted {
+                    inner.clusters[id as usize] = None;
+                    inner.by_name.remove(&(ws, r.name.as_str().into()));
+                    inner.free.push(id);
+                    continue;
+                }
+            } else if r.deleted {
+                continue;
+            }
+            let labels = inner.label_set(&r.labels);
+            let agent_version = inner.agent_version_id(&r.agent_version);
+            let mut credential = [0u8; 32];
+            if hex::decode_to_slice(&r.credential_hash, &mut credential).is_err() {
+                credential = [0u8; 32];
+            }
+            let slot = ClusterSlot {
+                name: r.name.as_str().into(),
+                workspace: ws,
+                labels,
+                agent_version,
+                credential,
+                last_seen: AtomicI64::new(r.last_seen),
+            };
+            let id = match existing {
+                Some(id) => {
+                    inner.clusters[id as usize] = Some(slot);
+                    id
+                }
+                None => match inner.free.pop() {
+                    Some(id) => {
+                        inner.clusters[id as usize] = Some(slot);
+                        id
+                    }
+                    None => {
+                        inner.clusters.push(Some(slot));
+                        (inner.clusters.len() - 1) as ClusterId
+                    }
+                },
+            };
+            inner.by_name.insert((ws, r.name.as_str().into()), id);
+            if credential != [0u8; 32] {
+                inner.by_credential.insert(credential, id);
+            }
+        }
+        moved
+    }
+
+    /// Replaces the cluster groups.
+    pub fn set_groups(&self, groups: Vec<GroupEntry>) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.groups = groups;
+        }
+    }
+
+    /// Replaces the bundles (with their rollout state) and recompiles their variants.
+    pub fn set_bundles(&self, records: Vec<BundleRecord>) {
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
+        let mut named: HashMap<u16, HashSet<String>> = HashMap::new();
+        let mut bundles = Vec::with_capacity(records.len());
+        // A bundle that never built has no content: nothing to deploy yet.
+        for record in records.into_iter().filter(|r| !r.content_digest.is_empty()) {
+            let ws = inner.workspace_id(&record.namespace);
+            let current = CompiledVersion::compile(&record, &version_of(&record));
+            let (previous, promoted) = match &record.rollout {
+                Some(state) => {
+                    let previous = state
+                        .previous
+                        .as_ref()
+                        .map(|v| CompiledVersion::compile(&record, v));
+                    let promoted = state
+                        .promoted
+                        .iter()
+                        .filter_map(|n| inner.by_name.get(&(ws, n.as_str().into())).copied())
+                        .collect();
+                    (previous, Some(promoted))
+                }
+                None => (None, None),
+            };
+            for t in &record.spec.targets {
+                if !t.cluster_name.is_empty() {
+                    named.entry(ws).or_default().insert(t.cluster_name.clone());
+                }
+            }
+            for t in &record.spec.target_restrictions {
+                if !t.cluster_name.is_empty() {
+                    named.entry(ws).or_default().insert(t.cluster_name.clone());
+                }
+            }
+            if let Some(rs) = &record.spec.rollout_strategy {
+                for p in &rs.partitions {
+                    if !p.cluster_name.is_empty() {
+                        named.entry(ws).or_default().insert(p.cluster_name.clone());
+                    }
+                }
+            }
+            bundles.push(BundleEntry {
+                record,
+                workspace: ws,
+                current,
+                previous,
+                promoted,
+            });
+        }
+        inner.rolling = bundles
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_rolling())
+            .map(|(i, b)| (i as u32, b.workspace))
+            .collect();
+        inner.bundles = bundles;
+        inner.named = named;
+    }
+
+    /// The cluster holding this credential hash.
+    pub fn cluster_by_credential(&self, hash: &[u8; 32]) -> Option<ClusterHandle> {
+        let inner = self.inner.read().ok()?;
+        let id = *inner.by_credential.get(hash)?;
+        let slot = inner.slot(id)?;
+        Some(ClusterHandle {
+            id,
+            namespace: inner.workspaces[slot.workspace as usize].clone(),
+            name: slot.name.to_string(),
+        })
+    }
+
+    pub fn cluster_id(&self, namespace: &str, name: &str) -> Option<ClusterId> {
+        let inner = self.inner.read().ok()?;
+        let ws = inner.find_workspace(namespace)?;
+        inner.by_name.get(&(ws, name.into())).copied()
+    }
+
+    /// Notes an agent call (lock-free on the slot).
+    pub fn touch(&self, id: ClusterId, at: i64) {
+        if let Ok(inner) = self.inner.read() {
+            if let Some(slot) = inner.slot(id) {
+                slot.last_seen.store(at, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The target key and desired state of a cluster, computing it on a cache miss.
+    pub fn desired(&self, id: ClusterId) -> Option<(TargetKey, Arc<Desired>)> {
+        let inner = self.inner.read().ok()?;
+        let slot = inner.slot(id)?;
+        let key = inner.key_of(id, slot);
+        if let Some(d) = self.cache.read().ok()?.get(&key) {
+            return Some((key, d.clone()));
+        }
+        let d = Arc::new(inner.compute(&key));
+        drop(inner);
+        let mut cache = self.cache.write().ok()?;
+        let d = cache.entry(key.clone()).or_insert(d).clone();
+        Some((key, d))
+    }
+
+    /// Subscribes to changes of a key's desired state.
+    pub fn watch(&self, key: &TargetKey) -> watch::Receiver<u64> {
+        let mut watchers = match self.watchers.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        watchers
+            .entry(key.clone())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Recomputes the desired state of every key in use, replaces the cache, and wakes
+    /// the watchers of keys whose ETag changed (plus `also_wake`). Returns how many
+    /// distinct keys were computed.
+    pub fn recompute_all(&self, also_wake: &[TargetKey]) -> usize {
+        let Ok(inner) = self.inner.read() else {
+            return 0;
+        };
+        let mut keys: HashSet<TargetKey> = HashSet::new();
+        for (id, slot) in inner.clusters.iter().enumerate() {
+            if let Some(slot) = slot {
+                keys.insert(inner.key_of(id as ClusterId, slot));
+            }
+        }
+        let fresh: HashMap<TargetKey, Arc<Desired>> = keys
+            .into_iter()
+            .map(|k| {
+                let d = Arc::new(inner.compute(&k));
+                (k, d)
+            })
+            .collect();
+        drop(inner);
+        let count = fresh.len();
+        let old = match self.cache.write() {
+            Ok(mut cache) => std::mem::replace(&mut *cache, fresh),
+            Err(_) => return count,
+        };
+        let cache = match self.cache.read() {
+            Ok(c) => c,
+            Err(_) => return count,
+        };
+        let mut watchers = match self.watchers.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        watchers.retain(|key, tx| {
+            if tx.receiver_count() == 0 {
+                return false;
+            }
+            let before = old.get(key).map(|d| d.etag.as_str());
+            let after = cache.get(key).map(|d| d.etag.as_str());
+            if before != after || after.is_none() || also_wake.contains(key) {
+                tx.send_modify(|n| *n += 1);
+            }
+            true
+        });
+        count
+    }
+
+    /// Every cluster, as listing rows, filtered by namespace and a label selector.
+    pub fn clusters(
+        &self,
+        namespace: Option<&str>,
+        selector: Option<&LabelSelector>,
+    ) -> Vec<ClusterView> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<ClusterView> = inner
+            .clusters
+            .iter()
+            .flatten()
+            .filter(|s| namespace.is_none_or(|ns| inner.workspaces[s.workspace as usize] == ns))
+            .filter(|s| {
+                selector.is_none_or(|sel| sel.matches(&inner.label_sets[s.labels as usize]))
+            })
+            .map(|s| {
+                let labels = &inner.label_sets[s.labels as usize];
+                ClusterView {
+                    namespace: inner.workspaces[s.workspace as usize].clone(),
+                    name: s.name.to_string(),
+                    labels: (**labels).clone(),
+                    agent_version: inner.agent_versions[s.agent_version as usize].clone(),
+                    last_seen: s.last_seen.load(Ordering::Relaxed),
+                    groups: inner
+                        .groups_of(s.workspace, labels)
+                        .into_iter()
+                        .map(|(n, _)| n.to_string())
+                        .collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        out
+    }
+
+    /// Last-seen times of every cluster, for flushing heartbeats to the store.
+    pub fn last_seen_all(&self) -> Vec<(String, String, i64)> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        inner
+            .clusters
+            .iter()
+            .flatten()
+            .map(|s| {
+                (
+                    inner.workspaces[s.workspace as usize].clone(),
+                    s.name.to_string(),
+                    s.last_seen.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    /// The bundles as the index holds them.
+    pub fn bundle_records(&self) -> Vec<BundleRecord> {
+        self.inner
+            .read()
+            .map(|i| i.bundles.iter().map(|b| b.record.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// For one bundle: every cluster the *current* version targets, sorted by name, with
+    /// its labels, groups, and the deployment it would get now and at the previous
+    /// version. This is the input of rollouts and of the bundle status roll-up.
+    pub fn targets_of_bundle(&self, namespace: &str, bundle: &str) -> Vec<BundleTargetView> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let Some(ws) = inner.find_workspace(namespace) else {
+            return Vec::new();
+        };
+        let Some(b) = inner
+            .bundles
+            .iter()
+            .find(|b| b.workspace == ws && b.record.name == bundle)
+        else {
+            return Vec::new();
+        };
+        let mut per_labels: HashMap<LabelSetId, Vec<(String, String)>> = HashMap::new();
+        let mut out = Vec::new();
+        for (id, slot) in inner.clusters.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            if slot.workspace != ws {
+                continue;
+            }
+            let labels = &inner.label_sets[slot.labels as usize];
+            let groups = inner.groups_of(ws, labels);
+            let Some(current) = b.current.select(&slot.name, labels, &groups) else {
+                continue;
+            };
+            let previous = b
+                .previous
+                .as_ref()
+                .and_then(|p| p.select(&slot.name, labels, &groups));
+            let group_names = per_labels
+                .entry(slot.labels)
+                .or_insert_with(|| {
+                    groups
+                        .iter()
+                        .map(|(n, l)| (n.to_string(), serde_json::to_string(l).unwrap_or_default()))
+                        .collect()
+                })
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect();
+            out.push(BundleTargetView {
+                id: id as ClusterId,
+                name: slot.name.to_string(),
+                labels: (**labels).clone(),
+                groups: group_names,
+                current,
+                previous,
+                promoted: b
+                    .promoted
+                    .as_ref()
+                    .is_none_or(|p| p.contains(&(id as ClusterId))),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Group labels by group name in a workspace (for partition matching).
+    pub fn group_labels(&self, namespace: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.inner
+            .read()
+            .map(|i| {
+                i.groups
+                    .iter()
+                    .filter(|g| g.workspace == namespace)
+                    .map(|g| (g.name.clone(), g.labels.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many clusters each bundle (namespace, name) is deployed to now, counted per
+    /// target key so the cost is one pass over clusters plus one per key.
+    pub fn targeted_counts(&self) -> HashMap<(String, String), usize> {
+        let mut per_key: HashMap<TargetKey, usize> = HashMap::new();
+        let mut ids: HashMap<TargetKey, ClusterId> = HashMap::new();
+        if let Ok(inner) = self.inner.read() {
+            for (id, slot) in inner.clusters.iter().enumerate() {
+                if let Some(slot) = slot {
+                    let key = inner.key_of(id as ClusterId, slot);
+                    *per_key.entry(key.clone()).or_default() += 1;
+                    ids.entry(key).or_insert(id as ClusterId);
+                }
+            }
+        }
+        let mut out: HashMap<(String, String), usize> = HashMap::new();
+        for (key, n) in per_key {
+            let Some(id) = ids.get(&key) else { continue };
+            if let Some((_, d)) = self.desired(*id) {
+                for v in &d.deployments {
+                    *out.entry((v.deployment.namespace.clone(), v.deployment.bundle.clone()))
+                        .or_default() += n;
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of registered clusters.
+    pub fn cluster_count(&self) -> usize {
+        self.inner.read().map(|i| i.by_name.len()).unwrap_or(0)
+    }
+
+    /// Number of distinct cached target keys.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.read().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Names of rolling bundles (namespace, name).
+    pub fn rolling_bundles(&self) -> BTreeSet<(String, String)> {
+        self.inner
+            .read()
+            .map(|i| {
+                i.bundles
+                    .iter()
+                    .filter(|b| b.is_rolling())
+                    .map(|b| (b.record.namespace.clone(), b.record.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// One cluster targeted by a bundle, as rollouts and roll-ups see it.
+#[derive(Debug, Clone)]
+pub struct BundleTargetView {
+    pub id: ClusterId,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub groups: Vec<String>,
+    /// What the current version deploys there.
+    pub current: Arc<Variant>,
+    /// What the previous version deployed there, while a rollout is in progress.
+    pub previous: Option<Arc<Variant>>,
+    /// Whether the cluster is allowed the current version.
+    pub promoted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_bundle::bundle::BundleTargetRestriction;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn cluster(name: &str, l: &[(&str, &str)], cred: u8) -> ClusterRecord {
+        ClusterRecord {
+            namespace: "fleet-default".into(),
+            name: name.into(),
+            labels: labels(l),
+            credential_hash: hex::encode([cred; 32]),
+            ..Default::default()
+        }
+    }
+
+    fn selector(pairs: &[(&str, &str)]) -> Option<LabelSelector> {
+        Some(LabelSelector {
+            match_labels: labels(pairs),
+            match_expressions: vec![],
+        })
+    }
+
+    fn bundle(
+        name: &str,
+        targets: Vec<BundleTarget>,
+        restrictions: Vec<BundleTargetRestriction>,
+    ) -> BundleRecord {
+        BundleRecord {
+            namespace: "fleet-default".into(),
+            name: name.into(),
+            spec: BundleSpec {
+                targets,
+                target_restrictions: restrictions,
+                ..Default::default()
+            },
+            content_digest: "ab".repeat(32),
+            ..Default::default()
+        }
+    }
+
+    fn names(index: &Index, id: ClusterId) -> Vec<String> {
+        let (_, d) = index.desired(id).unwrap();
+        d.deployments
+            .iter()
+            .map(|v| v.deployment.bundle.clone())
+            .collect()
+    }
+
+    #[test]
+    fn clusters_with_equal_labels_share_one_computation() {
+        let index = Index::new();
+        index.apply_clusters(&[
+            cluster("a", &[("env", "prod")], 1),
+            cluster("b", &[("env", "prod")], 2),
+            cluster("c", &[("env", "dev")], 3),
+        ]);
+        let prod = BundleTargetRestriction {
+            cluster_selector: selector(&[("env", "prod")]),
+            ..Default::default()
+        };
+        index.set_bundles(vec![bundle(
+            "web",
+            vec![BundleTarget {
+                cluster_selector: selector(&[("env", "prod")]),
+                ..Default::default()
+            }],
+            vec![prod],
+        )]);
+        assert_eq!(index.recompute_all(&[]), 2);
+        let a = index.cluster_id("fleet-default", "a").unwrap();
+        let b = index.cluster_id("fleet-default", "b").unwrap();
+        let c = index.cluster_id("fleet-default", "c").unwrap();
+        assert!(Arc::ptr_eq(
+            &index.desired(a).unwrap().1,
+            &index.desired(b).unwrap().1
+        ));
+        assert_eq!(names(&index, a), vec!["web"]);
+        assert!(names(&index, c).is_empty());
+        let d = index.desired(a).unwrap().1;
+        assert!(d.allows_content(&"ab".repeat(32)));
+        assert!(!index.desired(c).unwrap().1.allows_content(&"ab".repeat(32)));
+    }
+
+    #[test]
+    fn label_change_retargets_and_wakes_the_old_key() {
+        let index = Index::new();
+        index.apply_clusters(&[cluster("a", &[("env", "dev")], 1)]);
+        index.set_bundles(vec![bundle(
+            "web",
+            vec![BundleTarget {
+                cluster_selector: selector(&[("env", "prod")]),
+                ..Default::default()
+            }],
+            vec![],
+        )]);
+        index.recompute_all(&[]);
+        let a = index.cluster_id("fleet-default", "a").unwrap();
+        let (key, before) = index.desired(a).unwrap();
+        assert!(before.deployments.is_empty());
+        let mut rx = index.watch(&key);
+        let moved = index.apply_clusters(&[cluster("a", &[("env", "prod")], 1)]);
+        index.recompute_all(&moved);
+        assert!(rx.has_changed().unwrap());
+        rx.borrow_and_update();
+        assert_eq!(names(&index, a), vec!["web"]);
+    }
+
+    #[test]
+    fn customizations_pick_options_and_do_not_deploy() {
+        let index = Index::new();
+        index.apply_clusters(&[
+            cluster("a", &[("env", "prod")], 1),
+            cluster("b", &[("env", "test")], 2),
+            cluster("c", &[("env", "dev")], 3),
+        ]);
+        let prod_opts = BundleDeploymentOptions {
+            target_namespace: "prod-ns".into(),
+            ..Default::default()
+        };
+        let all = BundleTargetRestriction {
+            cluster_selector: Some(LabelSelector::default()),
+            ..Default::default()
+        };
+        index.set_bundles(vec![bundle(
+            "web",
+            vec![
+                BundleTarget {
+                    cluster_selector: selector(&[("env", "prod")]),
+                    options: prod_opts,
+                    ..Default::default()
+                },
+                BundleTarget {
+                    cluster_selector: selector(&[("env", "test")]),
+                    do_not_deploy: true,
+                    ..Default::default()
+                },
+                BundleTarget {
+                    cluster_selector: Some(LabelSelector::default()),
+                    ..Default::default()
+                },
+            ],
+            vec![all],
+        )]);
+        index.recompute_all(&[]);
+        let id = |n| index.cluster_id("fleet-default", n).unwrap();
+        let a = index.desired(id("a")).unwrap().1;
+        assert_eq!(
+            a.deployments[0].deployment.options.target_namespace,
+            "prod-ns"
+        );
+        assert!(index.desired(id("b")).unwrap().1.deployments.is_empty());
+        let c = index.desired(id("c")).unwrap().1;
+        assert_eq!(c.deployments[0].deployment.options.target_namespace, "");
+        assert_ne!(
+            a.deployments[0].deployment.deployment_id,
+            c.deployments[0].deployment.deployment_id
+        );
+    }
+
+    #[test]
+    fn groups_target_by_selector() {
+        let index = Index::new();
+        index.apply_clusters(&[cluster("a", &[("env", "prod")], 1), cluster("b", &[], 2)]);
+        index.set_groups(vec![GroupEntry {
+            workspace: "fleet-default".into(),
+            name: "prod".into(),
+            labels: BTreeMap::new(),
+            selector: selector(&[("env", "prod")]),
+        }]);
+        index.set_bundles(vec![bundle(
+            "web",
+            vec![BundleTarget {
+                cluster_group: "prod".into(),
+                ..Default::default()
+            }],
+            vec![],
+        )]);
+        index.recompute_all(&[]);
+        assert_eq!(
+            names(&index, index.cluster_id("fleet-default", "a").unwrap()),
+            vec!["web"]
+        );
+        assert!(names(&index, index.cluster_id("fleet-default", "b").unwrap()).is_empty());
+        // A target without criteria matches nothing, as in Fleet.
+        assert!(!target_matches(
+            "a",
+            &labels(&[]),
+            &[],
+            &(&BundleTarget::default()).into()
+        ));
+    }
+
+    #[test]
+    fn cluster_name_targets_only_that_cluster() {
+        let index = Index::new();
+        index.apply_clusters(&[cluster("a", &[], 1), cluster("b", &[], 2)]);
+        index.set_bundles(vec![bundle(
+            "web",
+            vec![BundleTarget {
+                cluster_name: "b".into(),
+                ..Default::default()
+            }],
+            vec![],
+        )]);
+        index.recompute_all(&[]);
+        assert!(names(&index, index.cluster_id("fleet-default", "a").unwrap()).is_empty());
+        assert_eq!(
+            names(&index, index.cluster_id("fleet-default", "b").unwrap()),
+            vec!["web"]
+        );
+    }
+
+    #[test]
+    fn removed_clusters_lose_their_credential() {
+        let index = Index::new();
+        index.apply_clusters(&[cluster("a", &[], 9)]);
+        assert!(index.cluster_by_credential(&[9; 32]).is_some());
+        let mut gone = cluster("a", &[], 9);
+        gone.deleted = true;
+        index.apply_clusters(&[gone]);
+        assert!(index.cluster_by_credential(&[9; 32]).is_none());
+        assert_eq!(index.cluster_count(), 0);
+    }
+
+    #[test]
+    fn merge_options_deep_merges_helm_values() {
+        let base: BundleDeploymentOptions =
+            serde_json::from_value(serde_json::json!({"helm": {"values": {"a": 1, "n": {"x": 1, "y": 2}}}, "defaultNamespace": "d"})).unwrap();
+        let over: BundleDeploymentOptions =
+            serde_json::from_value(serde_json::json!({"helm": {"values": {"n": {"y": 3}}}}))
+                .unwrap();
+        let merged = merge_options(&base, &over);
+        let values = merged.helm.unwrap().values.unwrap();
+        assert_eq!(values, serde_json::json!({"a": 1, "n": {"x": 1, "y": 3}}));
+        assert_eq!(merged.default_namespace, "d");
+    }
+}

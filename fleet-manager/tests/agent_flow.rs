@@ -1,0 +1,463 @@
+//! Push a commit to a real `git daemon` → bundles → per-cluster desired state over the
+//! real agent API; label changes retarget; a failing bundle does not block the others
+//! and keeps its previous content; agents only see what they are targeted with.
+
+mod support;
+
+use fleet_bundle::deployment::BundleState;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use support::servers::GitDaemon;
+use support::*;
+
+const PROD_ONLY: &str = "targetCustomizations:\n- name: not-prod\n  clusterSelector:\n    matchExpressions:\n    - {key: env, operator: NotIn, values: [prod]}\n  doNotDeploy: true\n";
+
+fn seed(repo: &WorkRepo) -> String {
+    repo.write("web/fleet.yaml", "defaultNamespace: web\n")
+        .write("web/cm.yaml", &configmap("web", "v1"))
+        .write("db/fleet.yaml", "defaultNamespace: db\n")
+        .write("db/cm.yaml", &configmap("db", "v1"))
+        .write("prodonly/fleet.yaml", PROD_ONLY)
+        .write("prodonly/cm.yaml", &configmap("prod", "v1"))
+        .commit_and_push("first")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_to_desired_state_and_retargeting() {
+    let daemon = GitDaemon::start();
+    let (path, url) = daemon.repo("apps");
+    let work = WorkRepo::new(path.to_str().expect("utf8 path"));
+    let commit = seed(&work);
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    api.apply(&gitrepo("apps", "fleet-default", &url, "")).await;
+    let prod = api
+        .register("fleet-default", "prod-1", json!({"env": "prod"}))
+        .await;
+    let dev = api
+        .register("fleet-default", "dev-1", json!({"env": "dev"}))
+        .await;
+
+    let want_prod = vec![
+        "apps-db".to_string(),
+        "apps-prodonly".into(),
+        "apps-web".into(),
+    ];
+    eventually(30, "bundles on prod-1", || async {
+        let b = prod.bundles().await;
+        if b == want_prod {
+            Ok(())
+        } else {
+            Err(format!("{b:?}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        dev.bundles().await,
+        vec!["apps-db".to_string(), "apps-web".into()]
+    );
+    let state = prod.state().await;
+    assert_eq!(state.cluster_name, "prod-1");
+    assert_eq!(
+        state.cluster_labels.get("env").map(String::as_str),
+        Some("prod")
+    );
+    assert!(state.deployments.iter().all(|d| d.commit == commit));
+
+    // Content by digest: the cluster's own is served and matches its sha256; content it
+    // is not targeted with is not, even with a valid credential.
+    let prod_only = state
+        .deployments
+        .iter()
+        .find(|d| d.bundle == "apps-prodonly")
+        .expect("prodonly")
+        .clone();
+    let (s, bytes) = prod.content(&prod_only.content_digest).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        fleet_bundle::digest::sha256_hex(&bytes),
+        prod_only.content_digest
+    );
+    let content: fleet_bundle::deployment::BundleContent =
+        serde_json::from_slice(&bytes).expect("content json");
+    assert!(content
+        .resources
+        .iter()
+        .any(|r| r.content.contains("name: prod")));
+    assert_eq!(
+        dev.content(&prod_only.content_digest).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(dev.content("nothex").await.0, StatusCode::BAD_REQUEST);
+
+    // ETags: unchanged state is a 304; a long poll wakes on a label change.
+    let (s, etag, _) = dev.desired(None, 0).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        dev.desired(Some(&etag), 0).await.0,
+        StatusCode::NOT_MODIFIED
+    );
+    let waiting = {
+        let dev = dev.clone();
+        let etag = etag.clone();
+        tokio::spawn(async move { dev.desired(Some(&etag), 20).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    api.post(
+        "/api/v1/clusters/fleet-default/dev-1/labels",
+        json!({"set": {"env": "prod"}}),
+    )
+    .await;
+    let (s, new_etag, body) = waiting.await.expect("long poll");
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the long poll answers with the new state"
+    );
+    assert_ne!(new_etag, etag);
+    let mut names: Vec<String> = body
+        .expect("body")
+        .deployments
+        .into_iter()
+        .map(|d| d.bundle)
+        .collect();
+    names.sort();
+    assert_eq!(names, want_prod);
+    // And back.
+    api.post(
+        "/api/v1/clusters/fleet-default/dev-1/labels",
+        json!({"remove": ["env"]}),
+    )
+    .await;
+    assert_eq!(
+        dev.bundles().await,
+        vec!["apps-db".to_string(), "apps-web".into()]
+    );
+
+    // Status reports roll up per bundle and per cluster.
+    assert_eq!(
+        prod.report_all(BundleState::Ready).await,
+        StatusCode::NO_CONTENT
+    );
+    let c = api.get("/api/v1/clusters/fleet-default/prod-1").await;
+    assert_eq!(c["state"], "Ready", "{c}");
+    assert_eq!(c["summary"]["ready"], 3);
+    let bundles = api
+        .get("/api/v1/bundles?namespace=fleet-default&name=apps-web")
+        .await;
+    assert_eq!(
+        bundles["items"][0]["summary"]["desiredReady"], 2,
+        "{bundles}"
+    );
+    assert_eq!(bundles["items"][0]["summary"]["ready"], 1);
+    assert_eq!(bundles["items"][0]["summary"]["waitApplied"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_bundle_keeps_previous_content_and_others_go_out() {
+    let daemon = GitDaemon::start();
+    let (path, url) = daemon.repo("apps");
+    let work = WorkRepo::new(path.to_str().expect("utf8 path"));
+    seed(&work);
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    api.apply(&gitrepo("apps", "fleet-default", &url, "")).await;
+    let agent = api
+        .register("fleet-default", "c1", json!({"env": "prod"}))
+        .await;
+    let first = eventually(30, "first commit deployed", || async {
+        let s = agent.state().await;
+        if s.deployments.len() == 3 {
+            Ok(s)
+        } else {
+            Err(format!("{:?}", s.deployments.len()))
+        }
+    })
+    .await;
+    let digest_of = |s: &fleet_bundle::deployment::DesiredState, b: &str| {
+        s.deployments
+            .iter()
+            .find(|d| d.bundle == b)
+            .map(|d| d.content_digest.clone())
+            .unwrap_or_default()
+    };
+
+    // Break db's fleet.yaml and change web in the same commit.
+    work.write("db/fleet.yaml", "helm: [this is not a mapping\n")
+        .write("web/cm.yaml", &configmap("web", "v2"));
+    let second = work.commit_and_push("second");
+    let after = eventually(30, "web at the second commit", || async {
+        let s = agent.state().await;
+        let web = s
+            .deployments
+            .iter()
+            .find(|d| d.bundle == "apps-web")
+            .map(|d| d.commit.clone());
+        if web.as_deref() == Some(second.as_str()) {
+            Ok(s)
+        } else {
+            Err(format!("{web:?}"))
+        }
+    })
+    .await;
+    assert_ne!(digest_of(&after, "apps-web"), digest_of(&first, "apps-web"));
+    assert_eq!(
+        digest_of(&after, "apps-db"),
+        digest_of(&first, "apps-db"),
+        "db keeps its previous good content"
+    );
+    let repo = api.get("/api/v1/gitrepos/fleet-default/apps").await;
+    let errors = repo["status"]["bundleErrors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{repo}");
+    assert!(
+        errors[0].as_str().unwrap_or_default().contains("db"),
+        "{repo}"
+    );
+    let bundles = api.get("/api/v1/bundles?name=apps-db").await;
+    assert!(!bundles["items"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
+    assert_eq!(bundles["items"][0]["state"], "ErrApplied");
+
+    // A report for the old deploymentID arriving late does not overwrite the new one.
+    let web_now = after
+        .deployments
+        .iter()
+        .find(|d| d.bundle == "apps-web")
+        .expect("web")
+        .clone();
+    let web_old = first
+        .deployments
+        .iter()
+        .find(|d| d.bundle == "apps-web")
+        .expect("web")
+        .clone();
+    agent
+        .report(vec![agent.entry(
+            "apps-web",
+            &web_now.deployment_id,
+            BundleState::Ready,
+        )])
+        .await;
+    agent
+        .report(vec![agent.entry(
+            "apps-web",
+            &web_old.deployment_id,
+            BundleState::ErrApplied,
+        )])
+        .await;
+    let c = api.get("/api/v1/clusters/fleet-default/c1").await;
+    let web_state = c["bundles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|b| b["bundle"] == "apps-web")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(web_state["state"], "Ready", "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_and_tokens_are_enforced() {
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let http = reqwest::Client::new();
+    let base = api.base.clone();
+
+    // Admin API: missing or wrong tokens are 401 with a JSON reason.
+    let (s, v) = api
+        .with_token("wrong")
+        .raw(Method::GET, "/api/v1/clusters", None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(v["code"], "invalid_token");
+    let s = http
+        .get(format!("{base}/api/v1/gitrepos"))
+        .send()
+        .await
+        .expect("get")
+        .status();
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Agent API: wrong credential → 401 unknown_credential (the agent re-registers).
+    let agent = api.register("fleet-default", "c1", json!({})).await;
+    let mut forged = agent.clone();
+    forged.credential = "fleet-agent-forged".into();
+    let (s, _, _) = forged.desired(None, 0).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A cluster credential is not an admin token, and an admin token is not a credential.
+    let (s, _) = api
+        .with_token(&agent.credential)
+        .raw(Method::GET, "/api/v1/clusters", None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let mut as_admin = agent.clone();
+    as_admin.credential = ADMIN_TOKEN.into();
+    assert_eq!(as_admin.desired(None, 0).await.0, StatusCode::UNAUTHORIZED);
+
+    // Registration tokens: unknown → 401; used up → 401; expired → 401.
+    let reg = |token: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.post(format!("{base}/agent/v1/register"))
+                .bearer_auth(token)
+                .json(&json!({"clusterName": "x1"}))
+                .send()
+                .await
+                .expect("register")
+                .status()
+        }
+    };
+    assert_eq!(reg("fleet-reg-nope".into()).await, StatusCode::UNAUTHORIZED);
+    let once = api
+        .post("/api/v1/tokens", json!({"ttl": "1h", "maxUses": 1}))
+        .await;
+    let once = once["token"].as_str().expect("token").to_string();
+    assert_eq!(reg(once.clone()).await, StatusCode::CREATED);
+    assert_eq!(reg(once).await, StatusCode::UNAUTHORIZED);
+    let (s, v) = api
+        .raw(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"ttl": "soon"}).to_string()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
+    // Rotation: the old credential stops working, the new one works.
+    let rotated = api
+        .post("/api/v1/clusters/fleet-default/c1/credential", json!({}))
+        .await;
+    assert_eq!(agent.desired(None, 0).await.0, StatusCode::UNAUTHORIZED);
+    let mut renewed = agent.clone();
+    renewed.credential = rotated["credential"].as_str().expect("credential").into();
+    assert_eq!(renewed.desired(None, 0).await.0, StatusCode::OK);
+
+    // Read-only admin tokens read but do not write; revoked tokens stop working.
+    let ro = api
+        .post(
+            "/api/v1/admintokens",
+            json!({"name": "viewer", "role": "read-only"}),
+        )
+        .await;
+    let viewer = api.with_token(ro["token"].as_str().expect("token"));
+    assert_eq!(
+        viewer.raw(Method::GET, "/api/v1/clusters", None).await.0,
+        StatusCode::OK
+    );
+    let (s, v) = viewer
+        .raw(
+            Method::POST,
+            "/api/v1/apply",
+            Some(gitrepo("x", "fleet-default", "https://example.org/x", "")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        api.raw(Method::DELETE, "/api/v1/admintokens/viewer", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        viewer.raw(Method::GET, "/api/v1/clusters", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Every mutation is audited.
+    let audit = api.get("/api/v1/audit").await;
+    let actions: Vec<String> = audit["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for a in [
+        "create-registration-token",
+        "register-cluster",
+        "rotate-credential",
+        "create-admin-token",
+        "revoke-admin-token",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_gets_clear_errors() {
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let agent = api.register("fleet-default", "c1", json!({})).await;
+    let http = reqwest::Client::new();
+    let post = |body: Vec<u8>| {
+        http.post(format!("{}/agent/v1/status", api.base))
+            .bearer_auth(&agent.credential)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let resp = post(b"{\"bundles\": [".to_vec()).await.expect("post");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = resp.json().await.expect("json error body");
+    assert_eq!(v["code"], "malformed_json");
+    let resp = post(vec![b' '; 2 << 20]).await.expect("post");
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Bad registrations and bad applies name the problem.
+    let token = api.registration_token("fleet-default", json!({})).await;
+    let resp = http
+        .post(format!("{}/agent/v1/register", api.base))
+        .bearer_auth(&token)
+        .json(&json!({"clusterName": "Not A Valid Name"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let (s, v) = api
+        .raw(
+            Method::POST,
+            "/api/v1/apply",
+            Some("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n".into()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unsupported"),
+        "{v}"
+    );
+    let (s, _) = api.raw(Method::GET, "/api/v1/nonsense", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A status for a bundle the cluster is not targeted with is ignored, not stored.
+    let s = agent
+        .report(vec![agent.entry(
+            "someone-elses",
+            "s-x:y",
+            BundleState::Ready,
+        )])
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let c = api.get("/api/v1/clusters/fleet-default/c1").await;
+    assert_eq!(c["bundles"].as_array().map(Vec::len), Some(0));
+    // Secrets are accepted but never returned.
+    api.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {password: hunter2}\n",
+    )
+    .await;
+    let v = api.get("/api/v1/secrets/fleet-default/creds").await;
+    assert!(!v.to_string().contains("hunter2"), "{v}");
+    let v = api.get("/api/v1/secrets").await;
+    assert!(!v.to_string().contains("hunter2"), "{v}");
+    // The OpenAPI document is served.
+    let doc = api.get("/api/v1/openapi.json").await;
+    assert_eq!(doc["openapi"], "3.0.3");
+}
