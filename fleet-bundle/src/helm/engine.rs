@@ -109,6 +109,9 @@ fn helm_message(e: &ExecError) -> String {
         return format!("execution error at ({loc}): {msg}");
     }
     let full = e.to_string();
+    if e.is_raw() {
+        return full;
+    }
     let mut out = String::new();
     let mut rest = full.as_str();
     while let Some(body) = rest.strip_prefix("template: ") {
@@ -184,7 +187,7 @@ fn render_here(
     ctx: &RenderContext,
 ) -> Result<BTreeMap<String, String>, EngineError> {
     let kube = parse_kube_version(&ctx.kube_version)?;
-    let capabilities = Capabilities::new(kube, &ctx.api_versions);
+    let capabilities = Capabilities::value(kube, &ctx.api_versions);
     let mut release = BTreeMap::new();
     release.insert("Name".to_string(), Value::from(ctx.release_name.as_str()));
     release.insert("Namespace".to_string(), Value::from(ctx.namespace.as_str()));
@@ -383,3 +386,7 @@ impl super::render::TemplateEngine for GoTemplateEngine {
         render(chart, values, &rc).map_err(|e| e.to_string())
     }
 }
+
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@ use minijinja::Value;
 use super::printf::sprintf;
 use super::{Args, Func, FuncError};
 use crate::helm::template::value::{
-    as_float, as_int, as_list, as_map, fmt_v, kind, truth, type_name, Kind,
+    as_float, as_int, as_list, as_map, fmt_v, kind, truth, type_name, GoStruct, Kind,
 };
 
 pub fn lookup(name: &str) -> Option<Func> {
@@ -42,8 +42,16 @@ fn len(a: &Args) -> Result<Value, FuncError> {
     a.arity(1)?;
     let v = a.get(0);
     let n = match kind(v) {
-        Kind::String | Kind::Bytes | Kind::Slice => v.len().unwrap_or(0),
+        Kind::String => v.as_str().map_or(0, str::len),
+        Kind::Bytes | Kind::Slice => v.len().unwrap_or(0),
         Kind::Map => as_map(v).map_or(0, |m| m.len()),
+        Kind::Struct => match v
+            .downcast_object_ref::<GoStruct>()
+            .and_then(|s| s.0.entries())
+        {
+            Some(e) => e.len(),
+            None => return Err(FuncError::Call(format!("len of type {}", type_name(v)))),
+        },
         Kind::Invalid | Kind::Nil => return Err(FuncError::Call("len of nil pointer".into())),
         _ => return Err(FuncError::Call(format!("len of type {}", type_name(v)))),
     };
@@ -243,6 +251,15 @@ fn basic(v: &Value) -> Basic {
     }
 }
 
+/// Go's wording when two operands have different basic kinds.
+fn incompatible(x: &Value, y: &Value) -> FuncError {
+    FuncError::Call(format!(
+        "incompatible types for comparison: {} and {}",
+        type_name(x),
+        type_name(y)
+    ))
+}
+
 /// Go's `eq` for two operands.
 pub fn go_eq(x: &Value, y: &Value) -> Result<bool, FuncError> {
     let (k1, k2) = (basic(x), basic(y));
@@ -250,10 +267,7 @@ pub fn go_eq(x: &Value, y: &Value) -> Result<bool, FuncError> {
         if k1 == Basic::Nil || k2 == Basic::Nil {
             return Ok(false);
         }
-        if matches!((k1, k2), (Basic::Other, _) | (_, Basic::Other)) {
-            return Err(FuncError::Call("incompatible types for comparison".into()));
-        }
-        return Err(FuncError::Call("incompatible types for comparison".into()));
+        return Err(incompatible(x, y));
     }
     Ok(match k1 {
         Basic::Bool => x.is_true() == y.is_true(),
@@ -295,7 +309,7 @@ fn go_lt(x: &Value, y: &Value) -> Result<bool, FuncError> {
         return Err(FuncError::Call("invalid type for comparison".into()));
     }
     if k1 != k2 {
-        return Err(FuncError::Call("incompatible types for comparison".into()));
+        return Err(incompatible(x, y));
     }
     Ok(match k1 {
         Basic::Bool => return Err(FuncError::Call("invalid type for comparison".into())),

@@ -200,7 +200,7 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    pub fn new(kube: KubeVersion, extra_api_versions: &[String]) -> Value {
+    pub fn value(kube: KubeVersion, extra_api_versions: &[String]) -> Value {
         let mut apis: Vec<String> = DEFAULT_API_VERSIONS
             .iter()
             .map(|s| (*s).to_string())

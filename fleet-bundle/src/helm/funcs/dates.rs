@@ -74,7 +74,13 @@ pub fn lookup(name: &str) -> Option<Func> {
         },
         "duration" => |a| {
             a.arity(1)?;
-            let secs = super::math::to_int64(a.get(0));
+            // Sprig only reads strings and int64s here; anything else is 0.
+            let v = a.get(0);
+            let secs = match kind(v) {
+                Kind::String => v.as_str().unwrap_or("").parse::<i64>().unwrap_or(0),
+                Kind::Int64 => as_int(v).unwrap_or(0),
+                _ => 0,
+            };
             Ok(Value::from(go_duration(secs.saturating_mul(1_000_000_000))))
         },
         "dateModify" | "mustDateModify" => |a| {
@@ -321,9 +327,9 @@ fn layout_chunks(layout: &str) -> Vec<Chunk> {
         if rest.starts_with(['.', ',']) {
             let digits: String = rest[1..]
                 .chars()
-                .take_while(|c| *c == '0' || *c == '9')
+                .take_while(|c| ['0', '9'].contains(c))
                 .collect();
-            let uniform = digits.chars().all(|c| Some(c) == digits.chars().next());
+            let uniform = digits.chars().all(|c| digits.starts_with(c));
             let next_is_digit = rest[1 + digits.len()..]
                 .chars()
                 .next()

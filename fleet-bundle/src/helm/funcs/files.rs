@@ -125,6 +125,15 @@ impl GoFields for Files {
         format!("map[{}]", parts.join(" "))
     }
 
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(
+            self.files
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from_bytes(v.to_vec())))
+                .collect(),
+        )
+    }
+
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
             self.files

@@ -201,7 +201,7 @@ mod tests {
     fn to_json_is_go_json() {
         let v = from_json(&serde_json::json!({"b": 1.5, "a": "<x&y>", "c": [1, 3.0], "d": 1e21}));
         assert_eq!(
-            call("toJson", &[v.clone()]),
+            call("toJson", std::slice::from_ref(&v)),
             Value::from(r#"{"a":"\u003cx\u0026y\u003e","b":1.5,"c":[1,3],"d":1e+21}"#)
         );
         assert_eq!(

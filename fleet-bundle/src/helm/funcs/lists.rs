@@ -242,7 +242,10 @@ mod tests {
     #[test]
     fn list_functions_follow_sprig() {
         let x = l(&[Value::from(1), Value::from("a"), Value::from(1)]);
-        assert_eq!(fmt_v(&call("uniq", &[x.clone()]).unwrap()), "[1 a]");
+        assert_eq!(
+            fmt_v(&call("uniq", std::slice::from_ref(&x)).unwrap()),
+            "[1 a]"
+        );
         assert_eq!(
             fmt_v(&call("append", &[x.clone(), Value::from(2)]).unwrap()),
             "[1 a 1 2]"

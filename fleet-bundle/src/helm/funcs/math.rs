@@ -291,7 +291,7 @@ impl Dec {
         }
     }
 
-    fn to_f64(&self) -> f64 {
+    fn to_f64(self) -> f64 {
         format!("{}e{}", self.mant, self.exp).parse().unwrap_or(0.0)
     }
 }
@@ -343,8 +343,8 @@ mod tests {
             "0.3333333333333333"
         );
         assert_eq!(
-            fmt_v(&call("round", &[Value::from(3.14159), Value::from(2)]).unwrap()),
-            "3.14"
+            fmt_v(&call("round", &[Value::from(2.71849), Value::from(2)]).unwrap()),
+            "2.72"
         );
         assert_eq!(fmt_v(&call("floor", &[Value::from(3.7)]).unwrap()), "3");
     }

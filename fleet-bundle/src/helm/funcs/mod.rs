@@ -39,8 +39,11 @@ pub type Func = fn(&Args<'_>) -> Result<Value, FuncError>;
 pub enum FuncError {
     /// The function itself failed: shown as `error calling NAME: MESSAGE`.
     Call(String),
-    /// The arguments do not fit the function's Go signature: shown as is.
+    /// Wrong number of arguments: shown as is, at the function's name.
     Arg(String),
+    /// Argument `index` does not fit its Go parameter type: shown as is, at that
+    /// argument.
+    Type { index: usize, msg: String },
     /// `fail` or `required`: Helm shows the message on its own.
     Fail(String),
 }
@@ -98,10 +101,7 @@ impl Args<'_> {
         let v = self.get(i);
         match kind(v) {
             Kind::String => Ok(v.as_str().unwrap_or("")),
-            Kind::Invalid | Kind::Nil => {
-                Err(FuncError::Arg("invalid value; expected string".into()))
-            }
-            _ => Err(wrong_type("string", v)),
+            _ => Err(wrong_type(i, "string", v)),
         }
     }
 
@@ -110,8 +110,7 @@ impl Args<'_> {
         let v = self.get(i);
         match kind(v) {
             Kind::Int | Kind::Int64 => Ok(as_int(v).unwrap_or(0)),
-            Kind::Invalid | Kind::Nil => Err(FuncError::Arg("invalid value; expected int".into())),
-            _ => Err(wrong_type("int", v)),
+            _ => Err(wrong_type(i, "int", v)),
         }
     }
 
@@ -120,10 +119,7 @@ impl Args<'_> {
         let v = self.get(i);
         match kind(v) {
             Kind::Int | Kind::Int64 | Kind::Float => Ok(as_float(v).unwrap_or(0.0)),
-            Kind::Invalid | Kind::Nil => {
-                Err(FuncError::Arg("invalid value; expected float64".into()))
-            }
-            _ => Err(wrong_type("float64", v)),
+            _ => Err(wrong_type(i, "float64", v)),
         }
     }
 
@@ -132,8 +128,7 @@ impl Args<'_> {
         let v = self.get(i);
         match kind(v) {
             Kind::Bool => Ok(v.is_true()),
-            Kind::Invalid | Kind::Nil => Err(FuncError::Arg("invalid value; expected bool".into())),
-            _ => Err(wrong_type("bool", v)),
+            _ => Err(wrong_type(i, "bool", v)),
         }
     }
 
@@ -142,8 +137,9 @@ impl Args<'_> {
         let v = self.get(i);
         match kind(v) {
             Kind::Slice => Ok(as_list(v).unwrap_or_default()),
-            Kind::Invalid | Kind::Nil => Ok(Vec::new()),
-            _ => Err(wrong_type("[]interface {}", v)),
+            // Untyped nil becomes a nil slice; a nil interface does not convert.
+            Kind::Invalid => Ok(Vec::new()),
+            _ => Err(wrong_type(i, "[]interface {}", v)),
         }
     }
 
@@ -152,10 +148,9 @@ impl Args<'_> {
         let v = self.get(i);
         match as_map(v) {
             Some(m) => Ok(m),
-            None if matches!(kind(v), Kind::Invalid | Kind::Nil) => Err(FuncError::Arg(
-                "invalid value; expected map[string]interface {}".into(),
-            )),
-            None => Err(wrong_type("map[string]interface {}", v)),
+            // Untyped nil becomes a nil map (reads find nothing).
+            None if kind(v) == Kind::Invalid => Ok(std::sync::Arc::new(GoMap::default())),
+            None => Err(wrong_type(i, "map[string]interface {}", v)),
         }
     }
 
@@ -165,11 +160,18 @@ impl Args<'_> {
     }
 }
 
-fn wrong_type(want: &str, got: &Value) -> FuncError {
-    FuncError::Arg(format!(
-        "wrong type for value; expected {want}; got {}",
-        value::type_name(got)
-    ))
+/// Go's `validateType` wording: no value at all is "invalid"; a nil from a map or a
+/// function is an `interface {}` that does not convert.
+fn wrong_type(index: usize, want: &str, got: &Value) -> FuncError {
+    let msg = match kind(got) {
+        Kind::Invalid => format!("invalid value; expected {want}"),
+        Kind::Nil => format!("wrong type for value; expected {want}; got interface {{}}"),
+        _ => format!(
+            "wrong type for value; expected {want}; got {}",
+            value::type_name(got)
+        ),
+    };
+    FuncError::Type { index, msg }
 }
 
 /// Sprig's `strval`: strings as they are, byte slices as text, anything else with `%v`.

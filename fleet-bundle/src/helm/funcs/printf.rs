@@ -445,9 +445,9 @@ mod tests {
         assert_eq!(
             p(
                 "%5.2f|%-4d|%04d",
-                &[Value::from(3.14159), Value::from(7), Value::from(-7)]
+                &[Value::from(2.71849), Value::from(7), Value::from(-7)]
             ),
-            " 3.14|7   |-007"
+            " 2.72|7   |-007"
         );
         assert_eq!(
             p("%x %X", &[Value::from(255), Value::from("hi")]),
@@ -471,10 +471,10 @@ mod tests {
                 &[
                     Value::from(1234.5),
                     Value::from(0.00001),
-                    Value::from(3.14159)
+                    Value::from(2.71849)
                 ]
             ),
-            "1.234500e+03 1e-05 3.14"
+            "1.234500e+03 1e-05 2.72"
         );
         assert_eq!(p("100%%", &[]), "100%");
         assert_eq!(

@@ -23,7 +23,7 @@ pub fn compile(expr: &str) -> Result<Arc<Regex>, FuncError> {
     if let Some(r) = CACHE.with(|c| c.borrow().get(expr).cloned()) {
         return Ok(r);
     }
-    let r = Arc::new(Regex::new(expr).map_err(|e| {
+    let r = Arc::new(Regex::new(&go_to_rust(expr)).map_err(|e| {
         FuncError::Call(format!(
             "error parsing regexp: {}: `{expr}`",
             first_line(&e.to_string())
@@ -37,6 +37,59 @@ pub fn compile(expr: &str) -> Result<Arc<Regex>, FuncError> {
         c.insert(expr.to_string(), r.clone());
     });
     Ok(r)
+}
+
+/// Rewrites the few RE2 spellings Go accepts and Rust's parser refuses: a `-` next to a
+/// class escape inside brackets (`[\\w-.]`) is a literal dash in Go.
+fn go_to_rust(expr: &str) -> String {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = String::with_capacity(expr.len() + 4);
+    let mut in_class = false;
+    let mut class_start = false;
+    let mut prev_was_class_escape = false;
+    let is_class_escape = |e: char| matches!(e, 'w' | 'W' | 'd' | 'D' | 's' | 'S');
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            out.push(c);
+            out.push(chars[i + 1]);
+            prev_was_class_escape = in_class && is_class_escape(chars[i + 1]);
+            class_start = false;
+            i += 2;
+            continue;
+        }
+        if in_class {
+            if c == ']' && !class_start {
+                in_class = false;
+            } else if c == '-' {
+                let next_is_class_escape = chars.get(i + 1) == Some(&'\\')
+                    && chars.get(i + 2).is_some_and(|e| is_class_escape(*e));
+                if prev_was_class_escape || next_is_class_escape {
+                    out.push_str("\\-");
+                    prev_was_class_escape = false;
+                    i += 1;
+                    continue;
+                }
+            }
+            class_start = false;
+        } else if c == '[' {
+            in_class = true;
+            class_start = true;
+            out.push(c);
+            if chars.get(i + 1) == Some(&'^') {
+                out.push('^');
+                i += 1;
+            }
+            prev_was_class_escape = false;
+            i += 1;
+            continue;
+        }
+        prev_was_class_escape = false;
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 fn first_line(s: &str) -> &str {
@@ -150,6 +203,15 @@ mod tests {
 
     #[test]
     fn match_find_split() {
+        assert_eq!(go_to_rust(r"^[\w-\.]+$"), r"^[\w\-\.]+$");
+        assert_eq!(
+            call(
+                "regexMatch",
+                &[Value::from(r"^[\w-\.]+$"), Value::from("my-master.1")]
+            )
+            .unwrap(),
+            Value::from(true)
+        );
         assert_eq!(
             call("regexMatch", &[Value::from("^v[0-9]+"), Value::from("v12")]).unwrap(),
             Value::from(true)

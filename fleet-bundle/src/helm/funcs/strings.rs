@@ -478,11 +478,17 @@ mod tests {
     fn wrong_argument_types_are_worded_like_go() {
         assert_eq!(
             call("trunc", &[Value::from(1.5), Value::from("x")]).unwrap_err(),
-            FuncError::Arg("wrong type for value; expected int; got float64".into())
+            FuncError::Type {
+                index: 0,
+                msg: "wrong type for value; expected int; got float64".into()
+            }
         );
         assert_eq!(
             call("upper", &[Value::from(())]).unwrap_err(),
-            FuncError::Arg("invalid value; expected string".into())
+            FuncError::Type {
+                index: 0,
+                msg: "wrong type for value; expected string; got interface {}".into()
+            }
         );
     }
 

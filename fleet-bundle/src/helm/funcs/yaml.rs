@@ -69,45 +69,12 @@ fn error_map(msg: String) -> Value {
     new_map(m)
 }
 
-/// Parses one YAML document into JSON's shape (keys as strings), as
-/// `sigs.k8s.io/yaml` converts YAML to JSON before decoding.
+/// Parses the first YAML document as `sigs.k8s.io/yaml.Unmarshal` does: YAML 1.1
+/// scalars (go-yaml v2), keys as strings (the JSON step), through the chart loader's
+/// reader in [`crate::helm::yaml11`].
 pub fn parse(text: &str) -> Result<serde_json::Value, String> {
-    let y: serde_yaml::Value = serde_yaml::from_str(text)
-        .map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))?;
-    Ok(to_json_shape(y))
-}
-
-fn to_json_shape(y: serde_yaml::Value) -> serde_json::Value {
-    match y {
-        serde_yaml::Value::Null => serde_json::Value::Null,
-        serde_yaml::Value::Bool(b) => serde_json::Value::Bool(b),
-        serde_yaml::Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number),
-        serde_yaml::Value::String(s) => serde_json::Value::String(s),
-        serde_yaml::Value::Sequence(s) => {
-            serde_json::Value::Array(s.into_iter().map(to_json_shape).collect())
-        }
-        serde_yaml::Value::Mapping(m) => {
-            let mut o = serde_json::Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Bool(b) => b.to_string(),
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    serde_yaml::Value::Null => "null".to_string(),
-                    other => serde_yaml::to_string(&other)
-                        .unwrap_or_default()
-                        .trim_end()
-                        .to_string(),
-                };
-                o.insert(key, to_json_shape(v));
-            }
-            serde_json::Value::Object(o)
-        }
-        serde_yaml::Value::Tagged(t) => to_json_shape(t.value),
-    }
+    crate::helm::yaml11::parse_first(text)
+        .map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))
 }
 
 #[cfg(test)]
@@ -133,6 +100,8 @@ mod tests {
         assert_eq!(fmt_v(&v), "map[a:1 b:[x]]");
         let bad = call("fromYaml", &[Value::from("a: [")]);
         assert!(as_map(&bad).unwrap().get("Error").is_some());
+        let first = call("fromYaml", &[Value::from("---\na: yes\n---\nb: 2\n")]);
+        assert_eq!(fmt_v(&first), "map[a:true]");
         let arr = call("fromYamlArray", &[Value::from("- 1\n- b")]);
         assert_eq!(fmt_v(&arr), "[1 b]");
     }

@@ -42,39 +42,54 @@ impl Default for Limits {
 /// A failed execution, worded like Go's `template.ExecError`.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ExecError {
-    /// An error at a node: `template: FILE:LINE:COL: executing "NAME" at <NODE>: CAUSE`.
-    #[error("template: {file}:{line}:{col}: executing \"{template}\" at <{context}>: {cause}")]
-    At {
-        file: String,
-        line: usize,
-        col: usize,
-        template: String,
-        context: String,
-        cause: String,
-        /// The message of a `fail`/`required` somewhere down the chain, which Helm shows
-        /// on its own.
-        fail: Option<String>,
-    },
+    /// An error at a node of a template.
+    #[error("{0}")]
+    At(Box<Located>),
     /// `include` of a name nobody defined.
     #[error("template: no template {name:?} associated with template \"gotpl\"")]
     NoTemplate { name: String },
+}
+
+/// Where and why execution stopped:
+/// `template: FILE:LINE:COL: executing "NAME" at <NODE>: CAUSE`.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("template: {file}:{line}:{col}: executing \"{template}\" at <{context}>: {cause}")]
+pub struct Located {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub template: String,
+    pub context: String,
+    pub cause: String,
+    /// The message of a `fail`/`required` somewhere down the chain, which Helm shows
+    /// on its own.
+    pub fail: Option<String>,
+    /// The chain ends in a plain function error, which Helm prints as Go's one-line
+    /// message rather than its per-template layout.
+    pub raw: bool,
 }
 
 impl ExecError {
     /// The message of a `fail`/`required` that caused this error, if one did.
     pub fn fail_message(&self) -> Option<&str> {
         match self {
-            ExecError::At { fail, .. } => fail.as_deref(),
+            ExecError::At(at) => at.fail.as_deref(),
             ExecError::NoTemplate { .. } => None,
+        }
+    }
+
+    /// Whether Helm would print this as Go's one-line message.
+    pub fn is_raw(&self) -> bool {
+        match self {
+            ExecError::At(at) => at.raw,
+            ExecError::NoTemplate { .. } => false,
         }
     }
 
     /// `FILE:LINE:COL` of the outermost location.
     pub fn location(&self) -> Option<String> {
         match self {
-            ExecError::At {
-                file, line, col, ..
-            } => Some(format!("{file}:{line}:{col}")),
+            ExecError::At(at) => Some(format!("{}:{}:{}", at.file, at.line, at.col)),
             ExecError::NoTemplate { .. } => None,
         }
     }
@@ -165,7 +180,7 @@ impl<'a> Exec<'a> {
         context: &dyn std::fmt::Display,
         cause: impl Into<String>,
     ) -> ExecError {
-        self.error_with(fr, pos, context, cause.into(), None)
+        self.error_with(fr, pos, context, cause.into(), None, false)
     }
 
     fn error_with(
@@ -175,9 +190,10 @@ impl<'a> Exec<'a> {
         context: &dyn std::fmt::Display,
         cause: String,
         fail: Option<String>,
+        raw: bool,
     ) -> ExecError {
         let (line, col) = fr.tmpl.source.line_col(pos);
-        ExecError::At {
+        ExecError::At(Box::new(Located {
             file: fr.tmpl.source.name.clone(),
             line,
             col,
@@ -185,7 +201,8 @@ impl<'a> Exec<'a> {
             context: context.to_string(),
             cause,
             fail,
-        }
+            raw,
+        }))
     }
 
     fn check_output(&self, fr: &Frame, pos: usize, out: &str) -> R<()> {
@@ -354,6 +371,23 @@ impl<'a> Exec<'a> {
                     }
                 }
             }
+            Kind::Struct
+                if val
+                    .downcast_object_ref::<GoStruct>()
+                    .and_then(|s| s.0.entries())
+                    .is_some() =>
+            {
+                let entries = val
+                    .downcast_object_ref::<GoStruct>()
+                    .and_then(|s| s.0.entries())
+                    .unwrap_or_default();
+                iterated = !entries.is_empty();
+                for (k, v) in entries {
+                    if one(self, fr, Value::from(k), v)? {
+                        break;
+                    }
+                }
+            }
             Kind::Int | Kind::Int64 => {
                 let n = value::as_int(&val).unwrap_or(0);
                 iterated = n > 0;
@@ -366,10 +400,17 @@ impl<'a> Exec<'a> {
             Kind::Invalid | Kind::Nil => {}
             _ => {
                 fr.vars.truncate(outer);
+                // Go reports the node it evaluated last: the last command's operand.
+                let node = b.pipe.cmds.last().and_then(|c| c.args.last());
+                let pos = node.map_or(b.pos, Arg::pos);
+                let ctx: &dyn std::fmt::Display = match node {
+                    Some(n) => n,
+                    None => &RangeCtx(b),
+                };
                 return Err(self.error(
                     fr,
-                    b.pos,
-                    &RangeCtx(b),
+                    pos,
+                    ctx,
                     format!("range can't iterate over {}", value::fmt_v(&val)),
                 ));
             }
@@ -510,10 +551,24 @@ impl<'a> Exec<'a> {
         node: &Arg,
     ) -> R<Value> {
         let n = idents.len();
+        // Values read out of a map are `interface {}` to Go, which shows in errors.
+        let mut from_map = false;
         for ident in &idents[..n - 1] {
-            recv = self.eval_field(fr, dot, &recv, ident, &[], None, pos, node)?;
+            let was_map = kind(&recv) == Kind::Map;
+            recv = self.eval_field(fr, dot, &recv, ident, &[], None, pos, node, from_map)?;
+            from_map = was_map;
         }
-        self.eval_field(fr, dot, &recv, &idents[n - 1], args, fin, pos, node)
+        self.eval_field(
+            fr,
+            dot,
+            &recv,
+            &idents[n - 1],
+            args,
+            fin,
+            pos,
+            node,
+            from_map,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -527,6 +582,7 @@ impl<'a> Exec<'a> {
         fin: Option<Value>,
         pos: usize,
         node: &Arg,
+        from_map: bool,
     ) -> R<Value> {
         match kind(recv) {
             // Go: a field of "no value" is silently no value (missingkey is not "error").
@@ -581,15 +637,19 @@ impl<'a> Exec<'a> {
                 node,
                 format!("nil pointer evaluating interface {{}}.{name}"),
             )),
-            _ => Err(self.error(
-                fr,
-                pos,
-                node,
-                format!(
-                    "can't evaluate field {name} in type {}",
+            _ => {
+                let ty = if from_map {
+                    "interface {}".to_string()
+                } else {
                     value::type_name(recv)
-                ),
-            )),
+                };
+                Err(self.error(
+                    fr,
+                    pos,
+                    node,
+                    format!("can't evaluate field {name} in type {ty}"),
+                ))
+            }
         }
     }
 
@@ -629,7 +689,7 @@ impl<'a> Exec<'a> {
                 let vals = self.eval_args(fr, dot, args, fin)?;
                 let a = Args { name, vals: &vals };
                 let wrap =
-                    |this: &Self, fr: &Frame, e: FuncError| this.func_error(fr, cmd, name, e);
+                    |this: &Self, fr: &Frame, e: FuncError| this.func_error(fr, cmd, args, name, e);
                 a.arity(2).map_err(|e| wrap(self, fr, e))?;
                 let text = a.string(0).map_err(|e| wrap(self, fr, e))?;
                 let mut out = String::new();
@@ -650,6 +710,10 @@ impl<'a> Exec<'a> {
                     }
                     Err(e) => {
                         let fail = e.fail_message().map(str::to_string);
+                        let raw = match &e {
+                            TplError::Exec(x) if name == "include" => x.is_raw(),
+                            _ => true,
+                        };
                         let cause = match e {
                             TplError::Parse(p) => {
                                 format!("error calling tpl: cannot parse template {text:?}: {p}")
@@ -659,7 +723,7 @@ impl<'a> Exec<'a> {
                             }
                             TplError::Exec(x) => format!("error calling include: {x}"),
                         };
-                        Err(self.error_with(fr, cmd.pos, cmd, cause, fail))
+                        Err(self.error_with(fr, cmd.pos, cmd, cause, fail, raw))
                     }
                 };
             }
@@ -674,21 +738,43 @@ impl<'a> Exec<'a> {
             ));
         };
         let vals = self.eval_args(fr, dot, args, fin)?;
-        f(&Args { name, vals: &vals }).map_err(|e| self.func_error(fr, cmd, name, e))
+        f(&Args { name, vals: &vals }).map_err(|e| self.func_error(fr, cmd, args, name, e))
     }
 
-    fn func_error(&self, fr: &Frame, cmd: &Command, name: &str, e: FuncError) -> ExecError {
+    /// Places a function's error as Go does: type errors at the argument, arity errors
+    /// at the function name, failures at the command.
+    fn func_error(
+        &self,
+        fr: &Frame,
+        cmd: &Command,
+        args: &[Arg],
+        name: &str,
+        e: FuncError,
+    ) -> ExecError {
         match e {
-            FuncError::Call(m) => {
-                self.error(fr, cmd.pos, cmd, format!("error calling {name}: {m}"))
+            FuncError::Call(m) => self.error_with(
+                fr,
+                cmd.pos,
+                cmd,
+                format!("error calling {name}: {m}"),
+                None,
+                true,
+            ),
+            FuncError::Arg(m) => {
+                let pos = cmd.args.first().map_or(cmd.pos, Arg::pos);
+                self.error(fr, pos, &name, m)
             }
-            FuncError::Arg(m) => self.error(fr, cmd.pos, cmd, m),
+            FuncError::Type { index, msg } => match args.get(index) {
+                Some(node) => self.error(fr, node.pos(), node, msg),
+                None => self.error(fr, cmd.pos, cmd, msg),
+            },
             FuncError::Fail(m) => self.error_with(
                 fr,
                 cmd.pos,
                 cmd,
                 format!("error calling {name}: {m}"),
                 Some(m),
+                false,
             ),
         }
     }

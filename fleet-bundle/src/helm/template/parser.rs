@@ -42,8 +42,8 @@ pub fn parse(
 }
 
 /// Why an item list stopped.
-enum End {
-    End,
+enum Stop {
+    Close,
     Else(usize),
     Eof,
 }
@@ -121,12 +121,12 @@ impl Parser<'_> {
             }
             match self.text_or_action(&mut list)? {
                 None => {}
-                Some(End::End) => {
+                Some(Stop::Close) => {
                     let pos = self.tokens[self.idx.saturating_sub(1)].pos;
                     return Err(self.err(pos, "unexpected {{end}}"));
                 }
-                Some(End::Else(pos)) => return Err(self.err(pos, "unexpected {{else}}")),
-                Some(End::Eof) => return Ok(list),
+                Some(Stop::Else(pos)) => return Err(self.err(pos, "unexpected {{else}}")),
+                Some(Stop::Eof) => return Ok(list),
             }
         }
     }
@@ -138,7 +138,7 @@ impl Parser<'_> {
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
         let (list, end) = self.item_list()?;
         self.vars = saved_vars;
-        if !matches!(end, End::End) {
+        if !matches!(end, Stop::Close) {
             return Err(self.err(t.pos, "unexpected EOF in define clause"));
         }
         self.defines.push((name, list));
@@ -156,7 +156,7 @@ impl Parser<'_> {
     }
 
     /// Parses nodes until `{{end}}`, `{{else}}` or EOF.
-    fn item_list(&mut self) -> Result<(List, End), ParseError> {
+    fn item_list(&mut self) -> Result<(List, Stop), ParseError> {
         let mut list = Vec::new();
         loop {
             if self.peek().tok == Tok::Eof {
@@ -170,7 +170,7 @@ impl Parser<'_> {
     }
 
     /// Appends one text or action node; returns `Some` when it met a terminator.
-    fn text_or_action(&mut self, list: &mut List) -> Result<Option<End>, ParseError> {
+    fn text_or_action(&mut self, list: &mut List) -> Result<Option<Stop>, ParseError> {
         let t = self.next();
         match t.tok {
             Tok::Text(s) => {
@@ -178,19 +178,19 @@ impl Parser<'_> {
                 Ok(None)
             }
             Tok::LeftDelim => self.action(list),
-            Tok::Eof => Ok(Some(End::Eof)),
+            Tok::Eof => Ok(Some(Stop::Eof)),
             other => Err(self.err(t.pos, format!("unexpected {}", describe(&other)))),
         }
     }
 
-    fn action(&mut self, list: &mut List) -> Result<Option<End>, ParseError> {
+    fn action(&mut self, list: &mut List) -> Result<Option<Stop>, ParseError> {
         let t = self.peek_non_space().clone();
         if let Tok::Keyword(k) = t.tok {
             self.next();
             match k {
                 Keyword::End => {
                     self.expect_right_delim("end")?;
-                    return Ok(Some(End::End));
+                    return Ok(Some(Stop::Close));
                 }
                 Keyword::Else => {
                     // `else if` / `else with` leave the keyword for the caller.
@@ -198,7 +198,7 @@ impl Parser<'_> {
                     if !matches!(n, Tok::Keyword(Keyword::If | Keyword::With)) {
                         self.expect_right_delim("else")?;
                     }
-                    return Ok(Some(End::Else(t.pos)));
+                    return Ok(Some(Stop::Else(t.pos)));
                 }
                 Keyword::If => list.push(Node::If(self.control("if", t.pos)?)),
                 Keyword::With => list.push(Node::With(self.control("with", t.pos)?)),
@@ -245,7 +245,7 @@ impl Parser<'_> {
                         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
                         let (body, end) = self.item_list()?;
                         self.vars = saved_vars;
-                        if !matches!(end, End::End) {
+                        if !matches!(end, Stop::Close) {
                             return Err(self.err(t.pos, "unexpected {{else}} in block clause"));
                         }
                         self.defines.push((name.clone(), body));
@@ -278,9 +278,9 @@ impl Parser<'_> {
             self.range_depth -= 1;
         }
         let else_list = match end {
-            End::End => None,
-            End::Eof => return Err(self.err(pos, "unexpected EOF")),
-            End::Else(epos) => {
+            Stop::Close => None,
+            Stop::Eof => return Err(self.err(pos, "unexpected EOF")),
+            Stop::Else(epos) => {
                 let kw = self.peek_non_space().tok.clone();
                 if context == "if" && kw == Tok::Keyword(Keyword::If) {
                     self.next();
@@ -290,7 +290,7 @@ impl Parser<'_> {
                     Some(vec![Node::With(self.control("with", epos)?)])
                 } else {
                     let (l, e) = self.item_list()?;
-                    if !matches!(e, End::End) {
+                    if !matches!(e, Stop::Close) {
                         return Err(self.err(epos, "expected end; found {{else}}"));
                     }
                     Some(l)
@@ -442,6 +442,8 @@ impl Parser<'_> {
         let Some(term) = self.term()? else {
             return Ok(None);
         };
+        // Go gives a chained operand the position of its first chained field.
+        let chain_pos = self.peek().pos;
         let mut idents = Vec::new();
         while let Tok::Field(f) = &self.peek().tok {
             idents.push(f.clone());
@@ -452,26 +454,28 @@ impl Parser<'_> {
         }
         Ok(Some(match term {
             Arg::Field {
-                pos,
-                idents: mut first,
+                idents: mut first, ..
             } => {
                 first.extend(idents);
-                Arg::Field { pos, idents: first }
+                Arg::Field {
+                    pos: chain_pos,
+                    idents: first,
+                }
             }
             Arg::Variable {
-                pos,
                 name,
                 idents: mut first,
+                ..
             } => {
                 first.extend(idents);
                 Arg::Variable {
-                    pos,
+                    pos: chain_pos,
                     name,
                     idents: first,
                 }
             }
             Arg::Pipe(pipe) => Arg::Chain {
-                pos: pipe.pos,
+                pos: chain_pos,
                 pipe,
                 idents,
             },
@@ -590,8 +594,29 @@ fn number_value(text: &str) -> Option<Value> {
     if lower.ends_with('i') {
         return None;
     }
+    if let Some(h) = lower.strip_prefix("0x") {
+        let f = hex_float(h)?;
+        return Some(Value::from(if neg { -f } else { f }));
+    }
     let f: f64 = lower.parse().ok()?;
     Some(Value::from(if neg { -f } else { f }))
+}
+
+/// A hexadecimal float mantissa with a binary exponent (`1p60`, `1.8p-3`).
+fn hex_float(h: &str) -> Option<f64> {
+    let (mant, exp) = h.split_once('p')?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    Some(v * 2f64.powi(exp))
 }
 
 fn describe(t: &Tok) -> String {
@@ -681,5 +706,10 @@ mod tests {
         assert!(!number_value("1e3").unwrap().is_integer());
         assert_eq!(number_value("0x1F").unwrap(), Value::from(31));
         assert_eq!(number_value("-2.5").unwrap(), Value::from(-2.5));
+        assert_eq!(
+            number_value("0x1p60").unwrap(),
+            Value::from(1152921504606846976.0)
+        );
+        assert!(!number_value("0x1p4").unwrap().is_integer());
     }
 }

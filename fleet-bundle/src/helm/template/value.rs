@@ -105,6 +105,10 @@ pub trait GoFields: fmt::Debug + Send + Sync {
     fn display(&self) -> String;
     /// What `json.Marshal` makes of it.
     fn to_json(&self) -> serde_json::Value;
+    /// For Go map types (Helm's `.Files`): the entries `range` and `len` see.
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
 }
 
 /// A Go struct value exposed to templates.

@@ -1,0 +1,786 @@
+//! Template semantics checked against the real `helm` (v4.1.4): every expected text
+//! below is what `helm template` printed for the same template, values and chart.
+
+use super::*;
+use crate::helm::chart::ChartFile;
+
+/// The `values.yaml` the expectations were produced with.
+const VALUES: &str = r#"
+s: hello
+m:
+  b: 2
+  a: 1
+  c: three
+l: [1, 2, 3, 4]
+empty: []
+no: false
+f: 2.5
+i: 3
+big: 1000000
+small: 0.00001
+nullv: null
+nested:
+  a:
+    b: deep
+tplstr: "{{ .Values.m.a }}-x"
+"#;
+
+/// The partial the error cases were produced with.
+const ERROR_PARTIALS: &str = r#"{{- define "case" -}}{{ .Values.missing.deep }}{{- end -}}{{- define "failer" -}}
+{{ fail "inner boom" }}{{- end -}}"#;
+
+fn chart(templates: Vec<(&str, String)>) -> Chart {
+    Chart {
+        metadata: serde_json::json!({"Name": "sem", "Version": "0.1.0", "AppVersion": "1.2.3", "APIVersion": "v2", "IsRoot": true}),
+        name: "sem".into(),
+        templates: templates
+            .into_iter()
+            .map(|(n, t)| ChartFile {
+                name: n.to_string(),
+                data: t.into_bytes(),
+            })
+            .collect(),
+        files: vec![
+            ChartFile {
+                name: "files/a.txt".into(),
+                data: b"line1\nline2\n".to_vec(),
+            },
+            ChartFile {
+                name: "files/b.txt".into(),
+                data: b"bee".to_vec(),
+            },
+        ],
+        ..Chart::default()
+    }
+}
+
+fn values() -> serde_json::Value {
+    crate::helm::yaml11::into_helm_numbers(crate::helm::yaml11::parse_first(VALUES).unwrap())
+}
+
+fn ctx() -> RenderContext {
+    RenderContext {
+        release_name: "rel".into(),
+        namespace: "ns".into(),
+        kube_version: "1.31.0".into(),
+        ..RenderContext::default()
+    }
+}
+
+/// Renders `tpl` as the body of `define "case"` (next to `defs`) and returns its raw
+/// output, before Helm's `<no value>` clean-up, as the expectations were captured.
+fn render_case(defs: &str, tpl: &str) -> Result<String, EngineError> {
+    use base64::Engine as _;
+    let c = chart(vec![
+        ("templates/_defs.tpl", defs.to_string()),
+        (
+            "templates/_case.tpl",
+            format!("{{{{- define \"case\" -}}}}{tpl}{{{{- end -}}}}"),
+        ),
+        (
+            "templates/t.yaml",
+            "# r: {{ include \"case\" . | b64enc }}\n".to_string(),
+        ),
+    ]);
+    let out = render(&c, &values(), &ctx())?;
+    let text = &out["sem/templates/t.yaml"];
+    let b64 = text.trim_start_matches("# r: ").trim_end();
+    Ok(String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap())
+}
+
+/// (name, defines, template, what Helm printed).
+const CASES: &[(&str, &str, &str, &str)] = &[
+    (
+        "pipeline_last_arg",
+        r#""#,
+        r#"{{ "x" | printf "%s-%s" "a" }}"#,
+        r#"a-x"#,
+    ),
+    (
+        "var_scope_assign",
+        r#""#,
+        r#"{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ $y := 3 }}{{ end }}{{ $x }}"#,
+        r#"2"#,
+    ),
+    (
+        "range_map_sorted",
+        r#""#,
+        r#"{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }}"#,
+        r#"a=1;b=2;c=three;"#,
+    ),
+    (
+        "range_list_index",
+        r#""#,
+        r#"{{ range $i, $v := .Values.l }}{{ $i }}:{{ $v }} {{ end }}"#,
+        r#"0:1 1:2 2:3 3:4 "#,
+    ),
+    (
+        "range_one_var",
+        r#""#,
+        r#"{{ range $v := .Values.l }}[{{ $v }}]{{ end }}"#,
+        r#"[1][2][3][4]"#,
+    ),
+    (
+        "range_else",
+        r#""#,
+        r#"{{ range .Values.empty }}x{{ else }}empty{{ end }}"#,
+        r#"empty"#,
+    ),
+    (
+        "range_int",
+        r#""#,
+        r#"{{ range 3 }}{{ . }}{{ end }}"#,
+        r#"012"#,
+    ),
+    (
+        "range_break_continue",
+        r#""#,
+        r#"{{ range $i, $v := .Values.l }}{{ if eq $i 1 }}{{ continue }}{{ end }}{{ if eq $i 3 }}{{ break }}{{ end }}{{ $v }}{{ end }}"#,
+        r#"13"#,
+    ),
+    (
+        "if_else_if",
+        r#""#,
+        r#"{{ if .Values.no }}a{{ else if .Values.s }}b{{ else }}c{{ end }}"#,
+        r#"b"#,
+    ),
+    (
+        "with_else",
+        r#""#,
+        r#"{{ with .Values.missing }}has{{ else }}none{{ end }}|{{ with .Values.s }}{{ . }}{{ end }}"#,
+        r#"none|hello"#,
+    ),
+    (
+        "with_else_with",
+        r#""#,
+        r#"{{ with .Values.missing }}a{{ else with .Values.s }}b={{ . }}{{ end }}"#,
+        r#"b=hello"#,
+    ),
+    (
+        "trim_markers",
+        r#""#,
+        r#"a  
+  {{- "b" -}}  
+  c"#,
+        r#"abc"#,
+    ),
+    (
+        "comment",
+        r#""#,
+        r#"a{{/* hidden */}}b{{- /* trimmed */ -}} c"#,
+        r#"abc"#,
+    ),
+    (
+        "and_or_operands",
+        r#""#,
+        r#"{{ and 1 "x" 0 }}|{{ or 0 "" "y" }}|{{ and 1 2 }}|{{ or 0 false }}"#,
+        r#"0|y|2|false"#,
+    ),
+    (
+        "not_and_truth",
+        r#""#,
+        r#"{{ not 0 }} {{ not "" }} {{ not .Values.m }} {{ not .Values.empty }}"#,
+        r#"true true false true"#,
+    ),
+    (
+        "eq_multi",
+        r#""#,
+        r#"{{ eq .Values.s "a" "hello" }} {{ eq 1 2 3 1 }} {{ ne "a" "b" }}"#,
+        r#"true true true"#,
+    ),
+    (
+        "compare_numbers",
+        r#""#,
+        r#"{{ lt 1 2 }} {{ gt .Values.f 1.5 }} {{ le "a" "b" }} {{ ge 2 2 }}"#,
+        r#"true true true true"#,
+    ),
+    (
+        "index_nested",
+        r#""#,
+        r#"{{ index .Values.m "b" }} {{ index .Values.l 2 }} {{ index .Values.nested "a" "b" }}"#,
+        r#"2 3 deep"#,
+    ),
+    (
+        "index_missing",
+        r#""#,
+        r#"{{ index .Values.m "zz" }}"#,
+        r#"<no value>"#,
+    ),
+    (
+        "len_things",
+        r#""#,
+        r#"{{ len .Values.l }} {{ len .Values.m }} {{ len "héllo" }}"#,
+        r#"4 3 6"#,
+    ),
+    (
+        "print_family",
+        r#""#,
+        r#"{{ print 1 2 "a" "b" 3 }}|{{ println "x" 1 }}|{{ print nil }}"#,
+        r#"1 2ab3|x 1
+|<nil>"#,
+    ),
+    (
+        "printf_verbs",
+        r#""#,
+        r#"{{ printf "%d %5.2f %q %v %x %t %T %T %s" 42 3.14159 "q" .Values.l 255 true .Values.f .Values.i "s" }}"#,
+        r#"42  3.14 "q" [1 2 3 4] ff true float64 float64 s"#,
+    ),
+    (
+        "printf_errors",
+        r#""#,
+        r#"{{ printf "%d %s" "str" }}"#,
+        r#"%!d(string=str) %!s(MISSING)"#,
+    ),
+    (
+        "escapers",
+        r#""#,
+        r#"{{ html "<a href='x'>&</a>" }}|{{ js "it's <b>\"" }}|{{ urlquery "a b&c=d" }}"#,
+        r#"&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;|it\'s \u003Cb\u003E\"|a+b%26c%3Dd"#,
+    ),
+    (
+        "missing_value",
+        r#""#,
+        r#"a={{ .Values.missing }};b={{ .Values.nullv }};c={{ $.Values.missing }}"#,
+        r#"a=<no value>;b=<no value>;c=<no value>"#,
+    ),
+    (
+        "missing_in_function",
+        r#""#,
+        r#"{{ .Values.missing | quote }}|{{ .Values.missing | default "d" }}|{{ toYaml .Values.missing }}"#,
+        r#"|d|null"#,
+    ),
+    (
+        "float_printing",
+        r#""#,
+        r#"{{ .Values.f }} {{ .Values.big }} {{ .Values.i }} {{ .Values.small }} {{ 1e6 }} {{ 3.0 }}"#,
+        r#"2.5 1e+06 3 1e-05 1e+06 3"#,
+    ),
+    (
+        "int_vs_float",
+        r#""#,
+        r#"{{ typeOf .Values.i }} {{ typeOf 3 }} {{ kindOf .Values.m }} {{ typeOf .Values.l }} {{ kindOf .Values.s }} {{ typeOf (add 1 2) }}"#,
+        r#"float64 int map []interface {} string int64"#,
+    ),
+    (
+        "define_template_block",
+        r#"{{ define "inner" }}[{{ . }}]{{ end }}"#,
+        r#"{{ template "inner" "x" }}{{ block "blk" "y" }}<{{ . }}>{{ end }}"#,
+        r#"[x]<y>"#,
+    ),
+    (
+        "include_dynamic",
+        r#"{{ define "n1" }}one{{ end }}"#,
+        r#"{{ $n := "n1" }}{{ include $n . }}|{{ include (printf "n%d" 1) . | upper }}"#,
+        r#"one|ONE"#,
+    ),
+    (
+        "include_scope",
+        r#"{{ define "sc" }}{{ .a }}-{{ $.a }}{{ end }}"#,
+        r#"{{ include "sc" (dict "a" "A") }}"#,
+        r#"A-A"#,
+    ),
+    (
+        "tpl_scope",
+        r#""#,
+        r#"{{ tpl "{{ .Values.s }}-{{ .Release.Name }}" . }}|{{ tpl .Values.tplstr . }}"#,
+        r#"hello-rel|1-x"#,
+    ),
+    (
+        "tpl_define",
+        r#""#,
+        r#"{{ tpl "{{ define \"tdef\" }}T{{ end }}{{ include \"tdef\" . }}" . }}"#,
+        r#"T"#,
+    ),
+    (
+        "release_caps",
+        r#""#,
+        r#"{{ .Release.Name }} {{ .Release.Namespace }} {{ .Release.Revision }} {{ .Release.IsInstall }} {{ .Release.Service }} {{ .Capabilities.KubeVersion.Version }} {{ .Capabilities.KubeVersion.Minor }} {{ .Capabilities.APIVersions.Has "apps/v1" }} {{ .Capabilities.APIVersions.Has "nope/v1" }}"#,
+        r#"rel ns 1 true Helm v1.31.0 31 true false"#,
+    ),
+    (
+        "template_names",
+        r#""#,
+        r#"{{ .Template.Name }} {{ .Template.BasePath }} {{ .Chart.Name }} {{ .Chart.Version }} {{ .Chart.AppVersion }}"#,
+        r#"sem/templates/t.yaml sem/templates sem 0.1.0 1.2.3"#,
+    ),
+    (
+        "files",
+        r#""#,
+        r#"{{ .Files.Get "files/a.txt" }}|{{ range .Files.Lines "files/a.txt" }}<{{ . }}>{{ end }}|{{ (.Files.Glob "files/*").AsConfig }}"#,
+        r#"line1
+line2
+|<line1><line2>|a.txt: |
+  line1
+  line2
+b.txt: bee"#,
+    ),
+    (
+        "toyaml_mixed",
+        r#""#,
+        r#"{{ toYaml .Values }}"#,
+        r#"big: 1000000
+empty: []
+f: 2.5
+"false": false
+i: 3
+l:
+- 1
+- 2
+- 3
+- 4
+m:
+  a: 1
+  b: 2
+  c: three
+nested:
+  a:
+    b: deep
+nullv: null
+s: hello
+small: 1e-05
+tplstr: '{{ .Values.m.a }}-x'"#,
+    ),
+    (
+        "toyaml_nindent",
+        r#""#,
+        r#"x:{{ toYaml .Values.m | nindent 2 }}"#,
+        r#"x:
+  a: 1
+  b: 2
+  c: three"#,
+    ),
+    (
+        "tojson",
+        r#""#,
+        r#"{{ toJson .Values.m }} {{ toJson .Values.l }} {{ .Values.m | toRawJson }}"#,
+        r#"{"a":1,"b":2,"c":"three"} [1,2,3,4] {"a":1,"b":2,"c":"three"}"#,
+    ),
+    (
+        "dict_set_merge",
+        r#""#,
+        r#"{{ $d := dict "a" 1 "b" (dict "c" 2) }}{{ $_ := set $d "z" 3 }}{{ $m := merge (dict "a" 9 "x" 8) $d }}{{ toJson $m }}|{{ toJson (mergeOverwrite (dict "a" 1 "n" (dict "p" 1 "q" 2)) (dict "a" 2 "n" (dict "q" 3))) }}"#,
+        r#"{"a":9,"b":{"c":2},"x":8,"z":3}|{"a":2,"n":{"p":1,"q":3}}"#,
+    ),
+    (
+        "set_mutates_values",
+        r#""#,
+        r#"{{ $_ := set .Values.m "added" "yes" }}{{ .Values.m.added }}"#,
+        r#"yes"#,
+    ),
+    (
+        "default_empty",
+        r#""#,
+        r#"{{ default "d" "" }} {{ default "d" 0 }} {{ default "d" "v" }} {{ empty .Values.empty }} {{ coalesce "" .Values.missing "c" }} {{ ternary "y" "n" true }}"#,
+        r#"d d v true c y"#,
+    ),
+    (
+        "strings_misc",
+        r#""#,
+        r#"{{ trunc 5 "abcdefgh" }} {{ trimSuffix "-" "a-" }} {{ "Hello" | lower }} {{ title "hello world" }} {{ replace "a" "b" "aaa" }} {{ contains "ell" "hello" }} {{ repeat 3 "ab" }} {{ substr 1 3 "hello" }} {{ "a,b" | splitList "," }} {{ join "-" .Values.l }} {{ quote "x" 1 }} {{ squote "y" }} {{ indent 2 "a\nb" }} {{ cat "a" nil "b" }}"#,
+        r#"abcde a hello Hello World bbb true ababab el [a b] 1-2-3-4 "x" "1" 'y'   a
+  b a b"#,
+    ),
+    (
+        "lists_misc",
+        r#""#,
+        r#"{{ list 1 2 | toJson }} {{ append .Values.l 9 }} {{ first .Values.l }} {{ last .Values.l }} {{ uniq (list 1 1 2) }} {{ has 2 .Values.l }} {{ without .Values.l 1 }} {{ concat (list 1) (list 2 3) }} {{ until 3 }} {{ sortAlpha (list "b" "a") }} {{ reverse .Values.l }} {{ compact (list "" 1 0 "a") }} {{ slice .Values.l 1 3 }}"#,
+        r#"[1,2] [1 2 3 4 9] 1 4 [1 2] false [1 2 3 4] [1 2 3] [0 1 2] [a b] [4 3 2 1] [1 a] [2 3]"#,
+    ),
+    (
+        "math_misc",
+        r#""#,
+        r#"{{ add 1 2 }} {{ sub 5 2 }} {{ mul 2 3 }} {{ div 7 2 }} {{ mod 7 2 }} {{ add1 .Values.i }} {{ max 1 5 3 }} {{ min 4 2 }} {{ int "42" }} {{ int .Values.f }} {{ float64 3 }} {{ mulf 0.1 3 }} {{ divf 1 3 }} {{ floor 1.5 }} {{ ceil 1.2 }} {{ round 3.14159 2 }}"#,
+        r#"3 3 6 3 1 4 5 2 42 2 3 0.3 0.3333333333333333 1 2 3.14"#,
+    ),
+    (
+        "regex_misc",
+        r#""#,
+        r#"{{ regexMatch "^a.c$" "abc" }} {{ regexFind "[0-9]+" "ab12" }} {{ regexReplaceAll "a(x*)b" "-axxb-" "${1}W" }} {{ regexSplit "," "a,b,c" -1 }}"#,
+        r#"true 12 -xxW- [a b c]"#,
+    ),
+    (
+        "encoding_crypto",
+        r#""#,
+        r#"{{ b64enc "hello" }} {{ b64dec "aGVsbG8=" }} {{ sha256sum "abc" }} {{ sha1sum "abc" }} {{ adler32sum "abc" }} {{ b32enc "hi" }}"#,
+        r#"aGVsbG8= hello ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad a9993e364706816aba3e25717850c26c9cd0d89d 38600999 NBUQ===="#,
+    ),
+    (
+        "semver_misc",
+        r#""#,
+        r#"{{ semverCompare ">=1.19-0" .Capabilities.KubeVersion.GitVersion }} {{ semverCompare "<1.20" "1.31.0" }} {{ (semver "1.2.3-rc.1").Minor }}"#,
+        r#"true false 2"#,
+    ),
+    (
+        "dig_get_keys",
+        r#""#,
+        r#"{{ dig "a" "b" "def" .Values.nested }} {{ dig "a" "x" "def" .Values.nested }} {{ get .Values.m "a" }} {{ keys .Values.m | sortAlpha }} {{ hasKey .Values.m "b" }} {{ pluck "a" .Values.m (dict "a" 7) }} {{ values (dict "x" 1) }}"#,
+        r#"deep def 1 [a b c] true [1 7] [1]"#,
+    ),
+    (
+        "fromyaml",
+        r#""#,
+        r#"{{ $y := fromYaml "a: 1\nb: [x, y]\nc: yes" }}{{ $y.a }} {{ $y.b }} {{ $y.c }} {{ typeOf $y.a }}|{{ (fromYaml "{bad").Error | empty | not }}|{{ fromYamlArray "- 1\n- a" }}"#,
+        r#"1 [x true] true float64|true|[1 a]"#,
+    ),
+    (
+        "fromjson",
+        r#""#,
+        r#"{{ $j := fromJson "{\"a\": 1, \"b\": [true]}" }}{{ $j.a }} {{ $j.b }}"#,
+        r#"1 [true]"#,
+    ),
+    (
+        "nested_field_method",
+        r#""#,
+        r#"{{ (.Files.Glob "files/*").AsSecrets }}"#,
+        r#"a.txt: bGluZTEKbGluZTIK
+b.txt: YmVl"#,
+    ),
+    (
+        "chain_on_pipe",
+        r#""#,
+        r#"{{ (dict "a" (dict "b" "deep")).a.b }}"#,
+        r#"deep"#,
+    ),
+    (
+        "lookup_empty",
+        r#""#,
+        r#"{{ lookup "v1" "Secret" "ns" "name" }}|{{ (lookup "v1" "Secret" "ns" "name").data }}"#,
+        r#"map[]|<no value>"#,
+    ),
+    (
+        "bytes_print",
+        r#""#,
+        r#"{{ .Files.GetBytes "files/a.txt" }}"#,
+        r#"[108 105 110 101 49 10 108 105 110 101 50 10]"#,
+    ),
+    (
+        "char_const",
+        r#""#,
+        r#"{{ 'a' }} {{ printf "%c" 'b' }}"#,
+        r#"97 b"#,
+    ),
+    (
+        "numbers_literal",
+        r#""#,
+        r#"{{ 0x10 }} {{ 1_000 }} {{ -5 }} {{ 1.5e3 }} {{ 0o17 }}"#,
+        r#"16 1000 -5 1500 15"#,
+    ),
+    (
+        "yaml_quoting",
+        r#""#,
+        r#"{{ toYaml (dict "t" "true" "n" "123" "e" "" "s" "a: b" "d" "- x" "ml" "a\nb\n" "y" "y" "star" "*x" "f" "1.5" "date" "2024-01-01" "sp" " lead" "hash" "a #b" "ok" "plain text") }}"#,
+        r#"d: '- x'
+date: "2024-01-01"
+e: ""
+f: "1.5"
+hash: 'a #b'
+ml: |
+  a
+  b
+"n": "123"
+ok: plain text
+s: 'a: b'
+sp: ' lead'
+star: '*x'
+t: "true"
+"y": "y""#,
+    ),
+    (
+        "yaml_long",
+        r#""#,
+        r#"{{ toYaml (dict "long" "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss") }}"#,
+        r#"long: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp
+  qqqq rrrr ssss"#,
+    ),
+    (
+        "yaml_floats",
+        r#""#,
+        r#"{{ toYaml (list 1.0 1.5 1000000.0 0.0000001 123456789.5 -0.5 1e21 100) }}"#,
+        r#"- 1
+- 1.5
+- 1000000
+- 1e-07
+- 1.234567895e+08
+- -0.5
+- 1e+21
+- 100"#,
+    ),
+    (
+        "yaml_keys",
+        r#""#,
+        r#"{{ toYaml (dict "a10" 1 "a2" 2 "B" 3 "1" 4 "_x" 5 "b" 6) }}"#,
+        r#"_x: 5
+"1": 4
+B: 3
+a2: 2
+a10: 1
+b: 6"#,
+    ),
+    (
+        "yaml_nested_lists",
+        r#""#,
+        r#"{{ toYaml (dict "l" (list (list 1 2) (dict "a" 1 "b" (list 3)) (dict) (list))) }}"#,
+        r#"l:
+- - 1
+  - 2
+- a: 1
+  b:
+  - 3
+- {}
+- []"#,
+    ),
+    (
+        "yaml_literal_lead",
+        r#""#,
+        r#"{{ toYaml (dict "a" "  x\ny" "b" "x\n\n" "c" "tab\there" "d" "x \ny" "e" "é ü") }}"#,
+        r#"a: |2-
+    x
+  y
+b: |+
+  x
+
+c: "tab\there"
+d: "x \ny"
+e: é ü"#,
+    ),
+    (
+        "toml",
+        r#""#,
+        r#"{{ toToml (dict "a" 1 "b" (dict "c" "x") "s" "str") }}"#,
+        r#"a = 1
+s = "str"
+
+[b]
+  c = "x"
+"#,
+    ),
+    (
+        "dates_fixed",
+        r#""#,
+        r#"{{ date "2006-01-02" 0 }} {{ dateInZone "2006-01-02T15:04:05Z07:00" 86400 "UTC" }} {{ duration 95 }} {{ unixEpoch (toDate "2006-01-02" "2024-03-05") }}"#,
+        r#"1970-01-01 1970-01-02T00:00:00Z 0s 1709596800"#,
+    ),
+    (
+        "url_path",
+        r#""#,
+        r#"{{ base "a/b/c.txt" }} {{ dir "a/b/c.txt" }} {{ ext "x.tar.gz" }} {{ clean "a//b/../c" }} {{ (urlParse "https://u@h:8/p?q=1#f").host }} {{ urlJoin (dict "scheme" "http" "host" "h" "path" "/p") }}"#,
+        r#"c.txt a/b .gz a/c h:8 http://h/p"#,
+    ),
+    (
+        "required_ok",
+        r#""#,
+        r#"{{ required "need s" .Values.s }}"#,
+        r#"hello"#,
+    ),
+    (
+        "type_checks",
+        r#""#,
+        r#"{{ kindIs "map" .Values.m }} {{ kindIs "slice" .Values.l }} {{ typeIs "float64" .Values.f }} {{ typeIs "string" .Values.s }} {{ kindOf nil }} {{ typeOf nil }} {{ kindIs "invalid" .Values.missing }}"#,
+        r#"true true true true invalid <nil> true"#,
+    ),
+    (
+        "string_conv",
+        r#""#,
+        r#"{{ toString 1.5 }} {{ toString .Values.l }} {{ toString nil }} {{ .Values.m | toString }} {{ toStrings (list 1 "a") }}"#,
+        r#"1.5 [1 2 3 4] <nil> map[a:1 b:2 c:three] [1 a]"#,
+    ),
+    (
+        "camel_snake",
+        r#""#,
+        r#"{{ camelcase "http_server_x" }} {{ snakecase "HTTPServer" }} {{ kebabcase "FooBar" }} {{ untitle "Hello World" }} {{ swapcase "aB" }} {{ nospace "a b c" }} {{ initials "foo bar" }} {{ abbrev 5 "hello world" }} {{ wrap 5 "aaa bbb ccc" }} {{ plural "one" "many" 2 }}"#,
+        r#"HttpServerX http_server foo-bar hello world Ab abc fb he... aaa
+bbb
+ccc many"#,
+    ),
+    (
+        "map_print",
+        r#""#,
+        r#"{{ .Values.m }} {{ .Values.nested }} {{ dict }} {{ list }}"#,
+        r#"map[a:1 b:2 c:three] map[a:map[b:deep]] map[] []"#,
+    ),
+    (
+        "assign_in_range",
+        r#""#,
+        r#"{{ $last := "" }}{{ range .Values.l }}{{ $last = . }}{{ end }}{{ $last }}"#,
+        r#"4"#,
+    ),
+    (
+        "dot_in_range_root",
+        r#""#,
+        r#"{{ range .Values.l }}{{ $.Values.s }}{{ end }}"#,
+        r#"hellohellohellohello"#,
+    ),
+    (
+        "duration_types",
+        r#""#,
+        r#"{{ duration 95 }} {{ duration "95" }} {{ duration (int64 3700) }}"#,
+        r#"0s 1m35s 1h1m40s"#,
+    ),
+];
+
+/// Cases whose output is only semantically checked (random or time-dependent).
+#[test]
+fn templates_render_like_helm() {
+    let mut failures = Vec::new();
+    for (name, defs, tpl, want) in CASES {
+        match render_case(defs, tpl) {
+            Ok(got) if got == *want => {}
+            Ok(got) => failures.push(format!("{name}:\n  helm: {want:?}\n  ours: {got:?}")),
+            Err(e) => failures.push(format!("{name}: error {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+}
+
+/// (name, template, Helm's error message).
+const ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "nil_pointer",
+        r#"a: {{ .Values.missing.x }}"#,
+        r#"sem/templates/t.yaml:1:13
+  executing "sem/templates/t.yaml" at <.Values.missing.x>:
+    nil pointer evaluating interface {}.x"#,
+    ),
+    (
+        "wrong_type",
+        r#"{{ trunc 5 .Values.f }}"#,
+        r#"sem/templates/t.yaml:1:18
+  executing "sem/templates/t.yaml" at <.Values.f>:
+    wrong type for value; expected string; got float64"#,
+    ),
+    (
+        "invalid_value",
+        r#"{{ upper .Values.missing }}"#,
+        r#"sem/templates/t.yaml:1:16
+  executing "sem/templates/t.yaml" at <.Values.missing>:
+    wrong type for value; expected string; got interface {}"#,
+    ),
+    (
+        "incompatible_eq",
+        r#"{{ eq .Values.f 1 }}"#,
+        r#"template: sem/templates/t.yaml:1:3: executing "sem/templates/t.yaml" at <eq .Values.f 1>: error calling eq: incompatible types for comparison: float64 and int"#,
+    ),
+    (
+        "fail_direct",
+        r#"x
+  {{ fail "boom" }}"#,
+        r#"execution error at (sem/templates/t.yaml:2:5): boom"#,
+    ),
+    (
+        "required_missing",
+        r#"{{ required "need x" .Values.missing }}"#,
+        r#"execution error at (sem/templates/t.yaml:1:3): need x"#,
+    ),
+    (
+        "include_missing",
+        r#"{{ include "nope" . }}"#,
+        r#"sem/templates/t.yaml:1:3
+  executing "sem/templates/t.yaml" at <include "nope" .>:
+    error calling include:
+template: no template "nope" associated with template "gotpl""#,
+    ),
+    (
+        "parse_unknown_func",
+        r#"a
+{{ nope }}"#,
+        r#"parse error at (sem/templates/t.yaml:2): function "nope" not defined"#,
+    ),
+    (
+        "parse_undefined_var",
+        r#"{{ $x }}"#,
+        r#"parse error at (sem/templates/t.yaml:1): undefined variable "$x""#,
+    ),
+    (
+        "range_string",
+        r#"{{ range "abc" }}{{ end }}"#,
+        r#"sem/templates/t.yaml:1:9
+  executing "sem/templates/t.yaml" at <"abc">:
+    range can't iterate over abc"#,
+    ),
+    (
+        "index_oob",
+        r#"{{ index .Values.l 10 }}"#,
+        r#"template: sem/templates/t.yaml:1:3: executing "sem/templates/t.yaml" at <index .Values.l 10>: error calling index: index out of range: 10"#,
+    ),
+    (
+        "tpl_error",
+        r#"{{ tpl "{{ .x.y }}" .Values }}"#,
+        r#"template: sem/templates/t.yaml:1:3: executing "sem/templates/t.yaml" at <tpl "{{ .x.y }}" .Values>: error calling tpl: error during tpl function execution for "{{ .x.y }}": template: gotpl:1:5: executing "gotpl" at <.x.y>: nil pointer evaluating interface {}.y"#,
+    ),
+    (
+        "nested_include_error",
+        r#"{{ include "case" . }}"#,
+        r#"sem/templates/t.yaml:1:3
+  executing "sem/templates/t.yaml" at <include "case" .>:
+    error calling include:
+sem/templates/_case.tpl:1:31
+  executing "case" at <.Values.missing.deep>:
+    nil pointer evaluating interface {}.deep"#,
+    ),
+    (
+        "nested_fail",
+        r#"{{ include "failer" . }}"#,
+        r#"execution error at (sem/templates/t.yaml:1:3): inner boom"#,
+    ),
+    (
+        "not_a_method",
+        r#"{{ .Values.m.a 1 }}"#,
+        r#"sem/templates/t.yaml:1:10
+  executing "sem/templates/t.yaml" at <.Values.m.a>:
+    a is not a method but has arguments"#,
+    ),
+    (
+        "field_on_string",
+        r#"{{ .Values.s.x }}"#,
+        r#"sem/templates/t.yaml:1:10
+  executing "sem/templates/t.yaml" at <.Values.s.x>:
+    can't evaluate field x in type interface {}"#,
+    ),
+    (
+        "wrong_arg_count",
+        r#"{{ trunc 5 }}"#,
+        r#"sem/templates/t.yaml:1:3
+  executing "sem/templates/t.yaml" at <trunc>:
+    wrong number of args for trunc: want 2 got 1"#,
+    ),
+];
+
+#[test]
+fn errors_read_like_helm() {
+    let mut failures = Vec::new();
+    for (name, tpl, want) in ERRORS {
+        let c = chart(vec![
+            ("templates/_case.tpl", ERROR_PARTIALS.to_string()),
+            ("templates/t.yaml", tpl.to_string()),
+        ]);
+        match render(&c, &values(), &ctx()) {
+            Ok(out) => failures.push(format!(
+                "{name}: rendered {:?}",
+                out["sem/templates/t.yaml"]
+            )),
+            Err(e) if e.to_string() == *want => {}
+            Err(e) => failures.push(format!(
+                "{name}:\n  helm: {want:?}\n  ours: {:?}",
+                e.to_string()
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} errors differ:\n{}",
+        failures.len(),
+        ERRORS.len(),
+        failures.join("\n")
+    );
+}
