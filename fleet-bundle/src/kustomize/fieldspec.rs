@@ -169,6 +169,20 @@ fn add_unique(list: &mut Vec<FieldSpec>, fs: FieldSpec) {
 }
 
 impl TransformerConfig {
+    /// Whether no table has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.common_labels.is_empty()
+            && self.template_labels.is_empty()
+            && self.common_annotations.is_empty()
+            && self.images.is_empty()
+            && self.replicas.is_empty()
+            && self.namespace.is_empty()
+            && self.name_prefix.is_empty()
+            && self.name_suffix.is_empty()
+            && self.var_reference.is_empty()
+            && self.name_reference.is_empty()
+    }
+
     /// Adds another config's specs (a `configurations` file or a sub-build's).
     pub fn merge(&mut self, other: &TransformerConfig) {
         for (mine, theirs) in [

@@ -14,17 +14,39 @@ pub struct Matcher {
     group: String,
     version: String,
     kind: String,
-    name: Option<Regex>,
-    namespace: Option<Regex>,
+    name: Option<Pattern>,
+    namespace: Option<Pattern>,
     labels: Vec<Requirement>,
     annotations: Vec<Requirement>,
 }
 
-fn anchored(pattern: &Option<String>) -> Result<Option<Regex>, String> {
+/// A name or namespace pattern: a literal when it holds no regex syntax (the common
+/// case, and much cheaper), else an anchored regular expression.
+enum Pattern {
+    Literal(String),
+    Regex(Regex),
+}
+
+impl Pattern {
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            Pattern::Literal(l) => l == s,
+            Pattern::Regex(r) => r.is_match(s),
+        }
+    }
+}
+
+fn anchored(pattern: &Option<String>) -> Result<Option<Pattern>, String> {
     match pattern.as_deref() {
         None | Some("") => Ok(None),
+        Some(p)
+            if p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Ok(Some(Pattern::Literal(p.to_string())))
+        }
         Some(p) => Regex::new(&format!("^(?:{p})$"))
-            .map(Some)
+            .map(|r| Some(Pattern::Regex(r)))
             .map_err(|e| format!("invalid regular expression {p:?}: {e}")),
     }
 }

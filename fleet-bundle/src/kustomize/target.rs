@@ -7,7 +7,9 @@
 //! replicas, images, replacements, then `transformers` plugins. The top-level build then
 //! appends content hashes, rewrites name references, expands `vars` and sorts.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::document::parse_stream;
 use super::error::KustomizeError;
@@ -23,8 +25,10 @@ use super::{generators, openapi, patches, replacements, transformers};
 pub struct Accumulator {
     /// The resources, in the order read.
     pub resources: Vec<Resource>,
-    /// Field spec tables.
-    pub config: TransformerConfig,
+    /// Field spec tables in force (defaults plus `configurations`), shared until changed.
+    pub config: Rc<TransformerConfig>,
+    /// What `configurations` added here and below, to hand up to the including build.
+    pub extra_config: TransformerConfig,
     /// Declared vars.
     pub vars: Vec<kustomization::VarArgs>,
     /// Custom OpenAPI schema (strategic merge keys for custom kinds).
@@ -34,9 +38,11 @@ pub struct Accumulator {
 impl Accumulator {
     /// Adds resources, failing on an id already present.
     pub fn append(&mut self, new: Vec<Resource>, file: &Path) -> Result<(), KustomizeError> {
+        let mut ids: HashSet<super::resource::ResId> =
+            self.resources.iter().map(Resource::id).collect();
         for r in new {
             let id = r.id();
-            if self.resources.iter().any(|e| e.id() == id) {
+            if !ids.insert(id.clone()) {
                 return Err(KustomizeError::Conflict {
                     file: file.to_path_buf(),
                     id: id.to_string(),
@@ -46,12 +52,22 @@ impl Accumulator {
         }
         Ok(())
     }
+
+    /// Adds field specs from a `configurations` file or an included build.
+    fn add_config(&mut self, extra: &TransformerConfig) {
+        if extra.is_empty() {
+            return;
+        }
+        self.extra_config.merge(extra);
+        Rc::make_mut(&mut self.config).merge(extra);
+    }
 }
 
 /// The state of one build: the loader and the chain of directories being built.
 pub struct Builder<'a> {
     loader: &'a Loader,
     chain: Vec<PathBuf>,
+    defaults: Rc<TransformerConfig>,
 }
 
 impl<'a> Builder<'a> {
@@ -60,13 +76,14 @@ impl<'a> Builder<'a> {
         Builder {
             loader,
             chain: Vec::new(),
+            defaults: Rc::new(TransformerConfig::defaults()),
         }
     }
 
     /// Builds the kustomization in `dir` into a fresh accumulator.
     pub fn build_dir(&mut self, dir: &Path) -> Result<Accumulator, KustomizeError> {
         let mut acc = Accumulator {
-            config: TransformerConfig::defaults(),
+            config: Rc::clone(&self.defaults),
             ..Accumulator::default()
         };
         self.accumulate(dir, &mut acc, false)?;
@@ -129,12 +146,14 @@ impl<'a> Builder<'a> {
                     file: path.clone(),
                     source,
                 })?;
-            acc.config.merge(&config);
+            acc.add_config(&config);
         }
         for entry in &k.crds {
             let path = self.loader.resolve(dir, entry, &file, "crds")?;
             let text = self.loader.read_text(&path)?;
-            openapi::add_crd_name_references(&text, &path, &mut acc.config)?;
+            let mut config = TransformerConfig::default();
+            openapi::add_crd_name_references(&text, &path, &mut config)?;
+            acc.add_config(&config);
         }
         if let Some(spec) = &k.openapi {
             acc.schema = openapi::load(&ctx, spec)?;
@@ -185,7 +204,7 @@ impl<'a> Builder<'a> {
         if path.is_dir() {
             let sub = self.build_dir(&path)?;
             acc.append(sub.resources, ctx.file)?;
-            acc.config.merge(&sub.config);
+            acc.add_config(&sub.extra_config);
             for v in sub.vars {
                 if acc.vars.iter().any(|e| e.name == v.name) {
                     return Err(KustomizeError::transform(
