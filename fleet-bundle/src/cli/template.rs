@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use fleet_bundle::helm::output::StreamOptions;
 use fleet_bundle::helm::render::{self, TemplateOptions};
+use fleet_bundle::helm::repo::{fetch_chart, ChartSource, RepoOptions};
 use fleet_bundle::helm::values::ValueOptions;
 
 /// Arguments of `fleet-bundle template [NAME] CHART ...` (as `helm template`).
@@ -61,6 +62,67 @@ pub struct Args {
     /// Do not validate values against `values.schema.json`.
     #[arg(long)]
     pub skip_schema_validation: bool,
+    /// Chart repository URL where to find the chart (CHART is then a chart name).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Chart version or range (`~1.2`), for repository and `oci://` charts; latest
+    /// stable when absent.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Repository username (basic auth, or for the registry token exchange).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Repository password.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// CA bundle (PEM) to trust for the repository.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Skip TLS certificate checks for the repository.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Use plain HTTP for `oci://` registries.
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// Where downloaded charts are cached (by digest).
+fn chart_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FLEET_BUNDLE_CACHE") {
+        return PathBuf::from(dir).join("charts");
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("fleet-bundle/charts");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache/fleet-bundle/charts"),
+        None => std::env::temp_dir().join("fleet-bundle-charts"),
+    }
+}
+
+/// The local chart to render: CHART itself, or the archive fetched from `--repo` or an
+/// `oci://` reference.
+fn locate_chart(args: &Args, chart: &str) -> anyhow::Result<PathBuf> {
+    if args.repo.is_none() && !chart.starts_with("oci://") {
+        return Ok(PathBuf::from(chart));
+    }
+    let mut opts = RepoOptions::with_cache(chart_cache_dir());
+    opts.username.clone_from(&args.username);
+    opts.password.clone_from(&args.password);
+    opts.insecure_skip_tls_verify = args.insecure_skip_tls_verify;
+    opts.plain_http = args.plain_http;
+    if let Some(ca) = &args.ca_file {
+        opts.ca_pem =
+            Some(std::fs::read(ca).with_context(|| format!("reading CA file {}", ca.display()))?);
+    }
+    let source = ChartSource {
+        repo: args.repo.clone().unwrap_or_default(),
+        chart: chart.to_string(),
+        version: args.version.clone().unwrap_or_default(),
+    };
+    let fetched = fetch_chart(&source, &opts).with_context(|| format!("fetching chart {chart}"))?;
+    tracing::info!(chart, version = %fetched.version, digest = %fetched.digest, "chart fetched");
+    Ok(fetched.path)
 }
 
 impl Args {
@@ -76,6 +138,7 @@ impl Args {
 /// Renders the chart and prints the stream to stdout.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (release_name, chart) = args.release_and_chart();
+    let chart_path = locate_chart(&args, &chart)?;
     let opts = TemplateOptions {
         release_name,
         namespace: args.namespace,

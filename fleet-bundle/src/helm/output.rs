@@ -191,47 +191,30 @@ pub fn split_manifests(text: &str) -> Vec<String> {
 }
 
 /// The leftmost match of `(?:^|\s*\n)---\s*` at or after `from`.
+///
+/// Dashes are not whitespace, so the first `\n---` decides: the match starts where the
+/// whitespace run holding that newline starts (never before `from`), and the greedy
+/// `\s*` after the dashes takes the whitespace that follows.
 fn find_separator(b: &[u8], from: usize) -> Option<(usize, usize)> {
     let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c');
-    let dashes_end = |at: usize| -> Option<usize> {
-        if b.len() >= at + 3 && &b[at..at + 3] == b"---" {
-            let mut e = at + 3;
-            while e < b.len() && is_space(b[e]) {
-                e += 1;
-            }
-            Some(e)
-        } else {
-            None
+    let dashes_end = |at: usize| {
+        let mut e = at + 3;
+        while e < b.len() && is_space(b[e]) {
+            e += 1;
         }
+        e
     };
-    let mut i = from;
-    while i <= b.len() {
-        if i == 0 {
-            if let Some(e) = dashes_end(0) {
-                return Some((0, e));
-            }
-        }
-        // `\s*\n---`: a run of whitespace starting at i, containing a newline right
-        // before the dashes. Leftmost-first: the match starts at the first whitespace.
-        if i < b.len() && is_space(b[i]) {
-            let mut j = i;
-            while j < b.len() && is_space(b[j]) {
-                j += 1;
-            }
-            // Greedy `\s*` then backtrack to the last `\n` followed by `---`.
-            let mut k = j;
-            while k > i {
-                if b[k - 1] == b'\n' {
-                    if let Some(e) = dashes_end(k) {
-                        return Some((i, e));
-                    }
-                }
-                k -= 1;
-            }
-        }
-        i += 1;
+    if from == 0 && b.starts_with(b"---") {
+        return Some((0, dashes_end(0)));
     }
-    None
+    let rest = b.get(from..)?;
+    let offset = rest.windows(4).position(|w| w == b"\n---")?;
+    let newline = from + offset;
+    let mut start = newline;
+    while start > from && is_space(b[start - 1]) {
+        start -= 1;
+    }
+    Some((start, dashes_end(newline + 1)))
 }
 
 /// Go's `strings.TrimSpace` (ASCII whitespace plus Unicode spaces).
@@ -522,6 +505,8 @@ mod tests {
         );
         // `---` glued to text still separates (Helm's loose regex).
         assert_eq!(split_manifests("a: 1\n---b: 2"), vec!["a: 1", "b: 2"]);
+        // Whitespace before the separator goes with it.
+        assert_eq!(split_manifests("a: 1  \n\n---\nb: 2"), vec!["a: 1", "b: 2"]);
         // Inside a line it does not.
         assert_eq!(split_manifests("a: x---y"), vec!["a: x---y"]);
         assert!(split_manifests(" \n ").is_empty());
