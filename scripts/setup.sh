@@ -15,7 +15,7 @@ mkdir -p "$tools/bin"
 
 die() { echo "setup: $*" >&2; exit 1; }
 
-apt_packages=(git pkg-config libssl-dev postgresql nginx fcgiwrap apache2-utils openssh-server openssh-client unzip curl iproute2 procps)
+apt_packages=(git jq pkg-config libssl-dev postgresql nginx fcgiwrap apache2-utils openssh-server openssh-client unzip curl iproute2 procps)
 if [ "${SETUP_BROWSER:-1}" = 1 ]; then apt_packages+=(chromium); fi
 
 missing=()
