@@ -205,6 +205,7 @@ fn seed_namespaces(cluster: &Cluster) {
             manager_given: true,
             force: false,
             now: crate::now(),
+            field_validation: crate::writes::FieldValidation::Ignore,
         };
         if let Err(e) = crate::writes::create(
             &mut inner,

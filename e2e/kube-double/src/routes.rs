@@ -209,12 +209,15 @@ impl RequestContext {
                 false,
             ),
         };
+        let field_validation =
+            crate::writes::FieldValidation::parse(self.param("fieldValidation"))?;
         Ok(WriteOptions {
             dry_run,
             manager,
             manager_given: given,
             force: self.flag("force"),
             now: crate::now(),
+            field_validation,
         })
     }
     /// Decode a JSON or YAML object body; protobuf is refused.

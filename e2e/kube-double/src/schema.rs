@@ -37,9 +37,16 @@ fn type_ok(schema: &Value, v: &Value) -> bool {
 /// Validate `object` against `schema` (the `openAPIV3Schema`) and prune unknown fields.
 /// Returns the causes of every violation; `object` is pruned in place.
 pub fn validate_and_prune(schema: &Value, object: &mut Value) -> Vec<Cause> {
+    validate_prune_report(schema, object).0
+}
+
+/// Like [`validate_and_prune`], also returning the paths of the pruned (unknown) fields,
+/// which `fieldValidation=Strict` turns into an error.
+pub fn validate_prune_report(schema: &Value, object: &mut Value) -> (Vec<Cause>, Vec<String>) {
     let mut causes = Vec::new();
+    let mut pruned = Vec::new();
     let Some(root) = object.as_object_mut() else {
-        return causes;
+        return (causes, pruned);
     };
     let preserve = schema
         .get("x-kubernetes-preserve-unknown-fields")
@@ -54,17 +61,18 @@ pub fn validate_and_prune(schema: &Value, object: &mut Value) -> Vec<Cause> {
         match props.and_then(|p| p.get(&k)) {
             Some(sub) => {
                 if let Some(v) = root.get_mut(&k) {
-                    check(sub, v, &k, &mut causes);
+                    check(sub, v, &k, &mut causes, &mut pruned);
                 }
             }
             None if preserve => {}
             None => {
                 root.shift_remove(&k);
+                pruned.push(k.clone());
             }
         }
     }
     required(schema, root, "", &mut causes);
-    causes
+    (causes, pruned)
 }
 
 fn required(schema: &Value, map: &Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
@@ -82,7 +90,13 @@ fn required(schema: &Value, map: &Map<String, Value>, path: &str, causes: &mut V
     }
 }
 
-fn check(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
+fn check(
+    schema: &Value,
+    v: &mut Value,
+    path: &str,
+    causes: &mut Vec<Cause>,
+    pruned: &mut Vec<String>,
+) {
     if v.is_null() && schema.get("nullable").and_then(Value::as_bool) == Some(true) {
         return;
     }
@@ -146,7 +160,7 @@ fn check(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
                 match (props.and_then(|p| p.get(&k)), additional) {
                     (Some(sub), _) | (None, Some(sub)) => {
                         if let Some(child) = map.get_mut(&k) {
-                            check(sub, child, &child_path, causes);
+                            check(sub, child, &child_path, causes, pruned);
                         }
                     }
                     (None, None)
@@ -155,6 +169,7 @@ fn check(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
                             || (props.is_none() && schema.get("type").is_none()) => {}
                     (None, None) => {
                         map.shift_remove(&k);
+                        pruned.push(child_path);
                     }
                 }
             }
@@ -163,7 +178,7 @@ fn check(schema: &Value, v: &mut Value, path: &str, causes: &mut Vec<Cause>) {
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    check(item_schema, item, &format!("{path}[{i}]"), causes);
+                    check(item_schema, item, &format!("{path}[{i}]"), causes, pruned);
                 }
             }
         }
@@ -222,6 +237,14 @@ mod tests {
         json!({"type": "object", "properties": {"spec": {"type": "object", "required": ["size"], "properties": {
             "size": {"type": "integer", "minimum": 1}, "color": {"type": "string", "enum": ["red", "blue"]},
             "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}})
+    }
+
+    #[test]
+    fn pruned_fields_are_reported_for_strict_validation() {
+        let mut w = json!({"spec": {"size": 3, "unknown": 1}});
+        let (causes, pruned) = validate_prune_report(&widget_schema(), &mut w);
+        assert!(causes.is_empty());
+        assert_eq!(pruned, ["spec.unknown"]);
     }
 
     #[test]

@@ -27,7 +27,57 @@ pub struct WriteOptions {
     pub force: bool,
     /// The request time, RFC 3339.
     pub now: String,
+    /// `fieldValidation`: whether unknown fields are an error.
+    pub field_validation: FieldValidation,
 }
+
+/// The `fieldValidation` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum FieldValidation {
+    /// Drop unknown fields silently.
+    #[default]
+    Ignore,
+    /// Drop them (the server would add a warning).
+    Warn,
+    /// Reject the request naming them.
+    Strict,
+}
+
+impl FieldValidation {
+    /// Parse the query parameter.
+    ///
+    /// # Errors
+    /// 400 for values other than Ignore, Warn and Strict.
+    pub fn parse(p: Option<&str>) -> Result<Self, ApiError> {
+        match p {
+            None | Some("") | Some("Ignore") => Ok(Self::Ignore),
+            Some("Warn") => Ok(Self::Warn),
+            Some("Strict") => Ok(Self::Strict),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}. Valid values are Ignore, Warn and Strict"
+            ))),
+        }
+    }
+}
+
+/// The ObjectMeta fields a strict decoder knows.
+const OBJECT_META_FIELDS: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
 
 /// Where a write lands.
 #[derive(Debug, Clone)]
@@ -204,15 +254,44 @@ pub fn normalize(rt: &ResourceType, obj: Value) -> Value {
     Value::Object(out)
 }
 
-/// Defaults, schema pruning and validation; 422 on failure.
-fn admit(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+/// Defaults, schema pruning and validation; 400 for unknown fields under Strict field
+/// validation, 422 for invalid objects.
+fn admit(rt: &ResourceType, obj: &mut Value, validation: FieldValidation) -> Result<(), ApiError> {
     let uid = meta_str(obj, "uid");
     crate::defaults::apply_defaults(rt, obj, &uid);
     let mut causes = Vec::new();
+    // Unknown metadata fields are dropped, as typed decoding drops them.
+    let mut unknown: Vec<String> = Vec::new();
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        let extra: Vec<String> = m
+            .keys()
+            .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for k in extra {
+            m.shift_remove(&k);
+            unknown.push(format!("metadata.{k}"));
+        }
+    }
     if rt.custom {
         if let Some(schema) = &rt.schema {
-            causes.extend(crate::schema::validate_and_prune(schema, obj));
+            let (c, pruned) = crate::schema::validate_prune_report(schema, obj);
+            causes.extend(c);
+            unknown.extend(pruned);
         }
+    }
+    if validation == FieldValidation::Strict && !unknown.is_empty() {
+        let fields: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field {}", go_quote(f)))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "{} in version {} cannot be handled as a {}: strict decoding error: {}",
+            rt.kind,
+            go_quote(&rt.version),
+            rt.kind,
+            fields.join(", ")
+        )));
     }
     causes.extend(crate::validation::validate(rt, obj));
     if rt.kind == "CustomResourceDefinition" {
@@ -310,7 +389,7 @@ pub fn create(
     if t.rt.kind == "CustomResourceDefinition" {
         crate::crd::prepare_for_create(&mut body);
     }
-    admit(t.rt, &mut body)?;
+    admit(t.rt, &mut body, opts.field_validation)?;
     if !applied {
         record_update(
             None,
@@ -478,7 +557,7 @@ fn finish_update(
             ));
         }
     }
-    admit(t.rt, &mut new)?;
+    admit(t.rt, &mut new, opts.field_validation)?;
     if t.rt.has_generation() && spec_part(&new) != spec_part(old) {
         let g = old
             .pointer("/metadata/generation")
@@ -824,6 +903,7 @@ fn controller_opts(manager: &str, now: &str) -> WriteOptions {
         manager_given: true,
         force: false,
         now: now.into(),
+        field_validation: FieldValidation::Ignore,
     }
 }
 
@@ -1000,7 +1080,47 @@ mod tests {
             manager_given: false,
             force: false,
             now: "2026-01-01T00:00:00Z".into(),
+            field_validation: FieldValidation::Strict,
         }
+    }
+
+    #[test]
+    fn strict_field_validation_names_unknown_fields() {
+        let mut inner = inner();
+        let reg = Registry::builtin();
+        let rt = reg.find("", "v1", "configmaps").expect("cm");
+        let t = Target {
+            rt,
+            namespace: "demo",
+            name: "",
+            subresource: "",
+        };
+        let err = create(
+            &mut inner,
+            &t,
+            json!({"metadata": {"name": "a", "lables": {}}}),
+            &opts(),
+            false,
+        )
+        .expect_err("strict");
+        assert_eq!(err.code, 400);
+        assert_eq!(err.message, "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"metadata.lables\"");
+        let lenient = WriteOptions {
+            field_validation: FieldValidation::Ignore,
+            ..opts()
+        };
+        let ok = create(
+            &mut inner,
+            &t,
+            json!({"metadata": {"name": "a", "lables": {}}}),
+            &lenient,
+            false,
+        )
+        .expect("ignored");
+        assert!(
+            ok["metadata"].get("lables").is_none(),
+            "unknown metadata fields are dropped"
+        );
     }
 
     #[test]

@@ -355,6 +355,17 @@ async fn crds_and_custom_resources_through_kubectl() {
             .trim(),
         "widget.example.com/w1"
     );
+    let unknown = k
+        .apply(&[], &widget.replace("size: 3", "size: 3\n  color: red"))
+        .await;
+    assert!(
+        !unknown.ok
+            && unknown
+                .stderr
+                .contains("strict decoding error: unknown field \"spec.color\""),
+        "{}",
+        unknown.stderr
+    );
     let bad = k.apply(&[], &widget.replace("size: 3", "size: big")).await;
     assert!(
         !bad.ok && bad.stderr.contains("spec.size"),
