@@ -82,10 +82,11 @@ pub struct BundleVersion {
 /// A bundle version ready for matching: its targets and one variant per customization.
 #[derive(Debug)]
 struct CompiledVersion {
-    spec: BundleSpec,
-    /// Index `i` is the variant for customization `i`; the last is "no customization".
-    /// `None` where the customization says `doNotDeploy`.
-    variants: Vec<Option<Arc<Variant>>>,
+    record_name: String,
+    record_namespace: String,
+    version: BundleVersion,
+    /// Index `i` is how target `i`'s options deploy; `None` where it says `doNotDeploy`.
+    variants: Vec<Option<OptionsVariant>>,
     /// How many leading `targets` are customizations (the rest are GitRepo targets).
     customizations: usize,
 }
@@ -193,6 +194,8 @@ struct Inner {
     named: HashMap<u16, HashSet<String>>,
     /// Indices of bundles with a rollout in progress, and their workspace.
     rolling: Vec<(u32, u16)>,
+    /// Workspaces with a bundle whose Helm values template `.ClusterName`.
+    name_dependent: HashSet<u16>,
     empty_labels: BTreeMap<String, String>,
 }
 
@@ -281,11 +284,12 @@ impl Inner {
     }
 
     fn key_of(&self, id: ClusterId, slot: &ClusterSlot) -> TargetKey {
-        let name = self
-            .named
-            .get(&slot.workspace)
-            .is_some_and(|names| names.contains(&*slot.name))
-            .then_some(id);
+        let name = (self.name_dependent.contains(&slot.workspace)
+            || self
+                .named
+                .get(&slot.workspace)
+                .is_some_and(|names| names.contains(&*slot.name)))
+        .then_some(id);
         let held = self
             .rolling
             .iter()
@@ -327,7 +331,13 @@ impl Inner {
             } else {
                 &b.current
             };
-            if let Some(v) = version.select(&cluster_name, &labels, &groups) {
+            let ctx = ClusterCtx {
+                name: &cluster_name,
+                namespace: &self.workspaces[key.workspace as usize],
+                labels: &labels,
+                groups: &groups,
+            };
+            if let Some(v) = version.select(&ctx) {
                 deployments.push(v);
             }
         }
@@ -438,136 +448,213 @@ pub fn criteria_match(
     target_matches(cluster_name, labels, groups, c)
 }
 
-/// Fleet's deploymentID: the content digest and a hash of the effective options, so a
-/// change of either is a new deployment.
-pub fn deployment_id(content_digest: &str, options: &BundleDeploymentOptions) -> String {
-    let options_json = serde_json::to_string(options).unwrap_or_default();
-    let options_hash = hex::encode(Sha256::digest(options_json.as_bytes()));
-    format!(
-        "s-{}:{}",
-        &content_digest[..content_digest.len().min(32)],
-        &options_hash[..32]
-    )
+/// What a precomputed or templated deployment needs to know about a cluster.
+pub struct ClusterCtx<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+    pub groups: &'a [(&'a str, &'a BTreeMap<String, String>)],
 }
 
-/// The bundle's options with a customization's applied over them: any field the target
-/// sets wins; Helm values merge deeply (the target's keys win).
-pub fn merge_options(
-    base: &BundleDeploymentOptions,
-    over: &BundleDeploymentOptions,
-) -> BundleDeploymentOptions {
-    let mut base_json = serde_json::to_value(base).unwrap_or_default();
-    let over_json = serde_json::to_value(over).unwrap_or_default();
-    merge_json(&mut base_json, &over_json);
-    serde_json::from_value(base_json).unwrap_or_else(|_| base.clone())
+/// Label prefixes Fleet strips before templating (as `fleet_bundle::templating`).
+const EXPORT_STRIPPED_PREFIXES: &[&str] = &["objectset.rio.cattle.io/", "kubectl.kubernetes.io/"];
+
+/// Whether the cluster has labels that templating sees: Fleet's value preprocessing
+/// (and so the options, and so the deploymentID) differs for clusters without any.
+fn has_template_labels(labels: &BTreeMap<String, String>) -> bool {
+    labels
+        .keys()
+        .any(|k| !EXPORT_STRIPPED_PREFIXES.iter().any(|p| k.starts_with(p)))
 }
 
-fn merge_json(base: &mut serde_json::Value, over: &serde_json::Value) {
-    match (base, over) {
-        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
-            for (k, v) in o {
-                match b.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => {
-                        merge_json(existing, v)
-                    }
-                    _ => {
-                        b.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (b, o) => *b = o.clone(),
+/// How the deployment of one target's options is obtained for a cluster.
+#[derive(Debug)]
+enum OptionsVariant {
+    /// The options contain no template: two precomputed deployments, for clusters with
+    /// and without labels.
+    Fixed {
+        labelled: Arc<Variant>,
+        unlabelled: Arc<Variant>,
+    },
+    /// Helm values templated per cluster (`${ .ClusterLabels.x }`,
+    /// `global.fleet.clusterLabels.x`, `templateValues`): computed per target key.
+    Templated {
+        options: Box<BundleDeploymentOptions>,
+        /// The templates read `.ClusterName`: clusters cannot share the computation.
+        needs_name: bool,
+    },
+}
+
+fn needs_templating(options: &BundleDeploymentOptions) -> Option<bool> {
+    let helm = options.helm.as_ref()?;
+    let values = serde_json::to_string(&helm.values).unwrap_or_default();
+    let templated = !helm.template_values.is_empty()
+        || values.contains(fleet_bundle::templating::CLUSTER_LABEL_PREFIX)
+        || (!helm.disable_pre_process && values.contains("${"));
+    if !templated {
+        return None;
     }
+    let texts = format!("{values}{:?}", helm.template_values);
+    Some(texts.contains("ClusterName"))
 }
 
 impl CompiledVersion {
+    fn variant(
+        record: &BundleRecord,
+        version: &BundleVersion,
+        options: BundleDeploymentOptions,
+    ) -> Arc<Variant> {
+        let deployment = BundleDeployment {
+            bundle: record.name.clone(),
+            namespace: record.namespace.clone(),
+            deployment_id: fleet_bundle::digest::deployment_id(&version.content_digest, &options),
+            content_digest: version.content_digest.clone(),
+            options,
+            depends_on: version.spec.depends_on.clone(),
+            paused: version.spec.paused,
+            commit: version.commit.clone(),
+        };
+        let json = serde_json::to_string(&deployment).unwrap_or_default();
+        let digest = Sha256::digest(json.as_bytes()).into();
+        Arc::new(Variant {
+            deployment,
+            json,
+            digest,
+        })
+    }
+
     fn compile(record: &BundleRecord, version: &BundleVersion) -> CompiledVersion {
         let spec = &version.spec;
-        let customizations = spec
-            .targets
-            .len()
-            .saturating_sub(spec.target_restrictions.len());
-        let make = |options: BundleDeploymentOptions| {
-            let deployment = BundleDeployment {
-                bundle: record.name.clone(),
-                namespace: record.namespace.clone(),
-                deployment_id: deployment_id(&version.content_digest, &options),
-                content_digest: version.content_digest.clone(),
-                options,
-                depends_on: spec.depends_on.clone(),
-                paused: spec.paused,
-                commit: version.commit.clone(),
-            };
-            let json = serde_json::to_string(&deployment).unwrap_or_default();
-            let digest = Sha256::digest(json.as_bytes()).into();
-            Some(Arc::new(Variant {
-                deployment,
-                json,
-                digest,
-            }))
+        let customizations = if spec.target_restrictions.is_empty() {
+            0
+        } else {
+            spec.targets
+                .len()
+                .saturating_sub(spec.target_restrictions.len())
         };
-        let mut variants: Vec<Option<Arc<Variant>>> = spec.targets[..customizations]
+        let variants = spec
+            .targets
             .iter()
             .map(|t| {
                 if t.do_not_deploy {
-                    None
-                } else {
-                    make(merge_options(&spec.options, &t.options))
+                    return None;
                 }
+                let merged = fleet_bundle::target::merge_options(&spec.options, &t.options);
+                Some(match needs_templating(&merged) {
+                    Some(needs_name) => OptionsVariant::Templated {
+                        options: Box::new(merged),
+                        needs_name,
+                    },
+                    None => {
+                        // A template-free preprocessing only normalizes the Helm options
+                        // of labelled clusters; any label shows the effect.
+                        let mut labelled = merged.clone();
+                        let probe = fleet_bundle::target::ClusterInfo {
+                            labels: BTreeMap::from([("fleet.cattle.io/probe".into(), "x".into())]),
+                            ..Default::default()
+                        };
+                        if fleet_bundle::templating::preprocess_helm_values(&mut labelled, &probe)
+                            .is_err()
+                        {
+                            labelled = merged.clone();
+                        }
+                        OptionsVariant::Fixed {
+                            labelled: CompiledVersion::variant(record, version, labelled),
+                            unlabelled: CompiledVersion::variant(record, version, merged),
+                        }
+                    }
+                })
             })
             .collect();
-        variants.push(make(spec.options.clone()));
         CompiledVersion {
-            spec: spec.clone(),
+            record_name: record.name.clone(),
+            record_namespace: record.namespace.clone(),
+            version: version.clone(),
             variants,
             customizations,
         }
     }
 
-    /// Fleet's bundle match: targeted when a GitRepo target (or, without restrictions,
-    /// any target) matches and no restriction excludes the cluster; the options come from
-    /// the first matching customization.
-    fn select(
-        &self,
-        cluster_name: &str,
-        labels: &BTreeMap<String, String>,
-        groups: &[(&str, &BTreeMap<String, String>)],
-    ) -> Option<Arc<Variant>> {
-        let spec = &self.spec;
+    /// Whether some variant's templates read the cluster name.
+    fn needs_name(&self) -> bool {
+        self.variants.iter().flatten().any(|v| {
+            matches!(
+                v,
+                OptionsVariant::Templated {
+                    needs_name: true,
+                    ..
+                }
+            )
+        })
+    }
+
+    /// Fleet's bundle match (as `fleet_bundle::target::select`): targeted when an ordinary
+    /// target matches (GitRepo targets; every target for a bundle without restrictions)
+    /// and a restriction allows the cluster; a matching customization then supplies the
+    /// options; `doNotDeploy` on either means no deployment.
+    fn select(&self, c: &ClusterCtx<'_>) -> Option<Arc<Variant>> {
+        let spec = &self.version.spec;
+        let matches = |t: &BundleTarget| target_matches(c.name, c.labels, c.groups, &t.into());
         let restricted = !spec.target_restrictions.is_empty()
             && !spec
                 .target_restrictions
                 .iter()
-                .any(|r| target_matches(cluster_name, labels, groups, &r.into()));
+                .any(|r| target_matches(c.name, c.labels, c.groups, &r.into()));
         if restricted {
             return None;
         }
-        let deploying = if spec.target_restrictions.is_empty() {
-            spec.targets
+        let ordinary = self.customizations
+            + spec.targets[self.customizations..]
                 .iter()
-                .any(|t| target_matches(cluster_name, labels, groups, &t.into()))
-        } else {
-            spec.targets[self.customizations..]
-                .iter()
-                .any(|t| target_matches(cluster_name, labels, groups, &t.into()))
-        };
-        if !deploying {
+                .position(matches)?;
+        let chosen = spec.targets[..self.customizations]
+            .iter()
+            .position(matches)
+            .unwrap_or(ordinary);
+        if spec.targets[ordinary].do_not_deploy {
             return None;
         }
-        let customization = if spec.target_restrictions.is_empty() {
-            // Without restrictions every target is a customization candidate, first wins.
-            spec.targets
-                .iter()
-                .position(|t| target_matches(cluster_name, labels, groups, &t.into()))
-                .filter(|i| *i < self.customizations)
-        } else {
-            spec.targets[..self.customizations]
-                .iter()
-                .position(|t| target_matches(cluster_name, labels, groups, &t.into()))
-        };
-        match customization {
-            Some(i) => self.variants[i].clone(),
-            None => self.variants[self.customizations].clone(),
+        match self.variants[chosen].as_ref()? {
+            OptionsVariant::Fixed {
+                labelled,
+                unlabelled,
+            } => Some(if has_template_labels(c.labels) {
+                labelled.clone()
+            } else {
+                unlabelled.clone()
+            }),
+            OptionsVariant::Templated { options, .. } => {
+                let mut options = (**options).clone();
+                let info = fleet_bundle::target::ClusterInfo {
+                    name: c.name.to_string(),
+                    namespace: c.namespace.to_string(),
+                    labels: c.labels.clone(),
+                    groups: c
+                        .groups
+                        .iter()
+                        .map(|(n, l)| fleet_bundle::target::GroupInfo {
+                            name: n.to_string(),
+                            labels: (*l).clone(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                match fleet_bundle::templating::preprocess_helm_values(&mut options, &info) {
+                    Ok(()) => Some(CompiledVersion::variant(
+                        &BundleRecord {
+                            name: self.record_name.clone(),
+                            namespace: self.record_namespace.clone(),
+                            ..Default::default()
+                        },
+                        &self.version,
+                        options,
+                    )),
+                    Err(e) => {
+                        tracing::warn!(bundle = %self.record_name, cluster = %c.name, error = %e, "cannot template Helm values for this cluster; not deploying");
+                        None
+                    }
+                }
+            }
         }
     }
 }
@@ -661,6 +748,7 @@ impl Index {
             return;
         };
         let mut named: HashMap<u16, HashSet<String>> = HashMap::new();
+        let mut name_dependent = HashSet::new();
         let mut bundles = Vec::with_capacity(records.len());
         // A bundle that never built has no content: nothing to deploy yet.
         for record in records.into_iter().filter(|r| !r.content_digest.is_empty()) {
@@ -698,6 +786,9 @@ impl Index {
                     }
                 }
             }
+            if current.needs_name() || previous.as_ref().is_some_and(CompiledVersion::needs_name) {
+                name_dependent.insert(ws);
+            }
             bundles.push(BundleEntry {
                 record,
                 workspace: ws,
@@ -714,6 +805,7 @@ impl Index {
             .collect();
         inner.bundles = bundles;
         inner.named = named;
+        inner.name_dependent = name_dependent;
     }
 
     /// The cluster holding this credential hash.
@@ -908,13 +1000,16 @@ impl Index {
             }
             let labels = &inner.label_sets[slot.labels as usize];
             let groups = inner.groups_of(ws, labels);
-            let Some(current) = b.current.select(&slot.name, labels, &groups) else {
+            let ctx = ClusterCtx {
+                name: &slot.name,
+                namespace,
+                labels,
+                groups: &groups,
+            };
+            let Some(current) = b.current.select(&ctx) else {
                 continue;
             };
-            let previous = b
-                .previous
-                .as_ref()
-                .and_then(|p| p.select(&slot.name, labels, &groups));
+            let previous = b.previous.as_ref().and_then(|p| p.select(&ctx));
             let group_names = per_labels
                 .entry(slot.labels)
                 .or_insert_with(|| {
@@ -1256,15 +1351,51 @@ mod tests {
     }
 
     #[test]
-    fn merge_options_deep_merges_helm_values() {
-        let base: BundleDeploymentOptions =
-            serde_json::from_value(serde_json::json!({"helm": {"values": {"a": 1, "n": {"x": 1, "y": 2}}}, "defaultNamespace": "d"})).unwrap();
-        let over: BundleDeploymentOptions =
-            serde_json::from_value(serde_json::json!({"helm": {"values": {"n": {"y": 3}}}}))
-                .unwrap();
-        let merged = merge_options(&base, &over);
-        let values = merged.helm.unwrap().values.unwrap();
-        assert_eq!(values, serde_json::json!({"a": 1, "n": {"x": 1, "y": 3}}));
-        assert_eq!(merged.default_namespace, "d");
+    fn helm_values_are_templated_per_label_set() {
+        let index = Index::new();
+        index.apply_clusters(&[
+            cluster("a", &[("env", "prod")], 1),
+            cluster("b", &[("env", "prod")], 2),
+            cluster("c", &[("env", "dev")], 3),
+        ]);
+        let mut record = bundle(
+            "web",
+            vec![BundleTarget {
+                cluster_selector: Some(LabelSelector::default()),
+                ..Default::default()
+            }],
+            vec![],
+        );
+        record.spec.options = serde_json::from_value(serde_json::json!({
+            "helm": {"values": {"env": "${ .ClusterLabels.env }"}}
+        }))
+        .unwrap();
+        index.set_bundles(vec![record]);
+        index.recompute_all(&[]);
+        let id = |n| index.cluster_id("fleet-default", n).unwrap();
+        let values = |n| {
+            let d = index.desired(id(n)).unwrap().1;
+            d.deployments[0]
+                .deployment
+                .options
+                .helm
+                .clone()
+                .unwrap()
+                .values
+                .unwrap()
+        };
+        assert_eq!(values("a"), serde_json::json!({"env": "prod"}));
+        assert_eq!(values("c"), serde_json::json!({"env": "dev"}));
+        // Same labels, same computation (the template does not read the name).
+        assert!(Arc::ptr_eq(
+            &index.desired(id("a")).unwrap().1,
+            &index.desired(id("b")).unwrap().1
+        ));
+        let da = index.desired(id("a")).unwrap().1;
+        let dc = index.desired(id("c")).unwrap().1;
+        assert_ne!(
+            da.deployments[0].deployment.deployment_id,
+            dc.deployments[0].deployment.deployment_id
+        );
     }
 }
