@@ -6,6 +6,11 @@
 //! byte for byte, and as parsed YAML documents in order. Both counts are printed, with
 //! every remaining difference and its cause.
 //!
+//! `tests/parity/helm-cases/` holds small charts of our own, each `cmd` line produced
+//! by the real Helm 4.1.4 into `expected.yaml` (or `expected-N.yaml` for line N): they
+//! pin the behaviours the corpus does not reach (aliases, tags, import-values, globals,
+//! nulls, YAML 1.1 scalars, hooks, CRDs, `--show-only`...) and must all be identical.
+//!
 //! The ratchet is `tests/parity/helm-known-differences.txt` (`case: cause` per line):
 //! a case not listed there must be byte-identical, and a listed case that has become
 //! byte-identical fails the test too, so the list only ever shrinks.
@@ -15,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
+const LOCAL_CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/parity/helm-cases");
 const KNOWN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/parity/helm-known-differences.txt"
@@ -106,13 +112,19 @@ fn run_case(dir: &Path) -> Outcome {
         Ok(c) => c,
         Err(e) => return Outcome::Failed(format!("cannot read cmd: {e}")),
     };
-    let words = shell_words(cmd.trim());
+    run_command(dir, cmd.trim(), &dir.join("expected.yaml"))
+}
+
+/// Runs one `helm template ...` line through `fleet-bundle template` in `dir` and
+/// compares the output with the file Helm produced.
+fn run_command(dir: &Path, cmd: &str, expected_path: &Path) -> Outcome {
+    let words = shell_words(cmd);
     if words.len() < 2 || words[0] != "helm" || words[1] != "template" {
         return Outcome::Failed(format!("cmd is not a `helm template` line: {cmd}"));
     }
-    let expected = match std::fs::read_to_string(dir.join("expected.yaml")) {
+    let expected = match std::fs::read_to_string(expected_path) {
         Ok(e) => e,
-        Err(e) => return Outcome::Failed(format!("cannot read expected.yaml: {e}")),
+        Err(e) => return Outcome::Failed(format!("cannot read {}: {e}", expected_path.display())),
     };
     let output = Command::new(env!("CARGO_BIN_EXE_fleet-bundle"))
         .arg("template")
@@ -236,6 +248,56 @@ fn helm_template_matches_the_corpus() {
     assert!(
         problems.is_empty(),
         "helm parity regressions:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn helm_template_matches_local_fixtures() {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(LOCAL_CASES)
+        .unwrap_or_else(|e| panic!("{LOCAL_CASES}: {e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("cmd").is_file())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no cases under {LOCAL_CASES}");
+    let mut problems = Vec::new();
+    let mut runs = 0;
+    for dir in &cases {
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let cmd = std::fs::read_to_string(dir.join("cmd")).unwrap_or_default();
+        let lines: Vec<&str> = cmd
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        for (i, line) in lines.iter().enumerate() {
+            let expected = if lines.len() == 1 {
+                dir.join("expected.yaml")
+            } else {
+                dir.join(format!("expected-{}.yaml", i + 1))
+            };
+            runs += 1;
+            match run_command(dir, line, &expected) {
+                Outcome::Identical => {}
+                Outcome::Equivalent(cause) | Outcome::Different(cause) | Outcome::Failed(cause) => {
+                    problems.push(format!("{name} (cmd line {}): {cause}", i + 1));
+                }
+            }
+        }
+    }
+    println!(
+        "helm fixtures: {}/{runs} byte-identical",
+        runs - problems.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "helm fixture differences:\n{}",
         problems.join("\n")
     );
 }
