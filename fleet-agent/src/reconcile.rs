@@ -79,6 +79,8 @@ pub struct Reconciler {
     /// Kinds seen among applied objects, and those not yet handed to the watches.
     seen_kinds: BTreeSet<(String, String)>,
     new_kinds: Vec<kube::core::ApiResource>,
+    /// Whether the release namespace is known to exist.
+    release_namespace_ready: bool,
 }
 
 /// The label value grouping one BundleDeployment's objects (as Fleet's set hash).
@@ -103,6 +105,7 @@ impl Reconciler {
             metrics: None,
             seen_kinds: BTreeSet::new(),
             new_kinds: Vec::new(),
+            release_namespace_ready: false,
         }
     }
 
@@ -288,17 +291,6 @@ impl Reconciler {
         }
     }
 
-    fn release_name(deployment: &BundleDeployment) -> String {
-        let requested = deployment
-            .options
-            .helm
-            .as_ref()
-            .map(|h| h.release_name.as_str())
-            .filter(|n| !n.is_empty())
-            .unwrap_or(&deployment.bundle);
-        release::release_name_for(requested)
-    }
-
     fn hook_timeout(&self, deployment: &BundleDeployment) -> Duration {
         deployment
             .options
@@ -330,8 +322,9 @@ impl Reconciler {
             })?;
         let content = render::parse_content(&bytes)?;
         drop(bytes);
-        let release_name = Self::release_name(deployment);
-        let rendered = render::render(&content, deployment, desired, &release_name)?;
+        let scratch = self.state.root().join("render");
+        let rendered = render::render(&content, deployment, desired, &scratch)?;
+        let release_name = rendered.release_name.clone();
         drop(content);
         let (documents, mut hooks) = hooks::split_hooks(rendered.documents);
         let ctx = self.context(deployment, &release_name);
@@ -351,6 +344,26 @@ impl Reconciler {
         self.ensure_namespaces(deployment, &ctx, &manifest_docs)
             .await?;
 
+        if !self.release_namespace_ready {
+            // The release records' namespace (fleet-system) is the agent's own; create it
+            // on a fresh cluster.
+            let id = ResourceId {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: String::new(),
+                name: self.settings.release_namespace.clone(),
+            };
+            if self.applier.get(&id).await?.is_none() {
+                self.applier
+                    .ensure_namespace(
+                        &self.settings.release_namespace,
+                        &BTreeMap::new(),
+                        &BTreeMap::new(),
+                    )
+                    .await?;
+            }
+            self.release_namespace_ready = true;
+        }
         let history = self.releases.history(&release_name).await?;
         let revision = history.last().map(|r| r.version + 1).unwrap_or(1);
         let upgrade = !history.is_empty();

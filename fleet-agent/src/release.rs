@@ -27,8 +27,6 @@ use crate::apply::hooks::Hook;
 pub const SECRET_TYPE: &str = "helm.sh/release.v1";
 /// How many revisions are kept when the bundle does not say (`helm.maxHistory`).
 pub const DEFAULT_HISTORY_LIMIT: usize = 10;
-/// Largest release name Helm accepts.
-pub const MAX_RELEASE_NAME: usize = 53;
 
 /// Errors of release records.
 #[derive(Debug, thiserror::Error)]
@@ -237,36 +235,6 @@ impl HookRecord {
 /// The name of the Secret holding `revision` of release `name`.
 pub fn secret_name(name: &str, revision: u32) -> String {
     format!("sh.helm.release.v1.{name}.v{revision}")
-}
-
-/// A valid Helm release name for a bundle: the bundle's own name when it fits (lowercase
-/// DNS label of at most 53 characters), otherwise a truncated one with a hash suffix so two
-/// long names stay distinct.
-pub fn release_name_for(name: &str) -> String {
-    let cleaned: String = name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim_matches('-').to_string();
-    if !cleaned.is_empty() && cleaned.len() <= MAX_RELEASE_NAME && cleaned == name {
-        return cleaned;
-    }
-    let hash = &crate::cache::sha256_hex(name.as_bytes())[..8];
-    let keep = MAX_RELEASE_NAME - hash.len() - 1;
-    let prefix: String = cleaned.chars().take(keep).collect();
-    let prefix = prefix.trim_end_matches('-');
-    if prefix.is_empty() {
-        format!("bundle-{hash}")
-    } else {
-        format!("{prefix}-{hash}")
-    }
 }
 
 /// Helm's manifest text: each document as `---\n# Source: <path>\n<yaml>`, joined by
@@ -661,15 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn release_names_are_valid() {
-        assert_eq!(release_name_for("web"), "web");
-        let long = "a".repeat(80);
-        let name = release_name_for(&long);
-        assert!(name.len() <= MAX_RELEASE_NAME);
-        assert_ne!(name, release_name_for(&"a".repeat(81)));
-        assert!(release_name_for("My_App")
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+    fn secret_names_follow_helm() {
         assert_eq!(secret_name("demo", 2), "sh.helm.release.v1.demo.v2");
     }
 }

@@ -1,48 +1,52 @@
-//! Turning a BundleDeployment's content into the objects to apply and what its Helm
-//! release record says about them (chart metadata, values, notes).
+//! Turning a BundleDeployment's content into the objects to apply, with fleet-bundle's
+//! renderer, plus what its Helm release record says about them (chart metadata, values).
+//!
+//! The content blob is materialised into a scratch directory of the state dir for the
+//! renderer (charts and kustomizations are read from disk) and removed right after, so
+//! only one bundle's files and objects exist at a time.
 
-use std::io::Read;
+use std::path::Path;
 
-use base64::Engine;
-use fleet_bundle::bundle::BundleResource;
 use fleet_bundle::deployment::{BundleContent, BundleDeployment, DesiredState};
+use fleet_bundle::target::ClusterInfo;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::release::ChartMetadata;
-
-/// Largest decoded size of one bundle file.
-const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+use crate::resource::ResourceId;
 
 /// Errors of rendering.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("bundle content is not valid JSON: {0}")]
     Content(#[source] serde_json::Error),
-    #[error("{file}: cannot decode {encoding} content: {reason}")]
-    Encoding {
-        file: String,
-        encoding: String,
-        reason: String,
+    #[error("cannot unpack bundle content: {0}")]
+    Unpack(#[from] fleet_bundle::content::ContentError),
+    #[error("cannot prepare scratch directory {path}: {source}")]
+    Scratch {
+        path: String,
+        #[source]
+        source: std::io::Error,
     },
+    #[error(transparent)]
+    Render(#[from] fleet_bundle::render::RenderError),
     #[error("{file}: invalid YAML: {reason}")]
     Yaml { file: String, reason: String },
-    #[error("{file}: document {index} is not a Kubernetes object (needs apiVersion, kind and metadata.name)")]
-    NotAnObject { file: String, index: usize },
-    #[error("{0}")]
-    Unsupported(String),
+    #[error("rendered object {index} has no apiVersion, kind or metadata.name")]
+    NotAnObject { index: usize },
 }
 
 /// What one BundleDeployment renders to.
 #[derive(Debug, Clone, Default)]
 pub struct RenderedBundle {
-    /// `(source path, object)` in manifest order; the path reads like Helm's
-    /// `# Source:` (`<chart>/templates/<file>`).
+    /// `(source path, object)` in render order; the path reads like Helm's `# Source:`
+    /// (`<chart>/templates/<file>`).
     pub documents: Vec<(String, Value)>,
+    pub release_name: String,
     pub chart: ChartMetadata,
     /// The chart's default values.
     pub chart_values: Value,
-    /// The user-supplied values (`helm.values` after templating).
+    /// The user-supplied values (`helm.values`).
     pub config: Value,
     pub notes: String,
 }
@@ -52,124 +56,145 @@ pub fn parse_content(bytes: &[u8]) -> Result<BundleContent, RenderError> {
     serde_json::from_slice(bytes).map_err(RenderError::Content)
 }
 
-/// Renders `content` for this cluster.
-///
-/// Plain YAML bundles (every `*.yaml`, `*.yml`, `*.json` file but `fleet.yaml` and the
-/// `overlays/` directory) are rendered here.
+/// What targeting knows about this cluster, from the desired state.
+pub fn cluster_info(desired: &DesiredState, deployment: &BundleDeployment) -> ClusterInfo {
+    ClusterInfo {
+        name: desired.cluster_name.clone(),
+        namespace: deployment.namespace.clone(),
+        labels: desired.cluster_labels.clone(),
+        annotations: desired.cluster_annotations.clone(),
+        ..Default::default()
+    }
+}
+
+/// The Helm release name of a deployment (`helm.releaseName`, else from the bundle name).
+pub fn release_name(deployment: &BundleDeployment) -> String {
+    fleet_bundle::render::release_name(&deployment.bundle, &deployment.options)
+}
+
+/// Renders `content` for this cluster in the scratch directory `scratch` (emptied first
+/// and removed afterwards).
 pub fn render(
     content: &BundleContent,
     deployment: &BundleDeployment,
-    _cluster: &DesiredState,
-    chart_name: &str,
+    desired: &DesiredState,
+    scratch: &Path,
 ) -> Result<RenderedBundle, RenderError> {
-    let options = &deployment.options;
-    let is_chart = options.helm.as_ref().is_some_and(|h| !h.chart.is_empty())
-        || content
-            .resources
-            .iter()
-            .any(|r| file_name(&r.name) == "Chart.yaml");
-    let is_kustomize = options.kustomize.is_some()
-        || content.resources.iter().any(|r| {
-            matches!(
-                file_name(&r.name),
-                "kustomization.yaml" | "kustomization.yml" | "Kustomization"
-            )
-        });
-    if is_chart
-        || is_kustomize
-        || options
-            .yaml
-            .as_ref()
-            .is_some_and(|y| !y.overlays.is_empty())
-    {
-        return Err(RenderError::Unsupported(format!(
-            "bundle {} needs Helm, kustomize or overlay rendering, which this agent build does not provide",
-            deployment.bundle
-        )));
+    let scratch_err = |source| RenderError::Scratch {
+        path: scratch.display().to_string(),
+        source,
+    };
+    if scratch.exists() {
+        std::fs::remove_dir_all(scratch).map_err(scratch_err)?;
     }
-    let mut documents = Vec::new();
-    for resource in &content.resources {
-        if !is_manifest(&resource.name) {
-            continue;
-        }
-        let text = decode(resource)?;
-        for (index, obj) in yaml_documents(&resource.name, &text)?
-            .into_iter()
-            .enumerate()
-        {
-            if crate::resource::ResourceId::of(&obj).is_none() {
-                return Err(RenderError::NotAnObject {
-                    file: resource.name.clone(),
-                    index,
-                });
-            }
-            documents.push((format!("{chart_name}/templates/{}", resource.name), obj));
-        }
+    std::fs::create_dir_all(scratch).map_err(scratch_err)?;
+    let outcome = render_in(content, deployment, desired, scratch);
+    if let Err(e) = std::fs::remove_dir_all(scratch) {
+        tracing::warn!(path = %scratch.display(), error = %e, "cannot remove the render scratch directory");
+    }
+    outcome
+}
+
+fn render_in(
+    content: &BundleContent,
+    deployment: &BundleDeployment,
+    desired: &DesiredState,
+    scratch: &Path,
+) -> Result<RenderedBundle, RenderError> {
+    fleet_bundle::content::write_bundle_dir(&content.resources, scratch)?;
+    let cluster = cluster_info(desired, deployment);
+    let rendered =
+        fleet_bundle::render::render(scratch, &deployment.bundle, &deployment.options, &cluster)?;
+    let chart_dir = rendered.style.chart_yaml.as_deref().map(|c| {
+        c.trim_end_matches("Chart.yaml")
+            .trim_end_matches('/')
+            .to_string()
+    });
+    let chart = match &rendered.style.chart_yaml {
+        Some(path) => read_chart_metadata(&scratch.join(path))
+            .unwrap_or_else(|| plain_chart(&rendered.release_name)),
+        None => plain_chart(&rendered.release_name),
+    };
+    let chart_values = chart_dir
+        .as_deref()
+        .and_then(|dir| {
+            let path = if dir.is_empty() {
+                scratch.join("values.yaml")
+            } else {
+                scratch.join(dir).join("values.yaml")
+            };
+            let text = std::fs::read_to_string(path).ok()?;
+            let yaml: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+            serde_json::to_value(yaml).ok()
+        })
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let mut documents = Vec::with_capacity(rendered.objects.len());
+    for (index, obj) in rendered.objects.into_iter().enumerate() {
+        let id = ResourceId::of(&obj).ok_or(RenderError::NotAnObject { index })?;
+        let file = format!("{}-{}.yaml", id.kind.to_ascii_lowercase(), id.name);
+        documents.push((format!("{}/templates/{file}", chart.name), obj));
     }
     Ok(RenderedBundle {
         documents,
-        chart: ChartMetadata {
-            name: chart_name.to_string(),
-            version: "0.0.0".into(),
-            api_version: "v2".into(),
-            ..Default::default()
-        },
-        chart_values: Value::Object(Default::default()),
-        config: options
+        release_name: rendered.release_name,
+        chart,
+        chart_values,
+        config: deployment
+            .options
             .helm
             .as_ref()
             .and_then(|h| h.values.clone())
-            .unwrap_or(Value::Object(Default::default())),
+            .unwrap_or(Value::Null),
         notes: String::new(),
     })
 }
 
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+/// The chart metadata recorded for a bundle that is not a Helm chart, as Fleet names the
+/// chart it wraps plain manifests in.
+fn plain_chart(name: &str) -> ChartMetadata {
+    ChartMetadata {
+        name: name.to_string(),
+        version: "0.0.0".into(),
+        api_version: "v2".into(),
+        ..Default::default()
+    }
 }
 
-fn is_manifest(path: &str) -> bool {
-    let name = file_name(path);
-    let top = path.split('/').next().unwrap_or_default();
-    (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
-        && name != "fleet.yaml"
-        && top != "overlays"
+fn read_chart_metadata(path: &Path) -> Option<ChartMetadata> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ChartYaml {
+        name: String,
+        #[serde(default)]
+        version: String,
+        #[serde(default)]
+        description: String,
+        #[serde(default)]
+        api_version: String,
+        #[serde(default)]
+        app_version: String,
+        #[serde(default, rename = "type")]
+        type_: String,
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let chart: ChartYaml = serde_yaml::from_str(&text).ok()?;
+    Some(ChartMetadata {
+        name: chart.name,
+        version: chart.version,
+        description: chart.description,
+        api_version: if chart.api_version.is_empty() {
+            "v1".into()
+        } else {
+            chart.api_version
+        },
+        app_version: chart.app_version,
+        type_: chart.type_,
+    })
 }
 
-/// The text of a bundle file, undoing Fleet's `base64` / `base64+gz` encodings.
-pub fn decode(resource: &BundleResource) -> Result<String, RenderError> {
-    let fail = |reason: String| RenderError::Encoding {
-        file: resource.name.clone(),
-        encoding: resource.encoding.clone(),
-        reason,
-    };
-    let bytes = match resource.encoding.as_str() {
-        "" => return Ok(resource.content.clone()),
-        "base64" => base64::engine::general_purpose::STANDARD
-            .decode(resource.content.trim())
-            .map_err(|e| fail(e.to_string()))?,
-        "base64+gz" => {
-            let gz = base64::engine::general_purpose::STANDARD
-                .decode(resource.content.trim())
-                .map_err(|e| fail(e.to_string()))?;
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(gz.as_slice())
-                .take(MAX_FILE_BYTES + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| fail(e.to_string()))?;
-            if out.len() as u64 > MAX_FILE_BYTES {
-                return Err(fail(format!(
-                    "larger than {MAX_FILE_BYTES} bytes once decompressed"
-                )));
-            }
-            out
-        }
-        other => return Err(fail(format!("unknown encoding {other:?}"))),
-    };
-    String::from_utf8(bytes).map_err(|e| fail(e.to_string()))
-}
-
-/// The non-empty documents of a YAML stream, `List`s flattened into their items.
+/// The non-empty documents of a YAML stream (used to read hook manifests back from a
+/// release record).
 pub fn yaml_documents(file: &str, text: &str) -> Result<Vec<Value>, RenderError> {
     let mut out = Vec::new();
     for document in serde_yaml::Deserializer::from_str(text) {
@@ -180,23 +205,10 @@ pub fn yaml_documents(file: &str, text: &str) -> Result<Vec<Value>, RenderError>
         if value.is_null() {
             continue;
         }
-        let json: Value = serde_json::to_value(value).map_err(|e| RenderError::Yaml {
+        out.push(serde_json::to_value(value).map_err(|e| RenderError::Yaml {
             file: file.to_string(),
             reason: e.to_string(),
-        })?;
-        let is_list = json
-            .get("kind")
-            .and_then(Value::as_str)
-            .is_some_and(|k| k.ends_with("List"))
-            && json.get("items").is_some_and(Value::is_array);
-        match json {
-            Value::Object(mut map) if is_list => {
-                if let Some(Value::Array(items)) = map.remove("items") {
-                    out.extend(items);
-                }
-            }
-            other => out.push(other),
-        }
+        })?);
     }
     Ok(out)
 }
@@ -204,6 +216,7 @@ pub fn yaml_documents(file: &str, text: &str) -> Result<Vec<Value>, RenderError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fleet_bundle::bundle::{BundleDeploymentOptions, BundleResource, HelmOptions};
 
     fn resource(name: &str, content: &str) -> BundleResource {
         BundleResource {
@@ -213,21 +226,37 @@ mod tests {
         }
     }
 
+    fn deployment(bundle: &str, options: BundleDeploymentOptions) -> BundleDeployment {
+        BundleDeployment {
+            bundle: bundle.into(),
+            namespace: "fleet-default".into(),
+            options,
+            ..Default::default()
+        }
+    }
+
     #[test]
-    fn renders_plain_yaml_files() {
+    fn renders_plain_yaml_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("render");
         let content = BundleContent {
             resources: vec![
                 resource("fleet.yaml", "defaultNamespace: x\n"),
-                resource("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"),
-                resource("README.md", "# hi"),
-                resource("overlays/prod/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+                resource("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"),
             ],
+        };
+        let options = BundleDeploymentOptions {
+            helm: Some(HelmOptions {
+                values: Some(serde_json::json!({"replicas": 2})),
+                ..Default::default()
+            }),
+            ..Default::default()
         };
         let rendered = render(
             &content,
-            &BundleDeployment::default(),
+            &deployment("app", options),
             &DesiredState::default(),
-            "app",
+            &scratch,
         )
         .unwrap();
         let names: Vec<_> = rendered
@@ -238,68 +267,56 @@ mod tests {
         assert_eq!(
             names,
             [
-                ("app/templates/cm.yaml", "a"),
-                ("app/templates/cm.yaml", "b")
+                ("app/templates/configmap-a.yaml", "a"),
+                ("app/templates/configmap-b.yaml", "b")
             ]
         );
         assert_eq!(rendered.chart.name, "app");
+        assert_eq!(rendered.release_name, "app");
+        assert_eq!(rendered.config["replicas"], 2);
+        assert!(!scratch.exists(), "scratch directory is removed");
     }
 
     #[test]
-    fn bad_documents_are_named() {
+    fn hostile_file_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
         let content = BundleContent {
-            resources: vec![resource("x.yaml", "just: text\n")],
+            resources: vec![resource("../escape.yaml", "x: 1\n")],
         };
         let err = render(
             &content,
-            &BundleDeployment::default(),
+            &deployment("app", Default::default()),
             &DesiredState::default(),
-            "app",
+            &dir.path().join("r"),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("x.yaml"), "{err}");
+        assert!(matches!(err, RenderError::Unpack(_)), "{err}");
+        assert!(!dir.path().join("escape.yaml").exists());
+    }
+
+    #[test]
+    fn invalid_yaml_is_named() {
+        let dir = tempfile::tempdir().unwrap();
         let content = BundleContent {
             resources: vec![resource("y.yaml", "a: [\n")],
         };
         let err = render(
             &content,
-            &BundleDeployment::default(),
+            &deployment("app", Default::default()),
             &DesiredState::default(),
-            "app",
+            &dir.path().join("r"),
         )
         .unwrap_err();
-        assert!(err.to_string().starts_with("y.yaml: invalid YAML"), "{err}");
+        assert!(err.to_string().contains("y.yaml"), "{err}");
     }
 
     #[test]
-    fn decodes_fleet_encodings() {
-        use std::io::Write;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(b"hello").unwrap();
-        let packed = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
-        let r = BundleResource {
-            name: "f".into(),
-            content: packed,
-            encoding: "base64+gz".into(),
-        };
-        assert_eq!(decode(&r).unwrap(), "hello");
-        let r = BundleResource {
-            name: "f".into(),
-            content: "aGk=".into(),
-            encoding: "base64".into(),
-        };
-        assert_eq!(decode(&r).unwrap(), "hi");
-        let r = BundleResource {
-            name: "f".into(),
-            content: "x".into(),
-            encoding: "rot13".into(),
-        };
-        assert!(decode(&r).is_err());
-    }
-
-    #[test]
-    fn lists_are_flattened() {
-        let docs = yaml_documents("l.yaml", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n").unwrap();
+    fn yaml_documents_skip_empty_ones() {
+        let docs = yaml_documents(
+            "h.yaml",
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n",
+        )
+        .unwrap();
         assert_eq!(docs.len(), 1);
     }
 }

@@ -1,0 +1,460 @@
+//! The agent against the Kubernetes API double and an in-test manager speaking the agent
+//! API: deploy, Helm's view, upgrade and prune, drift, offline operation, restart,
+//! dependsOn, CRDs, a corrupted cache and a hostile bundle.
+
+mod support;
+
+use std::time::Duration;
+
+use fleet_bundle::bundle::{BundleDeploymentOptions, BundleRef, CorrectDrift};
+use fleet_bundle::deployment::{BundleDeploymentStatus, BundleState};
+use serde_json::json;
+use support::{deployment, eventually, World};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn cm(name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: {value}\n")
+}
+
+/// Waits until the manager holds a status of `bundle` for `id` in `state`.
+async fn reported(
+    world: &World,
+    bundle: &str,
+    id: &str,
+    state: BundleState,
+) -> BundleDeploymentStatus {
+    eventually(
+        &format!("{bundle} reported {state} for {id}"),
+        LIMIT,
+        || async {
+            match world.manager.status_of(bundle) {
+                Some(s) if s.applied_deployment_id == id && s.state == state => Ok(s),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+fn shop() -> BundleDeploymentOptions {
+    BundleDeploymentOptions {
+        default_namespace: "shop".into(),
+        namespace_labels: [("team".to_string(), "web".to_string())].into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_upgrades_and_prunes_as_a_helm_release() {
+    let mut world = World::start().await;
+    let v1 = world
+        .manager
+        .add_content(&[("a.yaml", &cm("a", "one")), ("b.yaml", &cm("b", "one"))]);
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, shop())]);
+    world.start_agent(world.config()).await;
+
+    let status = reported(&world, "web", "d1", BundleState::Ready).await;
+    assert_eq!(status.release, "fleet-system/web:1");
+    let live = world
+        .get("v1", "ConfigMap", "shop", "a")
+        .await
+        .expect("ConfigMap a deployed");
+    assert_eq!(live["data"]["key"], "one");
+    assert_eq!(
+        live["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "Helm"
+    );
+    assert_eq!(
+        live["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        "web"
+    );
+    assert_eq!(
+        live["metadata"]["annotations"]["meta.helm.sh/release-namespace"],
+        "fleet-system"
+    );
+    let ns = world.get("v1", "Namespace", "", "shop").await.unwrap();
+    assert_eq!(ns["metadata"]["labels"]["team"], "web");
+
+    let list = world.helm_json(&["-n", "fleet-system", "ls"]);
+    assert_eq!(list[0]["name"], "web");
+    assert_eq!(list[0]["revision"], "1");
+    assert_eq!(list[0]["status"], "deployed");
+    let manifest = world.helm(&["-n", "fleet-system", "get", "manifest", "web"]);
+    assert!(manifest.contains("name: b"), "{manifest}");
+
+    // Second deploymentID: b removed, a changed.
+    let v2 = world.manager.add_content(&[("a.yaml", &cm("a", "two"))]);
+    world
+        .manager
+        .publish(vec![deployment("web", "d2", &v2, shop())]);
+    let status = reported(&world, "web", "d2", BundleState::Ready).await;
+    assert_eq!(status.release, "fleet-system/web:2");
+    assert_eq!(
+        world.get("v1", "ConfigMap", "shop", "a").await.unwrap()["data"]["key"],
+        "two"
+    );
+    assert!(
+        world.get("v1", "ConfigMap", "shop", "b").await.is_none(),
+        "b is pruned"
+    );
+
+    let history = world.helm_json(&["-n", "fleet-system", "history", "web"]);
+    let statuses: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["revision"].clone(), r["status"].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (json!(1), json!("superseded")),
+            (json!(2), json!("deployed"))
+        ]
+    );
+    let status_text = world.helm(&["-n", "fleet-system", "status", "web"]);
+    assert!(status_text.contains("REVISION: 2"), "{status_text}");
+    let manifest = world.helm(&["-n", "fleet-system", "get", "manifest", "web"]);
+    assert!(!manifest.contains("name: b"), "{manifest}");
+
+    // The bundle goes away: its release is uninstalled.
+    world.manager.publish(vec![]);
+    eventually("release uninstalled", LIMIT, || async {
+        let list = world.helm_json(&[
+            "-n",
+            "fleet-system",
+            "ls",
+            "--superseded",
+            "--failed",
+            "--pending",
+        ]);
+        if list.as_array().is_some_and(|l| l.is_empty())
+            && world.get("v1", "ConfigMap", "shop", "a").await.is_none()
+        {
+            Ok(())
+        } else {
+            Err(list.to_string())
+        }
+    })
+    .await;
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_reported_corrected_and_held_while_offline() {
+    let mut world = World::start().await;
+    let fixed = world
+        .manager
+        .add_content(&[("fixed.yaml", &cm("fixed", "good"))]);
+    let watched = world
+        .manager
+        .add_content(&[("watched.yaml", &cm("watched", "good"))]);
+    let correcting = BundleDeploymentOptions {
+        correct_drift: Some(CorrectDrift {
+            enabled: true,
+            ..Default::default()
+        }),
+        ..shop()
+    };
+    world.manager.publish(vec![
+        deployment("fixer", "f1", &fixed, correcting),
+        deployment("reporter", "r1", &watched, shop()),
+    ]);
+    world.start_agent(world.config()).await;
+    reported(&world, "fixer", "f1", BundleState::Ready).await;
+    reported(&world, "reporter", "r1", BundleState::Ready).await;
+
+    // Without correctDrift the change is reported with its path.
+    world
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "shop",
+            "watched",
+            json!({"data": {"key": "evil"}}),
+        )
+        .await;
+    let status = reported(&world, "reporter", "r1", BundleState::Modified).await;
+    assert_eq!(status.modified[0].name, "watched");
+    assert_eq!(status.modified[0].paths, ["data.key"]);
+
+    // With correctDrift it is undone.
+    world
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "shop",
+            "fixed",
+            json!({"data": {"key": "evil"}}),
+        )
+        .await;
+    eventually("drift corrected", LIMIT, || async {
+        let live = world.get("v1", "ConfigMap", "shop", "fixed").await.unwrap();
+        if live["data"]["key"] == "good" {
+            Ok(())
+        } else {
+            Err(live["data"].to_string())
+        }
+    })
+    .await;
+
+    // Cut off from the manager, the agent keeps correcting from its cache...
+    world.manager.set_offline(true);
+    let reports_before = world.manager.report_count();
+    world.delete("v1", "ConfigMap", "shop", "fixed").await;
+    eventually("deleted object restored offline", LIMIT, || async {
+        match world.get("v1", "ConfigMap", "shop", "fixed").await {
+            Some(live) if live["data"]["key"] == "good" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    world
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "shop",
+            "watched",
+            json!({"data": {"key": "good"}}),
+        )
+        .await;
+    assert_eq!(
+        world.manager.report_count(),
+        reports_before,
+        "nothing reaches an offline manager"
+    );
+
+    // ...and reports on reconnect: the reporter bundle is Ready again.
+    world.manager.set_offline(false);
+    reported(&world, "reporter", "r1", BundleState::Ready).await;
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_agent_resumes_without_reapplying() {
+    let mut world = World::start().await;
+    let v1 = world.manager.add_content(&[("a.yaml", &cm("a", "one"))]);
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, shop())]);
+    world.start_agent(world.config()).await;
+    reported(&world, "web", "d1", BundleState::Ready).await;
+    world.kill_agent().await;
+
+    // It restarts while the manager is down: it works from its cache alone.
+    world.manager.set_offline(true);
+    world.start_agent(world.config()).await;
+    world.manager.set_offline(false);
+    let registrations = world.manager.state.lock().unwrap().registrations;
+    let reports = world.manager.report_count();
+    eventually("reports after restart", LIMIT, || async {
+        if world.manager.report_count() > reports + 1 {
+            Ok(())
+        } else {
+            Err("no report yet".into())
+        }
+    })
+    .await;
+    assert_eq!(
+        world.manager.state.lock().unwrap().registrations,
+        registrations,
+        "the stored credential is reused"
+    );
+    let list = world.helm_json(&["-n", "fleet-system", "ls"]);
+    assert_eq!(
+        list[0]["revision"], "1",
+        "no new revision for an unchanged bundle"
+    );
+    let history = world.helm_json(&["-n", "fleet-system", "history", "web"]);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(
+        world.manager.status_of("web").unwrap().state,
+        BundleState::Ready
+    );
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depends_on_orders_bundles_and_crds_come_first() {
+    let mut world = World::start().await;
+    let crd = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#;
+    let widget =
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: 3\n";
+    let db = world
+        .manager
+        .add_content(&[("crd.yaml", crd), ("widget.yaml", widget)]);
+    let app = world.manager.add_content(&[("app.yaml", &cm("app", "on"))]);
+    let mut app_deployment = deployment("app", "a1", &app, shop());
+    app_deployment.depends_on = vec![BundleRef {
+        name: "db".into(),
+        ..Default::default()
+    }];
+    // The dependency is published after its dependent: the agent must still wait.
+    world.manager.publish(vec![app_deployment.clone()]);
+    world.start_agent(world.config()).await;
+    let pending = eventually("app pending", LIMIT, || async {
+        match world.manager.status_of("app") {
+            Some(s) if s.state == BundleState::Pending => Ok(s),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(pending.message.contains("db"), "{}", pending.message);
+    assert!(world.get("v1", "ConfigMap", "shop", "app").await.is_none());
+
+    world
+        .manager
+        .publish(vec![app_deployment, deployment("db", "b1", &db, shop())]);
+    reported(&world, "db", "b1", BundleState::Ready).await;
+    let w = world
+        .get("example.com/v1", "Widget", "shop", "w1")
+        .await
+        .expect("custom resource applied");
+    assert_eq!(w["spec"]["size"], 3);
+    reported(&world, "app", "a1", BundleState::Ready).await;
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_cache_is_recovered() {
+    let mut world = World::start().await;
+    let v1 = world.manager.add_content(&[("a.yaml", &cm("a", "one"))]);
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, shop())]);
+    world.start_agent(world.config()).await;
+    reported(&world, "web", "d1", BundleState::Ready).await;
+    world.kill_agent().await;
+
+    let dir = world.state_dir.path().to_path_buf();
+    std::fs::write(
+        dir.join("desired.json"),
+        b"fleet-agent-state v1 sha256=00\n{\"torn",
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(dir.join("content")).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
+    }
+    let before = world.manager.report_count();
+    world.start_agent(world.config()).await;
+    eventually("agent reports again after recovering", LIMIT, || async {
+        match world.manager.status_of("web") {
+            Some(s) if world.manager.report_count() > before && s.state == BundleState::Ready => {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(std::fs::read(dir.join("desired.json"))
+        .unwrap()
+        .starts_with(b"fleet-agent-state v1 sha256="));
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bundles_cannot_leave_their_namespaces() {
+    let mut world = World::start().await;
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: evil\nrules: []\n";
+    let escaping = world
+        .manager
+        .add_content(&[("role.yaml", role), ("a.yaml", &cm("a", "x"))]);
+    let sneaky = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: stolen\n  namespace: kube-system\nstringData:\n  k: v\n";
+    let other_ns = world.manager.add_content(&[("s.yaml", sneaky)]);
+    let fenced = BundleDeploymentOptions {
+        target_namespace: "team-a".into(),
+        ..Default::default()
+    };
+    world.manager.publish(vec![
+        deployment("escaping", "e1", &escaping, fenced),
+        deployment("sneaky", "s1", &other_ns, Default::default()),
+    ]);
+    let mut config = world.config();
+    config.allowed_namespaces = vec!["team-*".into()];
+    world.start_agent(config).await;
+
+    let escaping = eventually("escaping refused", LIMIT, || async {
+        match world.manager.status_of("escaping") {
+            Some(s) if s.state == BundleState::ErrApplied => Ok(s),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        escaping.message.contains("cluster-scoped"),
+        "{}",
+        escaping.message
+    );
+    let sneaky = eventually("sneaky refused", LIMIT, || async {
+        match world.manager.status_of("sneaky") {
+            Some(s) if s.state == BundleState::ErrApplied => Ok(s),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(sneaky.message.contains("kube-system"), "{}", sneaky.message);
+    assert!(world
+        .get("rbac.authorization.k8s.io/v1", "ClusterRole", "", "evil")
+        .await
+        .is_none());
+    assert!(
+        world.get("v1", "ConfigMap", "team-a", "a").await.is_none(),
+        "nothing of a refused bundle is applied"
+    );
+    assert!(world
+        .get("v1", "Secret", "kube-system", "stolen")
+        .await
+        .is_none());
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_credential_registers_again() {
+    let mut world = World::start().await;
+    let v1 = world.manager.add_content(&[("a.yaml", &cm("a", "one"))]);
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, shop())]);
+    world.start_agent(world.config()).await;
+    reported(&world, "web", "d1", BundleState::Ready).await;
+    assert_eq!(world.manager.state.lock().unwrap().registrations, 1);
+    world.manager.forget_credentials();
+    eventually("registered again", LIMIT, || async {
+        let n = world.manager.state.lock().unwrap().registrations;
+        if n == 2 {
+            Ok(())
+        } else {
+            Err(format!("{n} registrations"))
+        }
+    })
+    .await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(world.state_dir.path().join("credential.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    world.kill_agent().await;
+}
