@@ -387,6 +387,6 @@ impl super::render::TemplateEngine for GoTemplateEngine {
     }
 }
 
-
 #[cfg(test)]
 mod tests;
+

@@ -784,3 +784,136 @@ fn errors_read_like_helm() {
         failures.join("\n")
     );
 }
+
+fn render_one(tpl: &str, cx: &RenderContext) -> Result<String, EngineError> {
+    let c = chart(vec![("templates/t.yaml", tpl.to_string())]);
+    render(&c, &values(), cx).map(|out| out["sem/templates/t.yaml"].clone())
+}
+
+#[test]
+fn runaway_include_recursion_stops_with_one_line() {
+    let e = render_one(
+        r#"{{ define "loop" }}x{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#,
+        &ctx(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("exceeded maximum template depth (1000)"), "{e}");
+    assert!(e.len() < 300, "{e}");
+}
+
+#[test]
+fn runaway_template_and_tpl_recursion_stop() {
+    let e = render_one(
+        r#"{{ define "t" }}{{ template "t" . }}{{ end }}{{ template "t" . }}"#,
+        &ctx(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("exceeded maximum template depth"),
+        "{e}"
+    );
+    let e = render_one(
+        r#"{{ $t := "{{ tpl .t . }}" }}{{ tpl $t (dict "t" $t) }}"#,
+        &ctx(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("exceeded maximum template depth"),
+        "{e}"
+    );
+}
+
+#[test]
+fn output_is_capped() {
+    let mut cx = ctx();
+    cx.limits.max_output = 10_000;
+    let e = render_one(
+        r#"{{ range until 100000 }}{{ "x" | repeat 100 }}{{ end }}"#,
+        &cx,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("output exceeds the limit of 10000 bytes"),
+        "{e}"
+    );
+    assert!(render_one(r#"{{ "x" | repeat 100 }}"#, &cx).is_ok());
+}
+
+#[test]
+fn later_templates_see_earlier_set_calls_in_helm_order() {
+    // Helm runs templates deepest path first, then in reverse lexical order, over one
+    // shared values tree: b.yaml runs before a.yaml and its `set` is visible there.
+    let c = chart(vec![
+        ("templates/a.yaml", "a={{ .Values.shared }}".to_string()),
+        (
+            "templates/b.yaml",
+            r#"{{ $_ := set .Values "shared" "from-b" }}b"#.to_string(),
+        ),
+    ]);
+    let out = render(&c, &values(), &ctx()).unwrap();
+    assert_eq!(out["sem/templates/a.yaml"], "a=from-b");
+}
+
+#[test]
+fn subcharts_see_their_own_values_and_parent_defines_win() {
+    let sub = Chart {
+        metadata: serde_json::json!({"Name": "sub", "Version": "1.0.0"}),
+        name: "sub".into(),
+        templates: vec![
+            ChartFile { name: "templates/_h.tpl".into(), data: br#"{{ define "who" }}sub{{ end }}"#.to_vec() },
+            ChartFile {
+                name: "templates/s.yaml".into(),
+                data: br#"{{ .Values.x }} {{ .Chart.Name }} {{ include "who" . }} {{ .Template.BasePath }}"#.to_vec(),
+            },
+        ],
+        ..Chart::default()
+    };
+    let mut parent = chart(vec![
+        (
+            "templates/_h.tpl",
+            r#"{{ define "who" }}parent{{ end }}"#.to_string(),
+        ),
+        (
+            "templates/p.yaml",
+            "{{ .Subcharts.sub.Values.x }}".to_string(),
+        ),
+    ]);
+    parent.dependencies.push(sub);
+    let vals = serde_json::json!({"sub": {"x": "sub-x"}});
+    let out = render(&parent, &vals, &ctx()).unwrap();
+    assert_eq!(
+        out["sem/charts/sub/templates/s.yaml"],
+        "sub-x sub parent sem/charts/sub/templates"
+    );
+    assert_eq!(out["sem/templates/p.yaml"], "sub-x");
+    assert!(!out.contains_key("sem/templates/_h.tpl"));
+}
+
+#[test]
+fn library_charts_only_lend_their_partials() {
+    let lib = Chart {
+        metadata: serde_json::json!({"Name": "lib", "Type": "library"}),
+        name: "lib".into(),
+        templates: vec![
+            ChartFile {
+                name: "templates/_l.tpl".into(),
+                data: br#"{{ define "lib.x" }}L{{ end }}"#.to_vec(),
+            },
+            ChartFile {
+                name: "templates/ignored.yaml".into(),
+                data: b"never".to_vec(),
+            },
+        ],
+        ..Chart::default()
+    };
+    let mut parent = chart(vec![(
+        "templates/p.yaml",
+        r#"{{ include "lib.x" . }}"#.to_string(),
+    )]);
+    parent.dependencies.push(lib);
+    let out = render(&parent, &serde_json::json!({}), &ctx()).unwrap();
+    assert_eq!(out["sem/templates/p.yaml"], "L");
+    assert_eq!(out.len(), 1);
+}

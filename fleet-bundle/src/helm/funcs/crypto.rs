@@ -53,6 +53,13 @@ pub fn lookup(name: &str) -> Option<Func> {
                 .format_for_version(bcrypt::Version::TwoA);
             Ok(Value::from(format!("{user}:{hash}")))
         },
+        "bcrypt" => |a| {
+            a.arity(1)?;
+            let hash = bcrypt::hash_with_result(a.str(0)?, GO_BCRYPT_DEFAULT_COST)
+                .map_err(|e| FuncError::Call(e.to_string()))?
+                .format_for_version(bcrypt::Version::TwoA);
+            Ok(Value::from(hash))
+        },
         "genPrivateKey" => |a| {
             a.arity(1)?;
             let alg: &'static rcgen::SignatureAlgorithm = match a.str(0)? {

@@ -83,6 +83,30 @@ pub fn lookup(name: &str) -> Option<Func> {
             };
             Ok(Value::from(go_duration(secs.saturating_mul(1_000_000_000))))
         },
+        "durationRound" => |a| {
+            a.arity(1)?;
+            let v = a.get(0);
+            let nanos: i64 = if let Some(t) =
+                v.downcast_object_ref::<crate::helm::template::value::GoStruct>()
+            {
+                match t.0.to_json() {
+                    serde_json::Value::String(s) => DateTime::parse_from_rfc3339(&s)
+                        .map(|d| {
+                            (Utc::now().timestamp_nanos_opt().unwrap_or(0))
+                                - d.timestamp_nanos_opt().unwrap_or(0)
+                        })
+                        .unwrap_or(0),
+                    _ => 0,
+                }
+            } else {
+                match kind(v) {
+                    Kind::String => parse_duration(v.as_str().unwrap_or("")).unwrap_or(0),
+                    Kind::Int64 => as_int(v).unwrap_or(0),
+                    _ => 0,
+                }
+            };
+            Ok(Value::from(duration_round(nanos)))
+        },
         "dateModify" | "mustDateModify" => |a| {
             a.arity(2)?;
             let nanos = parse_duration(a.str(0)?).ok_or_else(|| {
@@ -540,6 +564,30 @@ fn trim_frac(f: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Sprig's `durationRound`: the largest whole unit (`2h`, `3mo`, `1y`).
+fn duration_round(nanos: i64) -> String {
+    let u = nanos.unsigned_abs();
+    const SECOND: u64 = 1_000_000_000;
+    const MINUTE: u64 = 60 * SECOND;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+    const MONTH: u64 = 30 * DAY;
+    const YEAR: u64 = 365 * DAY;
+    for (unit, name) in [
+        (YEAR, "y"),
+        (MONTH, "mo"),
+        (DAY, "d"),
+        (HOUR, "h"),
+        (MINUTE, "m"),
+        (SECOND, "s"),
+    ] {
+        if u > unit {
+            return format!("{}{name}", u / unit);
+        }
+    }
+    "0s".into()
+}
+
 /// Go's `time.ParseDuration` (`1h30m`, `-2.5s`, `300ms`).
 pub fn parse_duration(s: &str) -> Option<i64> {
     let (neg, mut rest) = match s.strip_prefix('-') {
@@ -613,6 +661,9 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Some(5_400_000_000_000));
         assert_eq!(parse_duration("-1.5s"), Some(-1_500_000_000));
         assert_eq!(parse_duration("x"), None);
+        // helm 4.1.4: durationRound "2h10m" → 2h.
+        assert_eq!(duration_round(parse_duration("2h10m").unwrap()), "2h");
+        assert_eq!(duration_round(0), "0s");
     }
 
     #[test]

@@ -28,7 +28,23 @@ const BEST_INDENT: i32 = 2;
 
 /// Helm's `toYaml`: the document go-yaml emits, without its final newline.
 pub fn to_yaml(v: &Json) -> String {
-    let mut s = marshal(v);
+    trim_final_newline(marshal(v))
+}
+
+/// Helm's `toYamlPretty`: go-yaml v3's encoder with a two-space indent, which also
+/// indents sequences inside mappings and prints numbers as Go values (no JSON step, so
+/// `1000000.0` stays `1e+06`).
+pub fn to_yaml_pretty(v: &Json) -> String {
+    trim_final_newline(marshal_with(
+        v,
+        Options {
+            indent_sequences: true,
+            json_numbers: false,
+        },
+    ))
+}
+
+fn trim_final_newline(mut s: String) -> String {
     if s.ends_with('\n') {
         s.pop();
     }
@@ -37,7 +53,27 @@ pub fn to_yaml(v: &Json) -> String {
 
 /// `sigs.k8s.io/yaml.Marshal`: the full document, ending in a newline.
 pub fn marshal(v: &Json) -> String {
+    marshal_with(
+        v,
+        Options {
+            indent_sequences: false,
+            json_numbers: true,
+        },
+    )
+}
+
+/// The encoder differences between Helm's two YAML printers.
+#[derive(Clone, Copy)]
+struct Options {
+    /// go-yaml v3 indents a sequence under its key; v2 does not.
+    indent_sequences: bool,
+    /// Numbers went through `encoding/json` (v2 via `sigs.k8s.io/yaml`).
+    json_numbers: bool,
+}
+
+fn marshal_with(v: &Json, opts: Options) -> String {
     let mut e = Emitter {
+        opts,
         out: String::new(),
         column: 0,
         whitespace: true,
@@ -73,6 +109,7 @@ enum Style {
 }
 
 struct Emitter {
+    opts: Options,
     out: String,
     column: usize,
     whitespace: bool,
@@ -177,7 +214,7 @@ impl Emitter {
                 self.pop_indent();
             }
             Json::Array(a) => {
-                let indentless = ctx.mapping && !self.indention;
+                let indentless = !self.opts.indent_sequences && ctx.mapping && !self.indention;
                 self.increase_indent(false, indentless);
                 for item in a {
                     self.write_indent();
@@ -200,7 +237,18 @@ impl Emitter {
             Json::Null => self.scalar("null", Style::Plain, ctx),
             Json::Bool(b) => self.scalar(if *b { "true" } else { "false" }, Style::Plain, ctx),
             Json::Number(n) => {
-                let text = number_text(n);
+                let text = if self.opts.json_numbers {
+                    number_text(n)
+                } else if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                    match crate::helm::template::value::format_float_g(f).as_str() {
+                        "+Inf" => ".inf".to_string(),
+                        "-Inf" => "-.inf".to_string(),
+                        "NaN" => ".nan".to_string(),
+                        s => s.to_string(),
+                    }
+                } else {
+                    n.to_string()
+                };
                 self.scalar(&text, Style::Plain, ctx);
             }
         }
@@ -930,6 +978,16 @@ mod tests {
             ),
             "a: 3\nb: 1000000\nc: 1e-07\nd: 1.234567895e+08\ne: 1e+21"
         );
+    }
+
+    #[test]
+    fn pretty_indents_sequences_and_keeps_go_floats() {
+        // Expectation from helm 4.1.4: toYamlPretty (dict "a" (list 1 (dict "b" 2)) "c" "x").
+        assert_eq!(
+            to_yaml_pretty(&json!({"a": [1, {"b": 2}], "c": "x"})),
+            "a:\n  - 1\n  - b: 2\nc: x"
+        );
+        assert_eq!(to_yaml_pretty(&json!({"f": 1000000.0})), "f: 1e+06");
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub fn lookup(name: &str) -> Option<Func> {
             let cut: Vec<char> = a.str(0)?.chars().collect();
             Ok(Value::from(a.str(1)?.trim_matches(|c| cut.contains(&c))))
         },
+        // Sprig's deprecated spelling, arguments as `trimAll`.
+        "trimall" => |a| {
+            a.arity(2)?;
+            let cut: Vec<char> = a.str(0)?.chars().collect();
+            Ok(Value::from(a.str(1)?.trim_matches(|c| cut.contains(&c))))
+        },
         "trimSuffix" => |a| {
             a.arity(2)?;
             let (suf, s) = (a.str(0)?, a.str(1)?);

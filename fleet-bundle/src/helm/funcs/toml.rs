@@ -9,6 +9,20 @@ use crate::helm::template::value::to_json;
 
 pub fn lookup(name: &str) -> Option<Func> {
     Some(match name {
+        "mustToToml" => |a: &Args| {
+            a.arity(1)?;
+            match to_json(a.get(0)) {
+                Ok(serde_json::Value::Object(o)) => {
+                    let mut out = String::new();
+                    table(&mut out, &o, &[], 0);
+                    Ok(Value::from(out))
+                }
+                Ok(_) => Err(super::FuncError::Call(
+                    "toml: top-level values must be Go maps or structs".into(),
+                )),
+                Err(e) => Err(super::FuncError::Call(e.to_string())),
+            }
+        },
         "toToml" => |a: &Args| {
             a.arity(1)?;
             Ok(Value::from(match to_json(a.get(0)) {
@@ -76,6 +90,15 @@ fn scalar(v: &serde_json::Value) -> String {
     }
 }
 
+/// A blank line before a table header, except at the start or right after another
+/// header (the encoder writes nothing between a table and its first sub-table).
+fn header_gap(out: &mut String) {
+    let last = out.trim_end_matches('\n').rsplit('\n').next().unwrap_or("");
+    if !out.is_empty() && !last.trim_start().starts_with('[') {
+        out.push('\n');
+    }
+}
+
 fn table(
     out: &mut String,
     o: &serde_json::Map<String, serde_json::Value>,
@@ -99,13 +122,15 @@ fn table(
         let sub_indent = "  ".repeat(depth);
         match v {
             serde_json::Value::Object(m) => {
-                out.push_str(&format!("\n{sub_indent}[{}]\n", sub.join(".")));
+                header_gap(out);
+                out.push_str(&format!("{sub_indent}[{}]\n", sub.join(".")));
                 table(out, m, &sub, depth + 1);
             }
             serde_json::Value::Array(a) if is_table_array(v) => {
                 for item in a {
                     if let serde_json::Value::Object(m) = item {
-                        out.push_str(&format!("\n{sub_indent}[[{}]]\n", sub.join(".")));
+                        header_gap(out);
+                        out.push_str(&format!("{sub_indent}[[{}]]\n", sub.join(".")));
                         table(out, m, &sub, depth + 1);
                     }
                 }
@@ -119,6 +144,21 @@ fn table(
 mod tests {
     use super::*;
     use crate::helm::template::value::from_json;
+
+    #[test]
+    fn nested_tables_and_arrays_of_tables() {
+        // Expectation from helm 4.1.4.
+        let v = from_json(&serde_json::json!({"a": {"b": {"c": 1}}, "l": [1, 2], "t": [{"x": 1}]}));
+        let out = lookup("toToml").unwrap()(&Args {
+            name: "toToml",
+            vals: &[v],
+        })
+        .unwrap();
+        assert_eq!(
+            out,
+            Value::from("l = [1, 2]\n\n[a]\n  [a.b]\n    c = 1\n\n[[t]]\n  x = 1\n")
+        );
+    }
 
     #[test]
     fn keys_then_tables() {

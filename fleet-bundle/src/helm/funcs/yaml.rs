@@ -19,6 +19,14 @@ pub fn lookup(name: &str) -> Option<Func> {
                 to_json(a.get(0)).map(|j| to_yaml(&j)).unwrap_or_default(),
             ))
         },
+        "toYamlPretty" => |a| {
+            a.arity(1)?;
+            Ok(Value::from(
+                to_json(a.get(0))
+                    .map(|j| super::goyaml::to_yaml_pretty(&j))
+                    .unwrap_or_default(),
+            ))
+        },
         "mustToYaml" => |a| {
             a.arity(1)?;
             let j = to_json(a.get(0)).map_err(|e| FuncError::Call(e.to_string()))?;

@@ -48,6 +48,10 @@ pub enum ExecError {
     /// `include` of a name nobody defined.
     #[error("template: no template {name:?} associated with template \"gotpl\"")]
     NoTemplate { name: String },
+    /// A bound of [`Limits`] was reached. Passed up unchanged through `include` and
+    /// `tpl`, so a runaway recursion yields one line, not a thousand nested ones.
+    #[error("{at}: {message}")]
+    Limit { at: String, message: String },
 }
 
 /// Where and why execution stopped:
@@ -74,7 +78,7 @@ impl ExecError {
     pub fn fail_message(&self) -> Option<&str> {
         match self {
             ExecError::At(at) => at.fail.as_deref(),
-            ExecError::NoTemplate { .. } => None,
+            ExecError::NoTemplate { .. } | ExecError::Limit { .. } => None,
         }
     }
 
@@ -83,6 +87,7 @@ impl ExecError {
         match self {
             ExecError::At(at) => at.raw,
             ExecError::NoTemplate { .. } => false,
+            ExecError::Limit { .. } => true,
         }
     }
 
@@ -90,7 +95,7 @@ impl ExecError {
     pub fn location(&self) -> Option<String> {
         match self {
             ExecError::At(at) => Some(format!("{}:{}:{}", at.file, at.line, at.col)),
-            ExecError::NoTemplate { .. } => None,
+            ExecError::NoTemplate { .. } | ExecError::Limit { .. } => None,
         }
     }
 }
@@ -205,12 +210,19 @@ impl<'a> Exec<'a> {
         }))
     }
 
+    fn limit(&self, fr: &Frame, pos: usize, message: String) -> ExecError {
+        let (line, col) = fr.tmpl.source.line_col(pos);
+        ExecError::Limit {
+            at: format!("template: {}:{line}:{col}", fr.tmpl.source.name),
+            message,
+        }
+    }
+
     fn check_output(&self, fr: &Frame, pos: usize, out: &str) -> R<()> {
         if out.len() > self.limits.max_output {
-            return Err(self.error(
+            return Err(self.limit(
                 fr,
                 pos,
-                &"output",
                 format!(
                     "output exceeds the limit of {} bytes",
                     self.limits.max_output
@@ -267,7 +279,7 @@ impl<'a> Exec<'a> {
                         Some(p) => self.eval_pipeline(fr, dot, p)?,
                         None => Value::UNDEFINED,
                     };
-                    self.enter(fr, *pos, &TemplateCtx(name, pipe.as_ref()))?;
+                    self.enter(fr, *pos)?;
                     let r = self.run(tmpl, &data, out);
                     self.depth -= 1;
                     r?;
@@ -279,14 +291,13 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn enter(&mut self, fr: &Frame, pos: usize, ctx: &dyn std::fmt::Display) -> R<()> {
+    fn enter(&mut self, fr: &Frame, pos: usize) -> R<()> {
         if self.depth >= self.limits.max_depth {
-            return Err(self.error(
+            return Err(self.limit(
                 fr,
                 pos,
-                ctx,
                 format!(
-                    "exceeded maximum template depth ({})",
+                    "exceeded maximum template depth ({}): nested include, tpl or template calls",
                     self.limits.max_depth
                 ),
             ));
@@ -693,7 +704,7 @@ impl<'a> Exec<'a> {
                 a.arity(2).map_err(|e| wrap(self, fr, e))?;
                 let text = a.string(0).map_err(|e| wrap(self, fr, e))?;
                 let mut out = String::new();
-                self.enter(fr, cmd.pos, cmd)?;
+                self.enter(fr, cmd.pos)?;
                 let r = if name == "include" {
                     self.execute(&text, &vals[1], &mut out)
                         .map_err(TplError::Exec)
@@ -708,6 +719,7 @@ impl<'a> Exec<'a> {
                         }
                         Ok(Value::from(out))
                     }
+                    Err(TplError::Exec(e @ ExecError::Limit { .. })) => Err(e),
                     Err(e) => {
                         let fail = e.fail_message().map(str::to_string);
                         let raw = match &e {
