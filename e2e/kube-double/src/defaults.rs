@@ -36,6 +36,16 @@ fn ensure<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<String, Val
     cur.as_object_mut()
 }
 
+/// What the registry strategy sets on create after field ownership is recorded (so no
+/// manager owns it): a Namespace's `kubernetes` finalizer.
+pub fn prepare_for_create(rt: &ResourceType, object: &mut Value) {
+    if rt.group.is_empty() && rt.kind == "Namespace" {
+        if let Some(spec) = ensure(object, &["spec"]) {
+            spec.insert("finalizers".into(), json!(["kubernetes"]));
+        }
+    }
+}
+
 /// Apply the defaults of `rt`'s kind to `object`. `uid` is the object's uid (Jobs derive
 /// their selector from it).
 pub fn apply_defaults(rt: &ResourceType, object: &mut Value, uid: &str) {
@@ -51,9 +61,6 @@ pub fn apply_defaults(rt: &ResourceType, object: &mut Value, uid: &str) {
                 .to_string();
             if let Some(labels) = ensure(object, &["metadata", "labels"]) {
                 labels.insert("kubernetes.io/metadata.name".into(), json!(name));
-            }
-            if let Some(spec) = ensure(object, &["spec"]) {
-                default(spec, "finalizers", json!(["kubernetes"]));
             }
             if let Some(status) = ensure(object, &["status"]) {
                 default(status, "phase", json!("Active"));

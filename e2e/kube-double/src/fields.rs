@@ -102,6 +102,23 @@ impl Schema {
     }
 }
 
+/// Fields of the built-in Go types that are embedded structs (not pointers): they exist in
+/// an empty object, so an update never "creates" them and managedFields show no `.` for them.
+const EMBEDDED_STRUCTS: &[&str] = &[
+    "metadata",
+    "spec",
+    "status",
+    "template",
+    "names",
+    "acceptedNames",
+    "strategy",
+    "updateStrategy",
+    "jobTemplate",
+    "roleRef",
+    "resources",
+    "loadBalancer",
+];
+
 fn builtin_list_kind(names: &[&str]) -> ListKind {
     let last = names.last().copied().unwrap_or_default();
     let in_container = names.len() >= 2
@@ -229,15 +246,34 @@ pub fn collect(object: &Value, schema: &Schema, walk: Walk, skip_status: bool) -
             walk_value(v, path, schema, walk, &mut out);
         }
     }
-    // Non-pointer structs of the Go types exist even in an empty object: never "created".
+    // Embedded structs of the Go types exist even in an empty object: never "created".
     if walk == Walk::All {
         out.remove(&vec!["f:metadata".to_string()]);
         if matches!(schema, Schema::Builtin) {
-            out.remove(&vec!["f:spec".to_string()]);
-            out.remove(&vec!["f:status".to_string()]);
+            // Only as inner nodes: an empty embedded struct (`resources: {}`) is still a leaf.
+            let inner: Vec<Path> = out
+                .iter()
+                .filter(|p| {
+                    let last = p
+                        .last()
+                        .and_then(|e| e.strip_prefix("f:"))
+                        .unwrap_or_default();
+                    EMBEDDED_STRUCTS.contains(&last) && has_children(&out, p)
+                })
+                .cloned()
+                .collect();
+            for p in inner {
+                out.remove(&p);
+            }
         }
     }
     out
+}
+
+fn has_children(set: &BTreeSet<Path>, p: &Path) -> bool {
+    set.range::<Path, _>((std::ops::Bound::Excluded(p), std::ops::Bound::Unbounded))
+        .next()
+        .is_some_and(|next| next.starts_with(p))
 }
 
 fn walk_value(v: &Value, path: Path, schema: &Schema, walk: Walk, out: &mut BTreeSet<Path>) {

@@ -401,6 +401,7 @@ pub fn create(
             &opts.now,
         );
     }
+    crate::defaults::prepare_for_create(t.rt, &mut body);
     let key = t.key(&name);
     if inner.store.get(&key).is_some() {
         return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
@@ -531,6 +532,15 @@ fn finish_update(
             if let (Some(mf), Ownership::Applied, Some(m)) = (managed, &ownership, meta(&mut new)) {
                 m.insert("managedFields".into(), mf);
             }
+        }
+    }
+    if t.rt.group.is_empty() && t.rt.kind == "Namespace" && t.subresource != "finalize" {
+        // A namespace's spec.finalizers only change through its finalize subresource.
+        if let (Some(f), Some(spec)) = (
+            old.pointer("/spec/finalizers").cloned(),
+            new.get_mut("spec").and_then(Value::as_object_mut),
+        ) {
+            spec.insert("finalizers".into(), f);
         }
     }
     if old.pointer("/metadata/deletionTimestamp").is_some() {
