@@ -58,7 +58,8 @@ impl From<&FieldSpecArgs> for FieldSpec {
     }
 }
 
-/// Splits `a/b\/c/d[]` into `["a", "b/c", "d"]`.
+/// Splits `a/b\/c/d[]` into `["a", "b/c", "d[]"]`; the `[]` marks a list, which
+/// [`visit`] walks but never creates.
 pub fn split_path(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -74,10 +75,7 @@ pub fn split_path(path: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.strip_suffix("[]").map(str::to_string).unwrap_or(s))
-        .collect()
+    out.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
 /// Calls `set` on every node at `path` inside `value`, walking lists element by element.
@@ -94,10 +92,14 @@ pub fn visit<E>(
     let Some((first, rest)) = path.split_first() else {
         return set(value);
     };
+    let (first, is_list) = match first.strip_suffix("[]") {
+        Some(name) => (name, true),
+        None => (first.as_str(), false),
+    };
     match value {
         Value::Map(map) => {
-            if !map.contains_key(first.as_str()) {
-                if !create {
+            if !map.contains_key(first) {
+                if !create || is_list {
                     return Ok(());
                 }
                 let fresh = if rest.is_empty() {
@@ -105,9 +107,9 @@ pub fn visit<E>(
                 } else {
                     Value::Map(Mapping::new())
                 };
-                map.insert(first.clone(), fresh);
+                map.insert(first.to_string(), fresh);
             }
-            let Some(child) = map.get_mut(first.as_str()) else {
+            let Some(child) = map.get_mut(first) else {
                 return Ok(());
             };
             if matches!(child, Value::Null) && !rest.is_empty() {
@@ -586,7 +588,7 @@ mod tests {
         );
         assert_eq!(
             split_path("spec/containers[]/image"),
-            vec!["spec", "containers", "image"]
+            vec!["spec", "containers[]", "image"]
         );
     }
 

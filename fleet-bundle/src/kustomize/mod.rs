@@ -31,6 +31,9 @@ pub mod transformers;
 pub mod value;
 pub mod vars;
 
+#[cfg(test)]
+mod build_tests;
+
 use std::path::{Path, PathBuf};
 
 pub use error::KustomizeError;
