@@ -35,13 +35,18 @@ fn make_demo_converges_and_rolls_out_a_commit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let bins = e2e::process::bin_path("fleet-manager").expect("built binaries");
     let bin_dir = bins.parent().expect("bin dir");
-    let scratch = tempfile::tempdir().unwrap();
+    // Kept after the run (gitignored) so a failure can be read in the logs.
+    let scratch = root.join("e2e/artifacts/demo");
     let helm_dir = root.join(".tools/bin");
-    let path = format!("{}:{}", helm_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        helm_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = Command::new("bash")
         .arg(root.join("scripts/demo.sh"))
         .env("DEMO_BIN", bin_dir)
-        .env("DEMO_DIR", scratch.path())
+        .env("DEMO_DIR", &scratch)
         .env("DEMO_EXIT_AFTER_ROLLOUT", "1")
         .env("DEMO_TIMEOUT", "120")
         .env("PATH", path)
@@ -50,19 +55,39 @@ fn make_demo_converges_and_rolls_out_a_commit() {
         .expect("run scripts/demo.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("dashboard:") && stdout.contains("admin token:"), "{stdout}");
+    if !out.status.success() {
+        let mut logs = String::new();
+        for name in ["prod-eu", "dev-eu"] {
+            let log = std::fs::read_to_string(scratch.join(format!("logs/agent-{name}.log")))
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            logs.push_str(&format!(
+                "--- agent {name}\n{}\n",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        panic!("demo failed:\n{stdout}\n{stderr}\n{logs}");
+    }
+    assert!(
+        stdout.contains("dashboard:") && stdout.contains("admin token:"),
+        "{stdout}"
+    );
 
     let releases = releases_by_cluster(&stdout);
     assert_eq!(releases.len(), 3, "helm ls on three clusters:\n{stdout}");
     for (cluster, rels) in &releases {
         for name in ["web", "examples-guestbook", "examples-config-kustomize"] {
-            let (_, status) = rels.get(name).unwrap_or_else(|| panic!("{cluster}: no release {name}:\n{stdout}"));
+            let (_, status) = rels
+                .get(name)
+                .unwrap_or_else(|| panic!("{cluster}: no release {name}:\n{stdout}"));
             assert_eq!(status, "deployed", "{cluster}/{name}");
         }
         // The commit changed web's values for prod only; dev keeps revision 1.
         let want = if cluster.starts_with("prod") { 2 } else { 1 };
         assert_eq!(rels["web"].0, want, "{cluster}: web revision\n{stdout}");
-        assert_eq!(rels["examples-guestbook"].0, 1, "{cluster}: unchanged bundle not re-released");
+        assert_eq!(
+            rels["examples-guestbook"].0, 1,
+            "{cluster}: unchanged bundle not re-released"
+        );
     }
 }
