@@ -36,6 +36,67 @@ impl ChartSource for NoChartSource {
     }
 }
 
+/// Charts from Helm repositories, chart URLs and OCI registries, through the crate's
+/// repository client ([`crate::helm::repo`]): digest-verified and cached.
+#[derive(Debug, Clone)]
+pub struct HelmRepoChartSource {
+    pub options: crate::helm::repo::RepoOptions,
+}
+
+impl HelmRepoChartSource {
+    /// A source caching archives under `cache_dir`, with the client's default limits.
+    pub fn new(cache_dir: impl Into<std::path::PathBuf>) -> Self {
+        HelmRepoChartSource {
+            options: crate::helm::repo::RepoOptions::with_cache(cache_dir),
+        }
+    }
+}
+
+impl ChartSource for HelmRepoChartSource {
+    /// Downloads the archive and lays its files out as the archive does
+    /// (`<chart name>/...`), refusing unsafe entries (links, absolute or escaping paths).
+    fn fetch(&self, helm: &HelmOptions) -> Result<Vec<(String, Vec<u8>)>, ChartSourceError> {
+        let source = crate::helm::repo::ChartSource {
+            repo: helm.repo.clone(),
+            chart: helm.chart.clone(),
+            version: helm.version.clone(),
+        };
+        let fetched = crate::helm::repo::fetch_chart(&source, &self.options)
+            .map_err(|e| ChartSourceError::Failed(e.to_string()))?;
+        let data = std::fs::read(&fetched.path)
+            .map_err(|e| ChartSourceError::Failed(format!("{}: {e}", fetched.path.display())))?;
+        archive_layout(&data, &fetched.path.display().to_string())
+    }
+}
+
+/// The files of a chart archive under its top-level directory, named as in the archive.
+pub fn archive_layout(
+    data: &[u8],
+    archive: &str,
+) -> Result<Vec<(String, Vec<u8>)>, ChartSourceError> {
+    let files = crate::helm::load::archive_files(data, archive, Default::default())
+        .map_err(|e| ChartSourceError::Failed(e.to_string()))?;
+    let chart_yaml = files
+        .iter()
+        .find(|f| f.name == "Chart.yaml")
+        .ok_or_else(|| {
+            ChartSourceError::Failed(format!("{archive}: no Chart.yaml in the archive"))
+        })?;
+    let text = String::from_utf8_lossy(&chart_yaml.data);
+    let metadata = crate::helm::metadata::ChartMetadata::parse(&text, "Chart.yaml")
+        .map_err(|e| ChartSourceError::Failed(format!("{archive}: {e}")))?;
+    let top = metadata.name.clone();
+    if top.is_empty() || top.contains('/') || top == ".." || top == "." {
+        return Err(ChartSourceError::Failed(format!(
+            "{archive}: chart name {top:?} cannot name a directory"
+        )));
+    }
+    Ok(files
+        .into_iter()
+        .map(|f| (format!("{top}/{}", f.name), f.data))
+        .collect())
+}
+
 /// The directory a downloaded chart lives in inside the bundle: `.chart/` and the sha256 of
 /// `chart:repo:version`, exactly as Fleet names it (so the renderer finds it again from the
 /// options alone).

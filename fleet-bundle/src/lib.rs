@@ -13,7 +13,7 @@
 //! - [`scan`]: a checkout and a GitRepo's paths into Bundles ([`naming`], [`content`],
 //!   [`chart_source`] for charts downloaded at scan time) — start here;
 //! - [`target`]: which target and options a cluster gets ([`templating`]: cluster values);
-//! - [`digest`]: content addresses and deploymentIDs;
+//! - [`digest`]: content addresses and deploymentIDs; [`export`]: Fleet's YAML printing;
 //! - [`render`]: a bundle for one cluster into Kubernetes objects (plain YAML, overlays,
 //!   Helm, kustomize);
 //! - [`helm`]: Helm charts on a Go-template engine running on minijinja;
@@ -25,6 +25,7 @@ pub mod chart_source;
 pub mod content;
 pub mod deployment;
 pub mod digest;
+pub mod export;
 pub mod fleet_yaml;
 pub mod fleetignore;
 pub mod helm;

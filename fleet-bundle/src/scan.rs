@@ -466,11 +466,21 @@ fn load_bundle(
         }
     }
     propagate_helm_chart_properties(&mut spec);
+    if let Some(helm) = spec.options.helm.as_mut() {
+        normalize_repo_url(helm);
+    }
+    for target in &mut spec.targets {
+        if let Some(helm) = target.options.helm.as_mut() {
+            normalize_repo_url(helm);
+        }
+    }
     check_option_paths(&dir, rel, &spec)?;
 
     // Values files are folded into `values` at scan time, as Fleet does, so the agent
     // never needs them; they are then left out of the resources.
-    let mut ignore_apply_configs: BTreeSet<String> = BTreeSet::from([FLEET_YAML.to_string()]);
+    // fleet.yaml itself stays in the resources, as in the Fleet release whose output
+    // `shared/fleet-examples/tests/expected` records (renderers never treat it as a manifest).
+    let mut ignore_apply_configs: BTreeSet<String> = BTreeSet::new();
     if let Some(helm) = spec.options.helm.as_mut() {
         fold_values_files(root, &dir, rel, helm, &mut limits)?;
         add_values_file_names(helm, &mut ignore_apply_configs);
@@ -514,7 +524,7 @@ fn load_bundle(
         if !is_remote_chart(&dir, helm) {
             if !dir.join(&helm.chart).is_dir() && !dir.join(&helm.chart).is_file() {
                 return Err(BundleLoadError::ChartNotFound {
-                    dir: display_path(rel, &dir),
+                    dir: display_path(rel, &dir.join(FLEET_YAML)),
                     chart: helm.chart.clone(),
                 });
             }
@@ -528,7 +538,7 @@ fn load_bundle(
             opts.charts
                 .fetch(helm)
                 .map_err(|source| BundleLoadError::ChartDownload {
-                    dir: display_path(rel, &dir),
+                    dir: display_path(rel, &dir.join(FLEET_YAML)),
                     reference: format!(
                         "repo={} chart={} version={}",
                         helm.repo, helm.chart, helm.version
@@ -703,6 +713,14 @@ fn propagate_helm_chart_properties(spec: &mut BundleSpec) {
                 helm.version = base.version.clone();
             }
         }
+    }
+}
+
+/// A Helm repository URL ends with `/`, as Fleet writes it into the bundle (and into the
+/// `.chart/<sha256>` name it derives from it); OCI references are left alone.
+fn normalize_repo_url(helm: &mut HelmOptions) {
+    if !helm.repo.is_empty() && !helm.repo.starts_with("oci://") && !helm.repo.ends_with('/') {
+        helm.repo.push('/');
     }
 }
 

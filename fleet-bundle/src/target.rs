@@ -30,6 +30,11 @@ pub struct ClusterInfo {
     /// The cluster's `templateValues`, `.ClusterValues` in templates.
     #[serde(default)]
     pub template_values: Map<String, Value>,
+    /// The cluster's Kubernetes version (`v1.31.2`), for Helm's `.Capabilities`; empty
+    /// renders as `fleet test` does, against Fleet's template default
+    /// ([`crate::render::helm::FLEET_TEMPLATE_KUBE_VERSION`]).
+    #[serde(default)]
+    pub kube_version: String,
 }
 
 /// A cluster group the cluster is a member of.

@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod build;
 mod kustomize;
+mod target;
 mod template;
 
 /// Fleet Bundles from a Git checkout: build, target, render.
@@ -19,6 +21,10 @@ enum Command {
     Template(template::Args),
     /// Build a kustomization as `kubectl kustomize` does (same output).
     Kustomize(kustomize::Args),
+    /// Print the Bundles of a checkout as `fleet apply -o - NAME` does.
+    Build(build::Args),
+    /// Print what a cluster with given labels gets, rendered, as `fleet test` does.
+    Target(target::Args),
 }
 
 /// Parses the command line, runs the command, and maps errors to a message and exit code 1.
@@ -27,6 +33,8 @@ pub fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Template(args) => template::run(args),
         Command::Kustomize(args) => kustomize::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Target(args) => target::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

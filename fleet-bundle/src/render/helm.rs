@@ -1,23 +1,156 @@
 //! Helm bundles: the chart the options point at (in the bundle, or downloaded under
-//! `.chart/<sha256>/`), rendered with the effective values as `helm template` would, by the
-//! crate's Helm engine.
+//! `.chart/<sha256>/`), rendered with the effective values by the crate's Helm engine, as
+//! Fleet's agent installs it: the release manifests plus the chart's `crds/`, no hooks.
 
-use serde_json::Value;
+use std::path::Path;
 
-use super::{RenderError, RenderInput, Renderer};
+use serde_json::{Map, Value};
+
+use super::{yaml, RenderError, RenderInput, Renderer};
+use crate::helm::output::StreamOptions;
+use crate::helm::render::{render_loaded, GoTemplateEngine, TemplateOptions};
+
+/// The Kubernetes version Fleet renders against when no cluster is at hand (`fleet test`).
+pub const FLEET_TEMPLATE_KUBE_VERSION: &str = "v1.25.0";
 
 /// Renders the chart found by [`super::Style::detect`].
 pub struct HelmRenderer;
 
 impl Renderer for HelmRenderer {
+    /// Flow: load the chart directory (its vendored `charts/` must be complete: nothing is
+    /// downloaded at render time), coalesce the bundle's values over the chart's defaults,
+    /// execute the templates for the release name and namespace of the deployment, and read
+    /// the resulting stream back as objects, CRDs of `crds/` first and hooks left out.
+    ///
+    /// Values are handed over with every number as a float, as Fleet's JSON-decoded values
+    /// reach Helm (so `{{ .Values.big }}` prints as in Fleet).
     fn render(&self, input: &RenderInput) -> Result<Vec<Value>, RenderError> {
-        let chart = input.style.chart_yaml.as_deref().unwrap_or("Chart.yaml");
-        Err(RenderError::Unavailable {
-            style: "helm",
-            detail: format!(
-                "the Helm template engine does not render charts yet (chart {chart} of bundle {})",
-                input.bundle_name
-            ),
-        })
+        let chart_yaml = input.style.chart_yaml.as_deref().unwrap_or("Chart.yaml");
+        let chart_rel = Path::new(chart_yaml).parent().unwrap_or(Path::new(""));
+        let chart_dir = input.bundle_dir.join(chart_rel);
+        let shown = if chart_rel.as_os_str().is_empty() {
+            ".".to_string()
+        } else {
+            chart_rel.display().to_string()
+        };
+        let helm_err = |e: String| RenderError::Helm(format!("chart {shown}: {e}"));
+        let chart = crate::helm::load::load(&chart_dir).map_err(|e| helm_err(e.to_string()))?;
+        crate::helm::dependencies::check_dependencies(&chart)
+            .map_err(|e| helm_err(e.to_string()))?;
+        let helm = input.options.helm.clone().unwrap_or_default();
+        let values = match helm.values {
+            Some(Value::Object(map)) => as_floats(map),
+            Some(Value::Null) | None => Map::new(),
+            Some(other) => {
+                return Err(helm_err(format!(
+                    "helm.values must be a mapping, not {other}"
+                )))
+            }
+        };
+        let kube_version = if input.cluster.kube_version.is_empty() {
+            FLEET_TEMPLATE_KUBE_VERSION.to_string()
+        } else {
+            input.cluster.kube_version.clone()
+        };
+        let opts = TemplateOptions {
+            release_name: input.release_name.to_string(),
+            namespace: input.namespace.to_string(),
+            kube_version: Some(kube_version),
+            skip_schema_validation: helm.skip_schema_validation,
+            stream: StreamOptions {
+                include_crds: true,
+                skip_tests: false,
+                no_hooks: true,
+                show_only: Vec::new(),
+            },
+            ..TemplateOptions::default()
+        };
+        let rendered = render_loaded(chart, &values, &opts, &GoTemplateEngine)
+            .map_err(|e| helm_err(e.to_string()))?;
+        let text = rendered
+            .stream(&opts.stream)
+            .map_err(|e| helm_err(e.to_string()))?;
+        yaml::parse_documents(&format!("chart {shown} (rendered)"), &text)
+    }
+}
+
+/// Every integer as a float, recursively.
+fn as_floats(map: Map<String, Value>) -> Map<String, Value> {
+    map.into_iter().map(|(k, v)| (k, float_value(v))).collect()
+}
+
+fn float_value(v: Value) -> Value {
+    match v {
+        Value::Number(n) if !n.is_f64() => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Number(n)),
+        Value::Array(items) => Value::Array(items.into_iter().map(float_value).collect()),
+        Value::Object(map) => Value::Object(as_floats(map)),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bundle::{BundleDeploymentOptions, HelmOptions};
+    use crate::target::ClusterInfo;
+
+    #[test]
+    fn renders_a_bundle_chart_with_values_and_release() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("chart/templates")).unwrap();
+        std::fs::write(
+            dir.join("chart/Chart.yaml"),
+            "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("chart/values.yaml"), "replicas: 1\nname: base\n").unwrap();
+        std::fs::write(
+            dir.join("chart/templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Values.name }}\n  namespace: {{ .Release.Namespace }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n",
+        )
+        .unwrap();
+        let opts = BundleDeploymentOptions {
+            default_namespace: "apps".into(),
+            helm: Some(HelmOptions {
+                chart: "chart".into(),
+                values: Some(serde_json::json!({"replicas": 3})),
+                ..HelmOptions::default()
+            }),
+            ..BundleDeploymentOptions::default()
+        };
+        let out = super::super::render(dir, "bundle-x", &opts, &ClusterInfo::default()).unwrap();
+        assert_eq!(out.objects.len(), 1);
+        assert_eq!(out.objects[0]["metadata"]["name"], "bundle-x-base");
+        assert_eq!(out.objects[0]["metadata"]["namespace"], "apps");
+        assert_eq!(out.objects[0]["data"]["replicas"], "3");
+    }
+
+    #[test]
+    fn chart_errors_name_the_chart() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("templates")).unwrap();
+        std::fs::write(
+            tmp.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: x\nversion: 0.1.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("templates/bad.yaml"),
+            "{{ .Values.nope.deeper }}\n",
+        )
+        .unwrap();
+        let err = super::super::render(
+            tmp.path(),
+            "b",
+            &BundleDeploymentOptions::default(),
+            &ClusterInfo::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("helm: chart .:"), "{err}");
     }
 }

@@ -64,7 +64,7 @@ fn root_and_subdirectories_with_fleet_yaml_are_bundles() {
         resource_names(root),
         ["README.md", "cm.yaml", "plain/x.yaml"]
     );
-    assert_eq!(resource_names(&out.bundles[1]), ["cm.yaml"]);
+    assert_eq!(resource_names(&out.bundles[1]), ["cm.yaml", "fleet.yaml"]);
     assert_eq!(root.metadata.namespace, "fleet-default");
     assert_eq!(root.metadata.labels[COMMIT_LABEL], "abc");
     assert_eq!(root.api_version, API_VERSION);
@@ -145,7 +145,7 @@ fn fleetignore_hidden_files_and_values_files_are_left_out() {
     );
     let out = scan(tmp.path(), &opts()).unwrap();
     let b = &out.bundles[0];
-    assert_eq!(resource_names(b), ["cm.yaml", "keep/cm.yaml"]);
+    assert_eq!(resource_names(b), ["cm.yaml", "fleet.yaml", "keep/cm.yaml"]);
     let values = b
         .spec
         .options
@@ -434,9 +434,10 @@ fn remote_charts_use_the_chart_source() {
     };
     let out = scan(tmp.path(), &o).unwrap();
     let prefix = chart_prefix(out.bundles[0].spec.options.helm.as_ref().unwrap());
+    let chart_yaml = format!("{prefix}/guestbook/Chart.yaml");
     assert_eq!(
         resource_names(&out.bundles[0]),
-        [format!("{prefix}/guestbook/Chart.yaml").as_str()]
+        [chart_yaml.as_str(), "fleet.yaml"]
     );
 
     // Without a chart source the bundle fails with a clear error.
