@@ -60,7 +60,7 @@ pub fn unavailable<S: Clone + Send + Sync + 'static>(reason: String) -> Router<S
         .route("/login", get(answer))
 }
 
-/// Headers on every dashboard answer: CSP, no framing, no sniffing, no referrer, and no
+/// Headers on every dashboard answer: CSP, no framing, no sniffing, no referrer to other sites, and no
 /// caching of anything that shows fleet state.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
@@ -76,7 +76,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -209,8 +209,12 @@ struct LoginForm {
 }
 
 /// A form post from another site is refused: the session cookie is SameSite=Strict, and
-/// login/logout check the `Origin` the browser sends.
+/// login/logout check where the browser says the request comes from: `Sec-Fetch-Site`
+/// when sent (every current browser), else the `Origin` against the `Host`.
 fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -332,6 +336,13 @@ mod tests {
         h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         assert!(cross_site(&h));
         h.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(cross_site(&h));
+        h.insert("sec-fetch-site", "same-origin".parse().unwrap());
+        assert!(
+            !cross_site(&h),
+            "browsers send Origin: null under some referrer policies"
+        );
+        h.insert("sec-fetch-site", "cross-site".parse().unwrap());
         assert!(cross_site(&h));
     }
 }
