@@ -102,15 +102,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminTokenCommand,
     },
-    /// Fleet-wide status: GitRepos, bundles, cluster groups.
-    Status {
-        #[command(flatten)]
-        client: ClientArgs,
-        #[arg(short, long)]
-        namespace: Option<String>,
-        #[arg(short, long, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
+    /// Status as the dashboard shows it: the fleet, or `gitrepo|bundle|cluster|group NAME`,
+    /// with counts per state and the failing resources (`--watch` redraws on changes).
+    Status(crate::dashboard::cli_status::StatusArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -272,11 +266,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::AdminToken { client, command } => {
             admin_token(&Client::new(&client)?, command).await
         }
-        Command::Status {
-            client,
-            namespace,
-            output,
-        } => status(&Client::new(&client)?, namespace.as_deref(), output).await,
+        Command::Status(args) => crate::dashboard::cli_status::run(args).await,
     }
 }
 
@@ -691,39 +681,6 @@ async fn admin_token(c: &Client, cmd: AdminTokenCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-async fn status(c: &Client, ns: Option<&str>, output: Output) -> Result<()> {
-    let path = match ns {
-        Some(ns) => format!("/api/v1/status?namespace={ns}"),
-        None => "/api/v1/status".to_string(),
-    };
-    let v = c.call(reqwest::Method::GET, &path, None).await?;
-    print(&v, output, |v| {
-        println!("clusters: {}  leader: {}", v["clusters"], v["leader"]);
-        println!("summary: {}", v["summary"]);
-        println!(
-            "{:<16} {:<32} {:<12} {:<10} COMMIT/ERROR",
-            "NAMESPACE", "GITREPO", "STATE", "BUNDLES"
-        );
-        for g in v
-            .pointer("/gitrepos/items")
-            .and_then(|x| x.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let err = g["fetchError"].as_str().unwrap_or_default();
-            let commit = g["commit"].as_str().unwrap_or_default();
-            println!(
-                "{:<16} {:<32} {:<12} {:<10} {}",
-                g["namespace"].as_str().unwrap_or_default(),
-                g["name"].as_str().unwrap_or_default(),
-                g["state"].as_str().unwrap_or_default(),
-                format!("{}/{}", g["readyBundles"], g["bundles"]),
-                if err.is_empty() { commit } else { err }
-            );
-        }
-    })
 }
 
 #[cfg(test)]
