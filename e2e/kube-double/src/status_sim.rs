@@ -56,7 +56,7 @@ fn is_simulated(key: &ObjectKey) -> bool {
             "apps",
             "deployments" | "statefulsets" | "daemonsets" | "replicasets"
         ) | ("batch", "jobs")
-            | ("", "pods" | "persistentvolumeclaims")
+            | ("", "pods" | "persistentvolumeclaims" | "services")
     )
 }
 
@@ -72,7 +72,9 @@ fn establish(cluster: &Cluster, key: &ObjectKey) {
     }
     let now = crate::now();
     let status = crate::crd::established_status(&crd, &now);
-    if let Err(e) = crate::writes::write_status(&mut inner, key, status, "kube-apiserver", &now) {
+    if let Err(e) =
+        crate::writes::write_status(&mut inner, key, status, &[], "kube-apiserver", &now)
+    {
         tracing::warn!(crd = %key.name, error = %e, "establishing CRD");
     }
 }
@@ -100,12 +102,55 @@ pub fn reconcile(cluster: &Cluster, key: &ObjectKey) {
     let now = crate::now();
     let old = obj.get("status").cloned().unwrap_or_else(|| json!({}));
     let desired = desired_status(key, &obj, &old, held, &now);
-    if strip_times(&desired) == strip_times(&old) {
+    let annotations = controller_annotations(key, &obj, &old);
+    let annotations_current = annotations.iter().all(|(k, v)| {
+        obj.pointer("/metadata/annotations")
+            .and_then(|a| a.get(*k))
+            .and_then(Value::as_str)
+            == Some(v.as_str())
+    });
+    if strip_times(&desired) == strip_times(&old) && annotations_current {
         return;
     }
-    if let Err(e) = crate::writes::write_status(&mut inner, key, desired, CONTROLLER, &now) {
+    if let Err(e) =
+        crate::writes::write_status(&mut inner, key, desired, &annotations, CONTROLLER, &now)
+    {
         tracing::warn!(object = %key.name, error = %e, "simulating status");
     }
+}
+
+/// The annotations the deployment controller keeps: `deployment.kubernetes.io/revision`,
+/// bumped whenever the pod template (hence the ReplicaSet) changes.
+fn controller_annotations(
+    key: &ObjectKey,
+    obj: &Value,
+    old_status: &Value,
+) -> Vec<(&'static str, String)> {
+    if (key.group.as_str(), key.plural.as_str()) != ("apps", "deployments") {
+        return Vec::new();
+    }
+    let current: u64 = obj
+        .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    let rs = format!("\"{}-{}\"", key.name, revision_hash(obj));
+    let same_template = old_status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("message")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m.contains(&rs))
+            })
+        });
+    let revision = if same_template && current > 0 {
+        current
+    } else {
+        current + 1
+    };
+    vec![("deployment.kubernetes.io/revision", revision.to_string())]
 }
 
 fn strip_times(v: &Value) -> Value {
@@ -282,6 +327,15 @@ fn desired_status(key: &ObjectKey, obj: &Value, old: &Value, held: bool, now: &s
                     "capacity": {"storage": obj.pointer("/spec/resources/requests/storage").cloned().unwrap_or_else(|| json!("1Gi"))}})
             }
         }
+        ("", "services") => {
+            let mut s = old.clone();
+            if obj.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") && !held {
+                s["loadBalancer"] = json!({"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]});
+            } else if s.is_object() {
+                s["loadBalancer"] = json!({});
+            }
+            s
+        }
         _ => old.clone(),
     }
 }
@@ -309,6 +363,32 @@ mod tests {
         let held = desired_status(&key("apps", "deployments"), &d, &json!({}), true, "t");
         assert_eq!(held["conditions"][0]["status"], "False");
         assert!(held.get("availableReplicas").is_none());
+    }
+
+    #[test]
+    fn revision_moves_only_when_the_template_changes() {
+        let d = json!({"metadata": {"name": "web", "annotations": {"deployment.kubernetes.io/revision": "1"}}, "spec": {"template": {"a": 1}}});
+        let status = desired_status(&key("apps", "deployments"), &d, &json!({}), false, "t");
+        assert_eq!(
+            controller_annotations(&key("apps", "deployments"), &d, &status),
+            vec![("deployment.kubernetes.io/revision", "1".to_string())]
+        );
+        let changed = json!({"metadata": {"name": "web", "annotations": {"deployment.kubernetes.io/revision": "1"}}, "spec": {"template": {"a": 2}}});
+        assert_eq!(
+            controller_annotations(&key("apps", "deployments"), &changed, &status),
+            vec![("deployment.kubernetes.io/revision", "2".to_string())]
+        );
+        let lb = json!({"spec": {"type": "LoadBalancer"}});
+        assert_eq!(
+            desired_status(
+                &key("", "services"),
+                &lb,
+                &json!({"loadBalancer": {}}),
+                false,
+                "t"
+            )["loadBalancer"]["ingress"][0]["ip"],
+            "127.0.0.1"
+        );
     }
 
     #[test]

@@ -419,6 +419,9 @@ enum Ownership {
     Update,
     /// Server-side apply already rewrote them.
     Applied,
+    /// A controller's status update that also sets annotations (the deployment
+    /// controller's revision), recorded in its status entry as kube-apiserver does.
+    Controller,
 }
 
 fn finish_update(
@@ -489,7 +492,7 @@ fn finish_update(
                 }
             }
         }
-        if matches!(ownership, Ownership::Update) {
+        if matches!(ownership, Ownership::Update | Ownership::Controller) {
             match old_meta.get("managedFields") {
                 Some(v) => {
                     m.insert("managedFields".into(), v.clone());
@@ -518,7 +521,13 @@ fn finish_update(
             // Only status changes through the status subresource.
             let status = new.get("status").cloned();
             let managed = new.pointer("/metadata/managedFields").cloned();
+            let annotations = new.pointer("/metadata/annotations").cloned();
             new = old.clone();
+            if let (Ownership::Controller, Some(a), Some(m)) =
+                (&ownership, annotations, meta(&mut new))
+            {
+                m.insert("annotations".into(), a);
+            }
             if let Some(m) = new.as_object_mut() {
                 match status {
                     Some(s) => {
@@ -577,7 +586,7 @@ fn finish_update(
             m.insert("generation".into(), json!(g + 1));
         }
     }
-    if matches!(ownership, Ownership::Update) {
+    if matches!(ownership, Ownership::Update | Ownership::Controller) {
         record_update(
             Some(old),
             &mut new,
@@ -926,6 +935,7 @@ pub fn write_status(
     inner: &mut Inner,
     key: &ObjectKey,
     status: Value,
+    annotations: &[(&str, String)],
     manager: &str,
     now: &str,
 ) -> Result<Option<Value>, ApiError> {
@@ -935,6 +945,16 @@ pub fn write_status(
     let mut new = old.clone();
     if let Some(m) = new.as_object_mut() {
         m.insert("status".into(), status);
+    }
+    if !annotations.is_empty() {
+        if let Some(m) = meta(&mut new) {
+            let a = m.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(a) = a.as_object_mut() {
+                for (k, v) in annotations {
+                    a.insert((*k).to_string(), json!(v));
+                }
+            }
+        }
     }
     let t = Target {
         rt: &rt,
@@ -948,7 +968,7 @@ pub fn write_status(
         &old,
         new,
         &controller_opts(manager, now),
-        Ownership::Update,
+        Ownership::Controller,
     )
     .map(Some)
 }
