@@ -128,12 +128,12 @@ pub fn parse(file: &Path, text: &str) -> Result<ParsedFleetYaml, FleetYamlError>
         });
     }
     let fleet_yaml: FleetYaml = serde_yaml::from_str(text).map_err(|err| {
-        let (line, column) = location(&err);
+        let (line, column, message) = locate_schema_error(text, &untyped, &err);
         FleetYamlError::Schema {
             file: file.to_path_buf(),
             line,
             column,
-            message: strip_location(&err),
+            message,
         }
     })?;
     validate(file, &fleet_yaml)?;
@@ -169,6 +169,251 @@ fn strip_location(err: &serde_yaml::Error) -> String {
         Some(i) if err.location().is_some() => message[..i].to_string(),
         _ => message,
     }
+}
+
+/// The serde phrase of a schema error, without serde_yaml's path prefix and location.
+fn core_message(message: &str) -> &str {
+    const PHRASES: &[&str] = &[
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "missing field",
+        "unknown variant",
+        "unknown field",
+        "duplicate field",
+    ];
+    let start = PHRASES
+        .iter()
+        .filter_map(|p| message.find(p))
+        .min()
+        .unwrap_or(0);
+    let rest = &message[start..];
+    match rest.rfind(" at line ") {
+        Some(i) => &rest[..i],
+        None => rest,
+    }
+}
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(serde_yaml::Value),
+    Index(usize),
+}
+
+/// Where a schema error is, as `(line, column, "key.path: message")`.
+///
+/// serde loses positions inside flattened structs (most of Fleet's schema), so the failing
+/// value is found by narrowing: descend into the child whose document, alone, still fails
+/// with the same message; then the value's position comes from the YAML events.
+fn locate_schema_error(
+    text: &str,
+    doc: &serde_yaml::Value,
+    err: &serde_yaml::Error,
+) -> (usize, usize, String) {
+    let full = err.to_string();
+    let target = core_message(&full).to_string();
+    let mut path: Vec<Step> = Vec::new();
+    let mut node = doc;
+    'descend: loop {
+        let children: Vec<(Step, &serde_yaml::Value)> = match node {
+            serde_yaml::Value::Mapping(m) => {
+                m.iter().map(|(k, v)| (Step::Key(k.clone()), v)).collect()
+            }
+            serde_yaml::Value::Sequence(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Step::Index(i), v))
+                .collect(),
+            serde_yaml::Value::Tagged(t) => vec![(Step::Index(usize::MAX), &t.value)],
+            _ => Vec::new(),
+        };
+        for (step, child) in children {
+            if step == Step::Index(usize::MAX) {
+                node = child;
+                continue 'descend;
+            }
+            if !could_be_the_culprit(child, &target) {
+                continue;
+            }
+            let mut candidate = path.clone();
+            candidate.push(step);
+            let pruned = prune(doc, &candidate);
+            if let Err(e) = serde_yaml::from_value::<FleetYaml>(pruned) {
+                if core_message(&e.to_string()) == target {
+                    path = candidate;
+                    node = child;
+                    continue 'descend;
+                }
+            }
+        }
+        break;
+    }
+    let key_path = render_path(&path);
+    let message = if key_path.is_empty() {
+        target
+    } else {
+        format!("{key_path}: {target}")
+    };
+    match position_of(text, &path) {
+        Some((line, column)) => (line, column, message),
+        None => {
+            let (line, column) = location(err);
+            (line, column, message)
+        }
+    }
+}
+
+/// For an "invalid type" error, only a scalar of the type it names can be at fault (so the
+/// narrowing stops at `matchLabels: [x]` instead of descending into `x`); collections are
+/// always searched, the culprit may be inside.
+fn could_be_the_culprit(value: &serde_yaml::Value, message: &str) -> bool {
+    let Some(found) = message.strip_prefix("invalid type: ") else {
+        return true;
+    };
+    use serde_yaml::Value as V;
+    match value {
+        V::Sequence(_) | V::Mapping(_) | V::Tagged(_) => true,
+        V::String(_) => found.starts_with("string"),
+        V::Bool(_) => found.starts_with("boolean"),
+        V::Number(_) => found.starts_with("integer") || found.starts_with("floating"),
+        V::Null => found.starts_with("unit"),
+    }
+}
+
+/// `doc` keeping, along `path`, only the one child the path goes through.
+fn prune(doc: &serde_yaml::Value, path: &[Step]) -> serde_yaml::Value {
+    let Some((first, rest)) = path.split_first() else {
+        return doc.clone();
+    };
+    match (doc, first) {
+        (serde_yaml::Value::Mapping(m), Step::Key(k)) => {
+            let mut out = serde_yaml::Mapping::new();
+            if let Some(v) = m.get(k) {
+                out.insert(k.clone(), prune(v, rest));
+            }
+            serde_yaml::Value::Mapping(out)
+        }
+        (serde_yaml::Value::Sequence(items), Step::Index(i)) => serde_yaml::Value::Sequence(
+            items
+                .get(*i)
+                .map(|v| vec![prune(v, rest)])
+                .unwrap_or_default(),
+        ),
+        (other, _) => other.clone(),
+    }
+}
+
+fn render_path(path: &[Step]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) => {
+                let key = match k {
+                    serde_yaml::Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&key);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Line and column (both 1-based) of the value at `path`, from the YAML events.
+fn position_of(text: &str, path: &[Step]) -> Option<(usize, usize)> {
+    use saphyr_parser::{Event, Parser};
+
+    /// Where the walk is inside one open collection.
+    enum Frame {
+        Map {
+            expecting_key: bool,
+            key: Option<String>,
+        },
+        Seq {
+            index: usize,
+        },
+    }
+    let wanted: Vec<String> = path
+        .iter()
+        .map(|s| match s {
+            Step::Key(serde_yaml::Value::String(k)) => format!("k:{k}"),
+            Step::Key(other) => format!(
+                "k:{}",
+                serde_yaml::to_string(other).unwrap_or_default().trim()
+            ),
+            Step::Index(i) => format!("i:{i}"),
+        })
+        .collect();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        // Position of this node in its parent (None for keys and the root).
+        let is_value_node = matches!(
+            event,
+            Event::Scalar(..)
+                | Event::Alias(..)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+        );
+        if is_value_node {
+            let mut at_key = false;
+            match stack.last_mut() {
+                Some(Frame::Map { expecting_key, key }) if *expecting_key => {
+                    at_key = true;
+                    *key = match &event {
+                        Event::Scalar(v, ..) => Some(v.to_string()),
+                        _ => None,
+                    };
+                    *expecting_key = false;
+                }
+                Some(Frame::Map { expecting_key, key }) => {
+                    *expecting_key = true;
+                    current.push(format!("k:{}", key.clone().unwrap_or_default()));
+                }
+                Some(Frame::Seq { index }) => {
+                    current.push(format!("i:{index}"));
+                    *index += 1;
+                }
+                None => {}
+            }
+            if !at_key {
+                if current == wanted {
+                    return Some((span.start.line(), span.start.col() + 1));
+                }
+                match event {
+                    Event::MappingStart(..) => stack.push(Frame::Map {
+                        expecting_key: true,
+                        key: None,
+                    }),
+                    Event::SequenceStart(..) => stack.push(Frame::Seq { index: 0 }),
+                    _ => {
+                        current.pop();
+                    }
+                }
+                continue;
+            }
+            if let Event::MappingStart(..) | Event::SequenceStart(..) = event {
+                // A complex key: walk it without tracking a path through it.
+                stack.push(Frame::Seq { index: 0 });
+                current.push("complex-key".to_string());
+            }
+            continue;
+        }
+        if let Event::MappingEnd | Event::SequenceEnd = event {
+            stack.pop();
+            current.pop();
+        }
+    }
+    None
 }
 
 fn validate(file: &Path, fy: &FleetYaml) -> Result<(), FleetYamlError> {
@@ -307,23 +552,52 @@ overrideTargets:
             .contains("repo/app/fleet.yaml"));
     }
 
-    #[test]
-    fn wrong_type_is_an_error_with_line_and_column() {
-        let err = parse_str("namespace: x\npaused: maybe\n").unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, FleetYamlError::Schema { .. }), "{msg}");
-        assert!(msg.starts_with("repo/app/fleet.yaml:"), "{msg}");
-        assert!(msg.contains("paused") || msg.contains("boolean"), "{msg}");
+    fn schema_error(text: &str) -> (usize, usize, String) {
+        match parse_str(text) {
+            Err(FleetYamlError::Schema {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("expected a schema error, got {other:?}"),
+        }
     }
 
     #[test]
-    fn wrong_type_in_nested_struct_names_line() {
-        let err = parse_str("helm:\n  chart: x\n  values: 3\ntargetCustomizations: {a: b}\n")
-            .unwrap_err();
-        let FleetYamlError::Schema { line, .. } = &err else {
-            panic!("{err}")
-        };
-        assert!(*line >= 1, "{err}");
+    fn wrong_type_is_an_error_with_line_and_column() {
+        let err = parse_str("namespace: x\npaused: maybe\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "repo/app/fleet.yaml:2:9: paused: invalid type: string \"maybe\", expected a boolean"
+        );
+    }
+
+    #[test]
+    fn wrong_types_inside_flattened_and_nested_fields_are_located() {
+        let (line, column, message) = schema_error("helm:\n  chart: x\n  timeoutSeconds: soon\n");
+        assert_eq!((line, column), (3, 19), "{message}");
+        assert!(
+            message.starts_with("helm.timeoutSeconds: invalid type"),
+            "{message}"
+        );
+
+        let (line, column, message) = schema_error(
+            "targetCustomizations:\n- name: a\n- name: b\n  clusterSelector:\n    matchLabels: [x]\n",
+        );
+        assert_eq!((line, column), (5, 18), "{message}");
+        assert!(
+            message
+                .starts_with("targetCustomizations[1].clusterSelector.matchLabels: invalid type"),
+            "{message}"
+        );
+
+        let (line, column, message) = schema_error(
+            "dependsOn:\n- selector:\n    matchExpressions:\n    - {key: a, operator: Maybe}\n",
+        );
+        assert_eq!(line, 4, "{message}");
+        assert!(message.contains("unknown variant `Maybe`"), "{message}");
+        assert!(column > 1, "{message}");
     }
 
     #[test]

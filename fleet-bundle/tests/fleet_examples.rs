@@ -533,3 +533,69 @@ fn chart_archives_round_trip_through_the_loader() {
         "a2luZDogQQo="
     );
 }
+
+fn run_raw(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleet-bundle"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_exits_non_zero_naming_the_file_and_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("bad")).unwrap();
+    std::fs::create_dir_all(dir.join("good")).unwrap();
+    std::fs::write(dir.join("bad/fleet.yaml"), "namespace: x\npaused: maybe\n").unwrap();
+    std::fs::write(
+        dir.join("bad/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("good/fleet.yaml"), "namespace: ok\n").unwrap();
+    std::fs::write(
+        dir.join("good/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: g}\n",
+    )
+    .unwrap();
+
+    let (ok, stdout, stderr) = run_raw(&["build".as_ref(), dir.as_os_str(), "repo".as_ref()]);
+    assert!(!ok, "a failing bundle fails the command");
+    assert!(
+        stderr.contains("bad/fleet.yaml:2:9: paused: invalid type"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("name: repo-good"),
+        "the good bundle is still printed: {stdout}"
+    );
+
+    let (ok, _, stderr) = run_raw(&[
+        "target".as_ref(),
+        dir.as_os_str(),
+        "-l".as_ref(),
+        "novalue".as_ref(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--label") && stderr.contains("novalue"),
+        "{stderr}"
+    );
+
+    let missing = dir.join("does-not-exist");
+    let (ok, _, stderr) = run_raw(&["build".as_ref(), missing.as_os_str(), "repo".as_ref()]);
+    assert!(!ok);
+    assert!(stderr.contains("does-not-exist"), "{stderr}");
+
+    std::fs::write(dir.join("good/broken.yaml"), "a: [unclosed\n").unwrap();
+    let good = dir.join("good");
+    let (ok, _, stderr) = run_raw(&["target".as_ref(), good.as_os_str()]);
+    assert!(!ok);
+    assert!(stderr.contains("broken.yaml: invalid YAML"), "{stderr}");
+}
