@@ -330,11 +330,17 @@ impl Reconciler {
         let ctx = self.context(deployment, &release_name);
         let (paths, objects): (Vec<String>, Vec<Value>) = documents.into_iter().unzip();
         let prepared = self.applier.prepare(objects, &ctx).await?;
-        // Hooks are checked against the policy before anything is written.
-        for hook in &hooks {
-            self.applier
+        // Hooks are prepared (and so checked against the policy) before anything is written.
+        for hook in &mut hooks {
+            let index = 0;
+            let prepared = self
+                .applier
                 .prepare(vec![hook.object.clone()], &ctx)
-                .await?;
+                .await?
+                .pop()
+                .ok_or(ApplyError::Incomplete { index })?;
+            hook.id = ResourceId::of(&prepared).ok_or(ApplyError::Incomplete { index })?;
+            hook.object = prepared;
         }
         let mut manifest_docs: Vec<(String, Value)> = paths.into_iter().zip(prepared).collect();
         manifest_docs.sort_by_key(|(_, o)| {

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use fleet_bundle::bundle::{BundleDeploymentOptions, BundleRef, CorrectDrift};
+use fleet_bundle::bundle::{BundleDeploymentOptions, BundleRef, CorrectDrift, HelmOptions};
 use fleet_bundle::deployment::{BundleDeploymentStatus, BundleState};
 use serde_json::json;
 use support::{deployment, eventually, World};
@@ -456,5 +456,175 @@ async fn unknown_credential_registers_again() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_seen_through_watches_between_resyncs() {
+    let mut world = World::start().await;
+    let v1 = world.manager.add_content(&[("a.yaml", &cm("a", "one"))]);
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, shop())]);
+    let mut config = world.config();
+    // No periodic resync during the test: only the watch can notice the change.
+    config.resync_interval = Duration::from_secs(3600);
+    world.start_agent(config).await;
+    reported(&world, "web", "d1", BundleState::Ready).await;
+    world
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "shop",
+            "a",
+            json!({"data": {"key": "changed"}}),
+        )
+        .await;
+    let status = reported(&world, "web", "d1", BundleState::Modified).await;
+    assert_eq!(status.modified[0].paths, ["data.key"]);
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_run_in_order_and_are_recorded() {
+    let mut world = World::start().await;
+    let hook = |name: &str, events: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    helm.sh/hook: {events}\n{extra}data:\n  k: v\n"
+        )
+    };
+    let pre = hook(
+        "pre",
+        "pre-install",
+        "    helm.sh/hook-delete-policy: hook-succeeded\n    helm.sh/hook-weight: \"-5\"\n",
+    );
+    let post = hook("post", "post-install,post-upgrade", "");
+    let test = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: smoke\n  annotations:\n    helm.sh/hook: test\nspec:\n  containers:\n  - name: t\n    image: busybox\n";
+    let v1 = world.manager.add_content(&[
+        ("main.yaml", &cm("main", "x")),
+        ("pre.yaml", &pre),
+        ("post.yaml", &post),
+        ("test.yaml", test),
+    ]);
+    world
+        .manager
+        .publish(vec![deployment("hooked", "h1", &v1, shop())]);
+    world.start_agent(world.config()).await;
+    reported(&world, "hooked", "h1", BundleState::Ready).await;
+    assert!(world.get("v1", "ConfigMap", "shop", "main").await.is_some());
+    assert!(
+        world.get("v1", "ConfigMap", "shop", "post").await.is_some(),
+        "post-install hook ran and stays"
+    );
+    assert!(
+        world.get("v1", "ConfigMap", "shop", "pre").await.is_none(),
+        "hook-succeeded deletes it"
+    );
+    assert!(
+        world.get("v1", "Pod", "shop", "smoke").await.is_none(),
+        "test hooks do not run"
+    );
+    let hooks = world.helm(&["-n", "fleet-system", "get", "hooks", "hooked"]);
+    assert!(
+        hooks.contains("name: pre")
+            && hooks.contains("name: post")
+            && hooks.contains("name: smoke"),
+        "{hooks}"
+    );
+    let manifest = world.helm(&["-n", "fleet-system", "get", "manifest", "hooked"]);
+    assert!(
+        manifest.contains("name: main") && !manifest.contains("name: post"),
+        "{manifest}"
+    );
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_objects_are_adopted_only_when_asked() {
+    let mut world = World::start().await;
+    world
+        .create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
+        .await;
+    world
+        .create(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "shop"}, "data": {"key": "theirs"}}))
+        .await;
+    let v1 = world.manager.add_content(&[("a.yaml", &cm("a", "ours"))]);
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, shop())]);
+    world.start_agent(world.config()).await;
+    let refused = eventually("foreign object refused", LIMIT, || async {
+        match world.manager.status_of("web") {
+            Some(s) if s.state == BundleState::ErrApplied => Ok(s),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        refused.message.contains("takeOwnership"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(
+        world.get("v1", "ConfigMap", "shop", "a").await.unwrap()["data"]["key"],
+        "theirs"
+    );
+    let failed = world.helm_json(&["-n", "fleet-system", "ls", "--failed"]);
+    assert_eq!(failed[0]["status"], "failed");
+
+    let adopt = BundleDeploymentOptions {
+        helm: Some(HelmOptions {
+            take_ownership: true,
+            ..Default::default()
+        }),
+        ..shop()
+    };
+    world
+        .manager
+        .publish(vec![deployment("web", "d2", &v1, adopt)]);
+    reported(&world, "web", "d2", BundleState::Ready).await;
+    let live = world.get("v1", "ConfigMap", "shop", "a").await.unwrap();
+    assert_eq!(live["data"]["key"], "ours");
+    assert_eq!(
+        live["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        "web"
+    );
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_resources_survive_uninstall_and_values_reach_helm() {
+    let mut world = World::start().await;
+    let v1 = world.manager.add_content(&[("a.yaml", &cm("a", "one"))]);
+    let options = BundleDeploymentOptions {
+        keep_resources: true,
+        helm: Some(HelmOptions {
+            values: Some(json!({"replicas": 3})),
+            ..Default::default()
+        }),
+        ..shop()
+    };
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, options)]);
+    world.start_agent(world.config()).await;
+    reported(&world, "web", "d1", BundleState::Ready).await;
+    let values = world.helm_json(&["-n", "fleet-system", "get", "values", "web"]);
+    assert_eq!(values, json!({"replicas": 3}));
+    world.manager.publish(vec![]);
+    eventually("release gone", LIMIT, || async {
+        let list = world.helm_json(&["-n", "fleet-system", "ls"]);
+        if list.as_array().is_some_and(|l| l.is_empty()) {
+            Ok(())
+        } else {
+            Err(list.to_string())
+        }
+    })
+    .await;
+    assert!(
+        world.get("v1", "ConfigMap", "shop", "a").await.is_some(),
+        "keepResources keeps the objects"
+    );
     world.kill_agent().await;
 }

@@ -160,7 +160,8 @@ pub fn split_hooks(objects: Vec<(String, Value)>) -> (Vec<(String, Value)>, Vec<
 }
 
 /// Runs the hooks of `event` in Helm's order (weight, then kind install order, then name),
-/// waiting for each to finish before the next.
+/// waiting for each to finish before the next. The hooks' objects must be prepared
+/// ([`Applier::prepare`]): namespaced, checked and marked as the release's.
 ///
 /// A failing hook stops the run with an error; its object is deleted first if its policy
 /// says `hook-failed`. `hooks` records each run for the release record.
@@ -200,10 +201,7 @@ pub async fn run_hooks(
             completed_at: None,
             phase: "Running".into(),
         };
-        let prepared = applier.prepare(vec![hook.object.clone()], ctx).await?;
-        for obj in &prepared {
-            applier.apply_owned(obj, ctx).await?;
-        }
+        applier.apply_owned(&hook.object, ctx).await?;
         let outcome = wait_hook(applier, &hook.id, timeout).await;
         hook.last_run.completed_at = Some(Utc::now());
         match outcome {

@@ -403,6 +403,19 @@ impl World {
             .unwrap();
     }
 
+    /// Creates an object as another tool would (no Helm ownership).
+    pub async fn create(&self, obj: Value) {
+        let api_version = obj["apiVersion"].as_str().unwrap().to_string();
+        let kind = obj["kind"].as_str().unwrap().to_string();
+        let namespace = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let api = self.api(&api_version, &kind, &namespace).await;
+        let object: kube::api::DynamicObject = serde_json::from_value(obj).unwrap();
+        api.create(&Default::default(), &object).await.unwrap();
+    }
+
     /// Deletes a live object.
     pub async fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) {
         let api = self.api(api_version, kind, namespace).await;
