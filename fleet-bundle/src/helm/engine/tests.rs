@@ -31,7 +31,13 @@ const ERROR_PARTIALS: &str = r#"{{- define "case" -}}{{ .Values.missing.deep }}{
 
 fn chart(templates: Vec<(&str, String)>) -> Chart {
     Chart {
-        metadata: serde_json::json!({"Name": "sem", "Version": "0.1.0", "AppVersion": "1.2.3", "APIVersion": "v2", "IsRoot": true}),
+        // What the loader gives for this Chart.yaml (Helm 4 exposes every field).
+        metadata: serde_json::json!({
+            "APIVersion": "v2", "Annotations": {}, "AppVersion": "1.2.3", "Condition": "",
+            "Dependencies": [], "Deprecated": false, "Description": "", "Home": "", "Icon": "",
+            "IsRoot": true, "Keywords": [], "KubeVersion": "", "Maintainers": [], "Name": "sem",
+            "Sources": [], "Tags": "", "Type": "", "Version": "0.1.0"
+        }),
         name: "sem".into(),
         templates: templates
             .into_iter()
@@ -621,9 +627,383 @@ ccc many"#,
         r#"{{ duration 95 }} {{ duration "95" }} {{ duration (int64 3700) }}"#,
         r#"0s 1m35s 1h1m40s"#,
     ),
+    (
+        "yaml_specials",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r##"{{ toYaml (list "null" "~" "0755" "1e3" ".5" "+1" "-" "- " "?" ":" "a:b" "http://x/y?z=1#f" "#" "@x" "`x" "%x" "!x" "&x" "|" ">" "'" "\"" "{" "[" "]" "}" "," " " "x " "a\tb" "日本語" "a  b" "0x" "0b101" "1_000" "12:30:00" "2024-01-02T03:04:05Z" "Yes" "OFF" "n" "=" "<<" "a,b" "a]b" "a#b" "x: " ".inf" "-.Inf" "NaN" "true " "1.2.3" "v1.0" "0.1.2" "1e" "e3" "--x" "---" "..." "...x" "a\u00a0b" "\u00e9" "é") }}"##,
+        r#"- "null"
+- "~"
+- "0755"
+- "1e3"
+- ".5"
+- "+1"
+- '-'
+- '- '
+- '?'
+- ':'
+- a:b
+- http://x/y?z=1#f
+- '#'
+- '@x'
+- '`x'
+- '%x'
+- '!x'
+- '&x'
+- '|'
+- '>'
+- ''''
+- '"'
+- '{'
+- '['
+- ']'
+- '}'
+- ','
+- ' '
+- 'x '
+- "a\tb"
+- 日本語
+- a  b
+- 0x
+- "0b101"
+- "1_000"
+- "12:30:00"
+- "2024-01-02T03:04:05Z"
+- "Yes"
+- "OFF"
+- "n"
+- =
+- <<
+- a,b
+- a]b
+- a#b
+- 'x: '
+- ".inf"
+- "-.Inf"
+- NaN
+- 'true '
+- 1.2.3
+- v1.0
+- 0.1.2
+- 1e
+- e3
+- --x
+- '---'
+- '...'
+- '...x'
+- a b
+- é
+- é"#,
+    ),
+    (
+        "yaml_keys_special",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "on" 1 "yes" 2 "1.0" 3 "a b" 4 "a: b" 5 "" 6 "-" 7 "null" 8 "k#x" 9 "x y: z" 10) }}"#,
+        r#""": 6
+'-': 7
+"1.0": 3
+a b: 4
+'a: b': 5
+k#x: 9
+"null": 8
+"on": 1
+'x y: z': 10
+"yes": 2"#,
+    ),
+    (
+        "yaml_long_nospace",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "k" (repeat 120 "x")) }}"#,
+        r#"k: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"#,
+    ),
+    (
+        "yaml_long_quoted",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "k" (printf "- %s" (repeat 30 "word "))) }}"#,
+        r#"k: '- word word word word word word word word word word word word word word word word
+  word word word word word word word word word word word word word word '"#,
+    ),
+    (
+        "yaml_long_double",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "k" (printf "%s\t%s" (repeat 20 "word ") (repeat 10 "more "))) }}"#,
+        r#"k: "word word word word word word word word word word word word word word word word
+  word word word word \tmore more more more more more more more more more ""#,
+    ),
+    (
+        "yaml_long_in_list",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (list (repeat 25 "abc ")) }}"#,
+        r#"- 'abc abc abc abc abc abc abc abc abc abc abc abc abc abc abc abc abc abc abc abc
+  abc abc abc abc abc '"#,
+    ),
+    (
+        "yaml_deep",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "a" (list (dict "b" (list (list "c" (dict "d" "e")))) (list) (dict "x" (dict)))) }}"#,
+        r#"a:
+- b:
+  - - c
+    - d: e
+- []
+- x: {}"#,
+    ),
+    (
+        "yaml_multiline_in_list_in_map",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "k" (list "a\nb" (dict "m" "x\ny\n"))) }}"#,
+        r#"k:
+- |-
+  a
+  b
+- m: |
+    x
+    y"#,
+    ),
+    (
+        "yaml_literal_trailing_space_lines",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "a" "line1 \nline2" "b" "l1\n l2" "c" "\nlead" "d" "x\n" "e" "\n" "f" "a\r\nb") }}"#,
+        r#"a: "line1 \nline2"
+b: |-
+  l1
+   l2
+c: |2-
+
+  lead
+d: |
+  x
+e: |2+
+
+f: "a\r\nb""#,
+    ),
+    (
+        "yaml_emoji",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "e" "smile 😀" "z" "zero\u200bwidth" "c" "ctl\u0007") }}"#,
+        "c: \"ctl\\a\"\ne: \"smile \\U0001F600\"\nz: zero\u{200b}width",
+    ),
+    (
+        "yaml_numbers_values",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toYaml (dict "i" 1 "neg" -3 "f" 0.5 "big" 123456789012 "exp" 1e-10 "int64" (int64 5)) }}"#,
+        r#"big: 123456789012
+exp: 1e-10
+f: 0.5
+i: 1
+int64: 5
+neg: -3"#,
+    ),
+    (
+        "with_decl",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ with $x := .Values.m }}{{ $x.a }}-{{ .b }}{{ end }}"#,
+        r#"1-2"#,
+    ),
+    (
+        "range_assign_outer",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ $n := 0 }}{{ range .Values.l }}{{ $n = add $n . }}{{ end }}{{ $n }}"#,
+        r#"10"#,
+    ),
+    (
+        "template_no_pipe",
+        r#"{{ define "np" }}[{{ . }}]{{ end }}"#,
+        r#"{{ template "np" }}"#,
+        r#"[<no value>]"#,
+    ),
+    (
+        "dollar_in_include",
+        r#"{{ define "dl" }}{{ $.Values.s }}{{ end }}"#,
+        r#"{{ include "dl" . }}"#,
+        r#"hello"#,
+    ),
+    (
+        "printf_nested",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ printf "%v|%s|%d" .Values.nested .Values.l .Values.l }}"#,
+        r#"map[a:map[b:deep]]|[%!s(float64=1) %!s(float64=2) %!s(float64=3) %!s(float64=4)]|[%!d(float64=1) %!d(float64=2) %!d(float64=3) %!d(float64=4)]"#,
+    ),
+    (
+        "printf_width",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ printf "%-6s|%6s|%06.2f|%+d|%x|%X|%o|%b|%e|%g" "ab" "cd" 3.14159 5 "hi" 255 8 5 1234.5678 0.000012 }}"#,
+        r#"ab    |    cd|003.14|+5|6869|FF|10|101|1.234568e+03|1.2e-05"#,
+    ),
+    (
+        "quote_types",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ quote 1.5 true nil .Values.l .Values.m }}"#,
+        r#""1.5" "true" "[1 2 3 4]" "map[a:1 b:2 c:three]""#,
+    ),
+    (
+        "bools_in_values",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ .Values.no }} {{ not .Values.no }} {{ and .Values.s .Values.no }}"#,
+        r#"<no value> true <no value>"#,
+    ),
+    (
+        "toString_float",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toString .Values.big }} {{ .Values.big | int }} {{ .Values.big | int64 }} {{ .Values.f | toString }}"#,
+        r#"1e+06 1000000 1000000 2.5"#,
+    ),
+    (
+        "empty_types",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ empty 0.0 }} {{ empty (dict) }} {{ empty (list) }} {{ empty "" }} {{ empty false }} {{ empty nil }} {{ empty "a" }}"#,
+        r#"true true true true true true false"#,
+    ),
+    (
+        "ternary_piped",
+        r#""#,
+        r#"{{ true | ternary "yes" "no" }} {{ .Values.s | empty | ternary "yes" "no" }}"#,
+        r#"yes no"#,
+    ),
+    (
+        "else_with_range",
+        r#""#,
+        r#"{{ range $i, $e := .Values.empty }}{{ $i }}{{ else }}none{{ end }}{{ range .Values.l }}{{ if gt . 2.0 }}{{ . }}{{ end }}{{ end }}"#,
+        r#"none34"#,
+    ),
+    (
+        "nested_tpl",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ tpl (tpl "{{ \"{{ .Values.s }}\" }}" .) . }}"#,
+        r#"hello"#,
+    ),
+    (
+        "include_in_tpl",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ tpl "{{ include \"sem.x\" . }}" . }}"#,
+        r#"Xhello"#,
+    ),
+    (
+        "index_map_list",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ index (list (dict "a" "v")) 0 "a" }}"#,
+        r#"v"#,
+    ),
+    (
+        "keys_order",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ keys .Values.m | sortAlpha | join "," }} {{ values .Values.m | len }}"#,
+        r#"a,b,c 3"#,
+    ),
+    (
+        "merge_deep",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ $a := dict "x" (dict "y" 1 "z" (list 1)) "e" "" }}{{ $b := dict "x" (dict "y" 2 "w" 3 "z" (list 2)) "e" "filled" "n" nil }}{{ toJson (merge $a $b) }}"#,
+        r#"{"e":"filled","x":{"w":3,"y":1,"z":[1]}}"#,
+    ),
+    (
+        "merge_overwrite_nil",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ $a := dict "x" 1 "y" (dict "z" 1) }}{{ toJson (mergeOverwrite $a (dict "x" nil "y" "str")) }}"#,
+        r#"{"x":null,"y":"str"}"#,
+    ),
+    (
+        "deepcopy_independent",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ $a := dict "x" (dict "y" 1) }}{{ $b := deepCopy $a }}{{ $_ := set $b.x "y" 2 }}{{ $a.x.y }}{{ $b.x.y }}"#,
+        r#"12"#,
+    ),
+    (
+        "regex_all",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ regexFindAll "[a-z]+" "ab 12 cd ef" 2 }} {{ regexReplaceAllLiteral "\\d" "a1b2" "$0" }} {{ regexQuoteMeta "a.b*c" }}"#,
+        r#"[ab cd] a$0b$0 a\.b\*c"#,
+    ),
+    (
+        "substr_edge",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ substr 2 100 "hello" }} {{ substr -1 2 "hello" }} {{ trunc 100 "hi" }} {{ trunc -100 "hi" }}"#,
+        r#"llo he hi hi"#,
+    ),
+    (
+        "split_join_edge",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ splitList "" "abc" }} {{ split "," "" }} {{ join "," (list) }} {{ join "," "single" }}"#,
+        r#"[a b c] map[_0:]  single"#,
+    ),
+    (
+        "atoi_float",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ atoi "12" }} {{ atoi "x" }} {{ float64 "1.5" }} {{ int "3.9" }} {{ int true }}"#,
+        r#"12 0 1.5 0 1"#,
+    ),
+    (
+        "math_float_inputs",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ add 1.9 1.9 }} {{ mul 2.5 2 }} {{ div 10 3.0 }} {{ max 1.5 2.5 }} {{ addf 1 2.5 }} {{ subf 5 1.5 0.5 }}"#,
+        r#"2 4 3 2 3.5 3"#,
+    ),
+    (
+        "semver_parts",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ $v := semver "1.2.3-alpha+meta" }}{{ $v.Major }}.{{ $v.Minor }}.{{ $v.Patch }} {{ $v.Prerelease }} {{ $v.Metadata }} {{ $v }}"#,
+        r#"1.2.3 alpha meta 1.2.3-alpha+meta"#,
+    ),
+    (
+        "kube_version_print",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ .Capabilities.KubeVersion }} {{ .Capabilities.KubeVersion.Major }} {{ .Capabilities.KubeVersion.GitVersion }}"#,
+        r#"v1.31.0 1 v1.31.0"#,
+    ),
+    (
+        "files_glob_range",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ range $p, $c := .Files.Glob "files/*.txt" }}{{ $p }}={{ $c | toString | trim }};{{ end }} {{ len (.Files.Glob "files/*") }}"#,
+        r#"files/a.txt=line1
+line2;files/b.txt=bee; 2"#,
+    ),
+    (
+        "files_lines_missing",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ .Files.Lines "nope" }} {{ .Files.Get "nope" | quote }}"#,
+        r#"[] """#,
+    ),
+    (
+        "chart_fields",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ .Chart.Name }} {{ .Chart.Version }} {{ .Chart.IsRoot }} {{ .Chart.Description | quote }} {{ .Chart.Keywords }}"#,
+        r#"sem 0.1.0 true "" []"#,
+    ),
+    (
+        "html_in_tojson",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ toJson "<a&b>" }} {{ toRawJson "<a&b>" }} {{ toPrettyJson (dict "a" 1 "b" (list)) }}"#,
+        r#""\u003ca\u0026b\u003e" "<a&b>" {
+  "a": 1,
+  "b": []
+}"#,
+    ),
+    (
+        "println_types",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ println 1.5 "x" nil true }}"#,
+        r#"1.5 x <nil> true
+"#,
+    ),
+    (
+        "print_spacing",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ print "a" 1 2 "b" nil 3 }}"#,
+        r#"a1 2b<nil> 3"#,
+    ),
+    (
+        "urlquery_multi",
+        r#"{{ define "sem.x" }}X{{ .Values.s }}{{ end }}"#,
+        r#"{{ urlquery "a" 1 }} {{ html 1 "<" }} {{ js "\u2028" }}"#,
+        r#"a1 1&lt; \u2028"#,
+    ),
+    (
+        "piped_nil_into_funcs",
+        r#""#,
+        r#"{{ .Values.missing | quote }}|{{ .Values.missing | toJson }}|{{ list .Values.missing 1 | toJson }}|{{ .Values.missing | list | toJson }}|{{ dict "k" .Values.missing | toJson }}"#,
+        r#"|null|[null,1]|[null]|{"k":null}"#,
+    ),
 ];
 
-/// Cases whose output is only semantically checked (random or time-dependent).
 #[test]
 fn templates_render_like_helm() {
     let mut failures = Vec::new();
@@ -753,6 +1133,25 @@ sem/templates/_case.tpl:1:31
         r#"sem/templates/t.yaml:1:3
   executing "sem/templates/t.yaml" at <trunc>:
     wrong number of args for trunc: want 2 got 1"#,
+    ),
+    (
+        "piped_nil_into_typed",
+        r#"{{ .Values.no | ternary "yes" "no" }}"#,
+        r#"sem/templates/t.yaml:1:30
+  executing "sem/templates/t.yaml" at <"no">:
+    invalid value; expected bool"#,
+    ),
+    (
+        "piped_nil_no_args",
+        r#"{{ .Values.missing | upper }}"#,
+        r#"sem/templates/t.yaml:1:21
+  executing "sem/templates/t.yaml" at <upper>:
+    invalid value; expected string"#,
+    ),
+    (
+        "gt_mixed",
+        r#"{{ gt .Values.f 2 }}"#,
+        r#"template: sem/templates/t.yaml:1:3: executing "sem/templates/t.yaml" at <gt .Values.f 2>: error calling gt: incompatible types for comparison: float64 and int"#,
     ),
 ];
 

@@ -191,7 +191,8 @@ fn js(a: &Args) -> Result<Value, FuncError> {
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
+            c if c.is_ascii() || super::printf::is_go_printable(c) => out.push(c),
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
         }
     }
     Ok(Value::from(out))

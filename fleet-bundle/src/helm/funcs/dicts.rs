@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use minijinja::Value;
 
-use super::{strval, Args, Func, FuncError};
+use super::{stored, strval, Args, Func, FuncError};
 use crate::helm::template::value::{
     as_list, as_map, deep_copy, kind, new_map, truth, type_name, GoMap, Kind,
 };
@@ -21,7 +21,7 @@ pub fn lookup(name: &str) -> Option<Func> {
             let mut m = BTreeMap::new();
             for pair in a.vals.chunks(2) {
                 let key = strval(&pair[0]);
-                m.insert(key, pair.get(1).cloned().unwrap_or_else(|| Value::from("")));
+                m.insert(key, pair.get(1).map_or_else(|| Value::from(""), stored));
             }
             Ok(new_map(m))
         },
@@ -33,7 +33,7 @@ pub fn lookup(name: &str) -> Option<Func> {
         "set" => |a| {
             a.arity(3)?;
             let m = a.map(0)?;
-            m.set(a.string(1)?, a.get(2).clone());
+            m.set(a.string(1)?, stored(a.get(2)));
             Ok(a.get(0).clone())
         },
         "unset" => |a| {

@@ -487,15 +487,14 @@ fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
-/// libyaml's printable set (with Unicode output enabled).
+/// libyaml's printable set (with Unicode output enabled): its byte test admits no
+/// four-byte UTF-8 sequence, so characters beyond the BMP (emoji) are escaped.
 fn is_printable(c: char) -> bool {
     let v = c as u32;
     v == 0x0A
         || (0x20..=0x7E).contains(&v)
         || (0xA0..=0xD7FF).contains(&v)
         || ((0xE000..=0xFFFD).contains(&v) && v != 0xFEFF)
-        || (0x10000..=0x10FFFF).contains(&v)
-        || v == 0x85
 }
 
 struct Analysis {

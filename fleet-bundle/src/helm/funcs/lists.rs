@@ -6,7 +6,7 @@
 
 use minijinja::Value;
 
-use super::{Args, Func, FuncError};
+use super::{stored, Args, Func, FuncError};
 use crate::helm::template::value::{as_int, as_list, deep_equal, kind, truth, type_name, Kind};
 
 /// The most items `until`/`untilStep`/`seq` may produce.
@@ -14,17 +14,17 @@ const MAX_RANGE: i64 = 10_000_000;
 
 pub fn lookup(name: &str) -> Option<Func> {
     Some(match name {
-        "list" | "tuple" => |a| Ok(Value::from(a.vals.to_vec())),
+        "list" | "tuple" => |a| Ok(Value::from(a.vals.iter().map(stored).collect::<Vec<_>>())),
         "append" | "push" | "mustAppend" | "mustPush" => |a| {
             a.arity(2)?;
             let mut l = want_list(a, 0, "push on")?;
-            l.push(a.get(1).clone());
+            l.push(stored(a.get(1)));
             Ok(Value::from(l))
         },
         "prepend" | "mustPrepend" => |a| {
             a.arity(2)?;
             let mut l = want_list(a, 0, "prepend on")?;
-            l.insert(0, a.get(1).clone());
+            l.insert(0, stored(a.get(1)));
             Ok(Value::from(l))
         },
         "first" | "mustFirst" => |a| {

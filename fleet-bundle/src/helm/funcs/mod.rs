@@ -174,6 +174,15 @@ fn wrong_type(index: usize, want: &str, got: &Value) -> FuncError {
     FuncError::Type { index, msg }
 }
 
+/// A value as an `interface{}` holds it: Go's invalid "no value" becomes nil.
+pub fn stored(v: &Value) -> Value {
+    if v.is_undefined() {
+        Value::from(())
+    } else {
+        v.clone()
+    }
+}
+
 /// Sprig's `strval`: strings as they are, byte slices as text, anything else with `%v`.
 pub fn strval(v: &Value) -> String {
     match kind(v) {

@@ -417,7 +417,7 @@ fn go_escape_char(c: char, quote: char) -> String {
 
 /// Close to Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and
 /// the ASCII space.
-fn is_go_printable(c: char) -> bool {
+pub(crate) fn is_go_printable(c: char) -> bool {
     if c == ' ' {
         return true;
     }

@@ -438,13 +438,12 @@ impl<'a> Exec<'a> {
     fn eval_pipeline(&mut self, fr: &mut Frame, dot: &Value, pipe: &Pipe) -> R<Value> {
         let mut v: Option<Value> = None;
         for cmd in &pipe.cmds {
-            v = Some(self.eval_command(fr, dot, cmd, v)?);
+            let r = self.eval_command(fr, dot, cmd, v)?;
+            // After every command Go unwraps an empty interface: a nil interface becomes
+            // "no value", which is what the next command receives.
+            v = Some(if r.is_none() { Value::UNDEFINED } else { r });
         }
-        let mut v = v.unwrap_or(Value::UNDEFINED);
-        // Go unwraps an empty interface: a nil interface becomes "no value".
-        if v.is_none() {
-            v = Value::UNDEFINED;
-        }
+        let v = v.unwrap_or(Value::UNDEFINED);
         for name in &pipe.decl {
             if pipe.is_assign {
                 set_var(fr, name, v.clone());
@@ -778,7 +777,14 @@ impl<'a> Exec<'a> {
             }
             FuncError::Type { index, msg } => match args.get(index) {
                 Some(node) => self.error(fr, node.pos(), node, msg),
-                None => self.error(fr, cmd.pos, cmd, msg),
+                // The piped value: Go reports the node it evaluated last.
+                None => match args.last() {
+                    Some(node) => self.error(fr, node.pos(), node, msg),
+                    None => {
+                        let pos = cmd.args.first().map_or(cmd.pos, Arg::pos);
+                        self.error(fr, pos, &name, msg)
+                    }
+                },
             },
             FuncError::Fail(m) => self.error_with(
                 fr,
@@ -802,8 +808,10 @@ impl<'a> Exec<'a> {
         for a in args {
             vals.push(self.eval_arg(fr, dot, a)?);
         }
+        // The piped value stays as it is: "no value" there is Go's invalid value, which
+        // typed parameters refuse with "invalid value" (functions store it as nil).
         if let Some(f) = fin {
-            vals.push(if f.is_undefined() { Value::from(()) } else { f });
+            vals.push(f);
         }
         Ok(vals)
     }
