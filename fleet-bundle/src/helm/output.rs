@@ -228,7 +228,7 @@ pub fn read_head(doc: &str, file: &str) -> Result<Head, OutputError> {
         file: file.to_string(),
         message,
     };
-    let value = yaml11::parse_first(doc)
+    let value = yaml11::parse_first_pruned(doc, &head_path)
         .map_err(|e| parse_err(format!("error converting YAML to JSON: yaml: {e}")))?;
     let map = match value {
         Value::Object(m) => m,
@@ -294,6 +294,17 @@ pub fn read_head(doc: &str, file: &str) -> Result<Head, OutputError> {
         }
     }
     Ok(head)
+}
+
+/// The parts of a document [`Head`] reads: `apiVersion`, `kind`, `metadata.name` and
+/// each of `metadata.annotations`.
+fn head_path(path: &[String]) -> bool {
+    match path {
+        [top] => matches!(top.as_str(), "apiVersion" | "kind" | "metadata"),
+        [meta, field] => meta == "metadata" && matches!(field.as_str(), "name" | "annotations"),
+        [meta, annotations, _] => meta == "metadata" && annotations == "annotations",
+        _ => false,
+    }
 }
 
 fn json_kind(v: &Value) -> &'static str {

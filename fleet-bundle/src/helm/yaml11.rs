@@ -96,6 +96,233 @@ pub fn parse_first(text: &str) -> Result<Value, YamlError> {
         .unwrap_or(Value::Null))
 }
 
+/// Parses the first document like [`parse_first`] but only materialises the map
+/// entries whose key path (from the root) `keep` accepts; everything else is read and
+/// checked for what would make Helm's decoder fail (a `.nan`, a null or complex key, a
+/// bad merge or tag) without being built. Used to read a manifest's head cheaply while
+/// still refusing the documents Helm refuses. Falls back to a full parse when an alias
+/// refers to a skipped anchor.
+pub fn parse_first_pruned(
+    text: &str,
+    keep: &dyn Fn(&[String]) -> bool,
+) -> Result<Value, YamlError> {
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+    };
+    let mut pruned = Pruned {
+        keep,
+        path: Vec::new(),
+        skipped_anchors: false,
+    };
+    loop {
+        let (event, span) = builder.next()?;
+        match event {
+            Event::StreamStart | Event::Nothing => {}
+            Event::StreamEnd | Event::DocumentEnd => return Ok(Value::Null),
+            Event::DocumentStart(_) => {
+                let (event, span) = builder.next()?;
+                if matches!(event, Event::DocumentEnd) {
+                    return Ok(Value::Null);
+                }
+                return match pruned.node(&mut builder, event, span) {
+                    Err(PruneError::NeedFull) => parse_first(text),
+                    Err(PruneError::Yaml(e)) => Err(e),
+                    Ok(v) => Ok(v),
+                };
+            }
+            other => {
+                return Err(YamlError::unsupported(
+                    &span,
+                    format!("unexpected YAML event {other:?}"),
+                ))
+            }
+        }
+    }
+}
+
+enum PruneError {
+    Yaml(YamlError),
+    /// An alias points into a skipped region: only a full parse can resolve it.
+    NeedFull,
+}
+
+impl From<YamlError> for PruneError {
+    fn from(e: YamlError) -> Self {
+        PruneError::Yaml(e)
+    }
+}
+
+struct Pruned<'k> {
+    keep: &'k dyn Fn(&[String]) -> bool,
+    path: Vec<String>,
+    skipped_anchors: bool,
+}
+
+impl Pruned<'_> {
+    /// Builds a kept node (its map children are filtered by `keep`).
+    fn node<'a>(
+        &mut self,
+        b: &mut Builder<'a>,
+        event: Event<'a>,
+        span: Span,
+    ) -> Result<Value, PruneError> {
+        match event {
+            Event::MappingStart(anchor, _) => {
+                let mut map = Map::new();
+                loop {
+                    let (event, key_span) = b.next()?;
+                    if matches!(event, Event::MappingEnd) {
+                        break;
+                    }
+                    let is_merge = matches!(&event, Event::Scalar(text, ScalarStyle::Plain, _, None) if text == "<<");
+                    if is_merge {
+                        // Merges are rare in manifests: keep their exact semantics.
+                        let (event, span) = b.next()?;
+                        let value = self.full(b, event, span)?;
+                        merge_into(&mut map, value, &span)?;
+                        continue;
+                    }
+                    let key = b.node(event, key_span)?;
+                    let key = key_string(&key, &key_span)?;
+                    let (event, span) = b.next()?;
+                    self.path.push(key.clone());
+                    let kept = (self.keep)(&self.path);
+                    let result = if kept {
+                        self.node(b, event, span).map(Some)
+                    } else {
+                        self.skip(b, event, span).map(|()| None)
+                    };
+                    self.path.pop();
+                    if let Some(value) = result? {
+                        map.insert(key, value);
+                    } else {
+                        map.remove(&key);
+                    }
+                }
+                let value = Value::Object(map);
+                if anchor != 0 {
+                    // A pruned map under an anchor would be reused incomplete.
+                    self.skipped_anchors = true;
+                }
+                Ok(value)
+            }
+            other => self.full(b, other, span),
+        }
+    }
+
+    fn full<'a>(
+        &mut self,
+        b: &mut Builder<'a>,
+        event: Event<'a>,
+        span: Span,
+    ) -> Result<Value, PruneError> {
+        if let Event::Alias(id) = event {
+            if self.skipped_anchors && !b.anchors.contains_key(&id) {
+                return Err(PruneError::NeedFull);
+            }
+        }
+        Ok(b.node(event, span)?)
+    }
+
+    /// Reads a node without building it, failing where building would fail.
+    fn skip<'a>(
+        &mut self,
+        b: &mut Builder<'a>,
+        event: Event<'a>,
+        span: Span,
+    ) -> Result<(), PruneError> {
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                if anchor != 0 {
+                    self.skipped_anchors = true;
+                }
+                if tag.is_some() || (style == ScalarStyle::Plain && may_fail_plain(&text)) {
+                    resolve_scalar(&text, style, tag.as_deref(), &span)?;
+                }
+                Ok(())
+            }
+            Event::Alias(_) => Ok(()),
+            Event::SequenceStart(anchor, _) => {
+                if anchor != 0 {
+                    self.skipped_anchors = true;
+                }
+                loop {
+                    let (event, span) = b.next()?;
+                    if matches!(event, Event::SequenceEnd) {
+                        return Ok(());
+                    }
+                    self.skip(b, event, span)?;
+                }
+            }
+            Event::MappingStart(anchor, _) => {
+                if anchor != 0 {
+                    self.skipped_anchors = true;
+                }
+                loop {
+                    let (event, key_span) = b.next()?;
+                    if matches!(event, Event::MappingEnd) {
+                        return Ok(());
+                    }
+                    let is_merge = matches!(&event, Event::Scalar(text, ScalarStyle::Plain, _, None) if text == "<<");
+                    match event {
+                        Event::Scalar(text, style, anchor, tag) => {
+                            if anchor != 0 {
+                                self.skipped_anchors = true;
+                            }
+                            if style == ScalarStyle::Plain
+                                && tag.is_none()
+                                && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL")
+                            {
+                                return Err(YamlError::unsupported(
+                                    &key_span,
+                                    "unsupported map key of type: <nil>",
+                                )
+                                .into());
+                            }
+                            if tag.is_some()
+                                || (style == ScalarStyle::Plain && may_fail_plain(&text))
+                            {
+                                resolve_scalar(&text, style, tag.as_deref(), &key_span)?;
+                            }
+                        }
+                        Event::Alias(_) => {
+                            // The key's type is unknown without the anchor's value.
+                            return Err(PruneError::NeedFull);
+                        }
+                        _ => {
+                            return Err(YamlError::unsupported(
+                                &key_span,
+                                "unsupported map key: a map or a list cannot be a key",
+                            )
+                            .into());
+                        }
+                    }
+                    let (event, span) = b.next()?;
+                    if is_merge {
+                        let value = self.full(b, event, span)?;
+                        let mut scratch = Map::new();
+                        merge_into(&mut scratch, value, &span)?;
+                    } else {
+                        self.skip(b, event, span)?;
+                    }
+                }
+            }
+            other => Err(
+                YamlError::unsupported(&span, format!("unexpected YAML event {other:?}")).into(),
+            ),
+        }
+    }
+}
+
+/// Plain scalars whose resolution can fail (`.nan`, `.inf` spellings).
+fn may_fail_plain(text: &str) -> bool {
+    let t = text.strip_prefix(['+', '-']).unwrap_or(text);
+    t.starts_with('.')
+        && t.len() == 4
+        && matches!(&t[1..], "nan" | "NaN" | "NAN" | "inf" | "Inf" | "INF")
+}
+
 /// Turns every number into a float64, as the JSON round trip of `sigs.k8s.io/yaml` does
 /// for untyped targets (Helm values, `fromYaml`).
 pub fn into_helm_numbers(value: Value) -> Value {
@@ -610,6 +837,30 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_first("a: .nan").is_err());
+    }
+
+    #[test]
+    fn pruned_parse_keeps_only_the_head() {
+        let keep = |p: &[String]| match p.len() {
+            1 => p[0] == "kind" || p[0] == "metadata",
+            2 => p[1] == "name",
+            _ => false,
+        };
+        let doc =
+            "kind: Pod\nmetadata:\n  name: x\n  labels: {a: b}\nspec:\n  big: [1, 2, {c: d}]\n";
+        assert_eq!(
+            parse_first_pruned(doc, &keep).unwrap(),
+            json!({"kind": "Pod", "metadata": {"name": "x"}})
+        );
+        // What a full parse refuses, a pruned one refuses too.
+        assert!(parse_first_pruned("kind: Pod\nspec:\n  x: .nan\n", &keep).is_err());
+        assert!(parse_first_pruned("kind: Pod\nspec:\n  ~: 1\n", &keep).is_err());
+        assert!(parse_first_pruned("kind: Pod\nspec: {a: b\n", &keep).is_err());
+        // An alias into a skipped anchor falls back to the full parse.
+        assert_eq!(
+            parse_first_pruned("spec: &s Pod\nkind: *s\n", &keep).unwrap(),
+            json!({"spec": "Pod", "kind": "Pod"})
+        );
     }
 
     #[test]
