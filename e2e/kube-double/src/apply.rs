@@ -69,7 +69,13 @@ pub fn apply(
             continue;
         }
         for p in e.set.intersection(&applied_set) {
-            if value_at(&base, p, schema) != value_at(&merged, p, schema) {
+            // Only values conflict: a list item or map whose children changed is not itself
+            // a conflicting field.
+            let inner_node = applied_set
+                .range::<Path, _>((std::ops::Bound::Excluded(p), std::ops::Bound::Unbounded))
+                .next()
+                .is_some_and(|next| next.starts_with(p));
+            if !inner_node && value_at(&base, p, schema) != value_at(&merged, p, schema) {
                 conflicts.push((i, p.clone()));
             }
         }
@@ -336,6 +342,40 @@ mod tests {
         assert!(
             entries.iter().all(|e| e.manager != "kubectl-edit"),
             "{entries:?}"
+        );
+    }
+
+    #[test]
+    fn several_conflicts_are_grouped_by_manager() {
+        let schema = Schema::Builtin;
+        let live = apply(None, &applied(2, true), &req(&schema, false)).expect("create");
+        let mut edited = live.clone();
+        edited["spec"]["replicas"] = json!(5);
+        edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        record_update(
+            Some(&live),
+            &mut edited,
+            "kubectl-edit",
+            "apps/v1",
+            Scope::Main { skip_status: true },
+            &schema,
+            "t2",
+        );
+        let mut other = applied(2, true);
+        other["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:3");
+        other["spec"]["replicas"] = json!(7);
+        let err = apply(
+            Some(&edited),
+            &other,
+            &ApplyRequest {
+                manager: "third",
+                ..req(&schema, false)
+            },
+        )
+        .expect_err("conflicts");
+        assert_eq!(
+            err.message,
+            "Apply failed with 2 conflicts: conflicts with \"kubectl-edit\" using apps/v1:\n- .spec.replicas\n- .spec.template.spec.containers[name=\"web\"].image"
         );
     }
 

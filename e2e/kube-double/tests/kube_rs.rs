@@ -576,6 +576,23 @@ async fn watcher_sees_changes_and_unauthenticated_requests_get_401() {
     }
     assert_eq!(seen, ["apply w1 None", "apply w1 Some(\"b\")", "delete w1"]);
 
+    // Streaming lists: initial events end with a bookmark before changes follow.
+    let mut streaming = watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), streaming.next())
+            .await
+            .expect("in time")
+            .expect("event")
+            .expect("ok")
+        {
+            watcher::Event::InitApply(o) => initial.push(o.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, ["other"]);
+
     let http = reqwest_like_get(double.url(), double.ca_pem().expect("ca")).await;
     assert_eq!(http, 401);
     double.shutdown().await;
