@@ -37,41 +37,89 @@ impl Renderer for HelmRenderer {
         let chart = crate::helm::load::load(&chart_dir).map_err(|e| helm_err(e.to_string()))?;
         crate::helm::dependencies::check_dependencies(&chart)
             .map_err(|e| helm_err(e.to_string()))?;
-        let helm = input.options.helm.clone().unwrap_or_default();
-        let values = match helm.values {
-            Some(Value::Object(map)) => as_floats(map),
-            Some(Value::Null) | None => Map::new(),
-            Some(other) => {
-                return Err(helm_err(format!(
-                    "helm.values must be a mapping, not {other}"
-                )))
-            }
-        };
-        let kube_version = if input.cluster.kube_version.is_empty() {
-            FLEET_TEMPLATE_KUBE_VERSION.to_string()
-        } else {
-            input.cluster.kube_version.clone()
-        };
-        let opts = TemplateOptions {
-            release_name: input.release_name.to_string(),
-            namespace: input.namespace.to_string(),
-            kube_version: Some(kube_version),
-            skip_schema_validation: helm.skip_schema_validation,
-            stream: StreamOptions {
-                include_crds: true,
-                skip_tests: false,
-                no_hooks: true,
-                show_only: Vec::new(),
-            },
-            ..TemplateOptions::default()
-        };
-        let rendered = render_loaded(chart, &values, &opts, &GoTemplateEngine)
-            .map_err(|e| helm_err(e.to_string()))?;
-        let text = rendered
-            .stream(&opts.stream)
-            .map_err(|e| helm_err(e.to_string()))?;
-        yaml::parse_documents(&format!("chart {shown} (rendered)"), &text)
+        render_chart(input, chart, &shown)
     }
+}
+
+/// Renders a loaded chart for the deployment of `input` and reads the objects back.
+fn render_chart(
+    input: &RenderInput,
+    chart: crate::helm::load::LoadedChart,
+    shown: &str,
+) -> Result<Vec<Value>, RenderError> {
+    let helm_err = |e: String| RenderError::Helm(format!("chart {shown}: {e}"));
+    let helm = input.options.helm.clone().unwrap_or_default();
+    let values = match helm.values {
+        Some(Value::Object(map)) => as_floats(map),
+        Some(Value::Null) | None => Map::new(),
+        Some(other) => {
+            return Err(helm_err(format!(
+                "helm.values must be a mapping, not {other}"
+            )))
+        }
+    };
+    let kube_version = if input.cluster.kube_version.is_empty() {
+        FLEET_TEMPLATE_KUBE_VERSION.to_string()
+    } else {
+        input.cluster.kube_version.clone()
+    };
+    let opts = TemplateOptions {
+        release_name: input.release_name.to_string(),
+        namespace: input.namespace.to_string(),
+        kube_version: Some(kube_version),
+        skip_schema_validation: helm.skip_schema_validation,
+        stream: StreamOptions {
+            include_crds: true,
+            skip_tests: false,
+            no_hooks: true,
+            show_only: Vec::new(),
+        },
+        ..TemplateOptions::default()
+    };
+    let rendered = render_loaded(chart, &values, &opts, &GoTemplateEngine)
+        .map_err(|e| helm_err(e.to_string()))?;
+    let text = rendered
+        .stream(&opts.stream)
+        .map_err(|e| helm_err(e.to_string()))?;
+    yaml::parse_documents(&format!("chart {shown} (rendered)"), &text)
+}
+
+/// Renders the `templates/` files of a plain-YAML bundle as Fleet does: they become the
+/// templates of a chart generated for the bundle (named after it, version
+/// `v0.0.0+<content id>`), rendered with `helm.values`. Empty when there are none.
+pub fn render_raw_templates(input: &RenderInput) -> Result<Vec<Value>, RenderError> {
+    let templates: Vec<&str> = yaml::manifest_files(input.files)
+        .into_iter()
+        .filter(|name| name.starts_with("templates/"))
+        .collect();
+    if templates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let shown = format!("templates/ of bundle {}", input.bundle_name);
+    let helm_err = |e: String| RenderError::Helm(format!("chart {shown}: {e}"));
+    let resources: Vec<crate::bundle::BundleResource> = input
+        .files
+        .iter()
+        .map(|(name, data)| crate::content::encode_resource(name, data, false))
+        .collect();
+    let (_, digest) = crate::digest::content_blob(&resources);
+    let chart_name = input
+        .bundle_name
+        .rsplit('/')
+        .next()
+        .unwrap_or(input.bundle_name);
+    let chart_yaml = format!("apiVersion: v2\nname: {chart_name}\nversion: v0.0.0+s-{digest}\n");
+    let mut files = vec![crate::helm::chart::ChartFile {
+        name: "Chart.yaml".to_string(),
+        data: chart_yaml.into_bytes(),
+    }];
+    files.extend(templates.iter().map(|name| crate::helm::chart::ChartFile {
+        name: (*name).to_string(),
+        data: input.files[*name].clone(),
+    }));
+    let chart = crate::helm::load::load_files(files, chart_name, Default::default())
+        .map_err(|e| helm_err(e.to_string()))?;
+    render_chart(input, chart, &shown)
 }
 
 /// Every integer as a float, recursively.
@@ -94,6 +142,38 @@ fn float_value(v: Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_yaml_templates_dir_is_a_generated_chart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::write(
+            dir.join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Chart.Name }}\ndata:\n  env: {{ .Values.env | quote }}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("plain.yaml"),
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
+        )
+        .unwrap();
+        let opts = BundleDeploymentOptions {
+            helm: Some(HelmOptions {
+                values: Some(serde_json::json!({"env": "prod"})),
+                ..HelmOptions::default()
+            }),
+            ..BundleDeploymentOptions::default()
+        };
+        let out = super::super::render(dir, "repo-app", &opts, &ClusterInfo::default()).unwrap();
+        let names: Vec<_> = out
+            .objects
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["repo-app-repo-app", "s"]);
+        assert_eq!(out.objects[0]["data"]["env"], "prod");
+    }
+
     use crate::bundle::{BundleDeploymentOptions, HelmOptions};
     use crate::target::ClusterInfo;
 

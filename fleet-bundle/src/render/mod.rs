@@ -178,8 +178,9 @@ pub const MAX_BUNDLE_DIR_BYTES: u64 = 512 * 1024 * 1024;
 /// Flow (Fleet's `helmdeployer` in template mode):
 /// 1. the files are read and the [`Style`] detected;
 /// 2. plain YAML: `yaml.overlays` are applied ([`overlay::apply`]), `overlays/` dropped,
-///    and every Kubernetes object of the `.yaml`/`.yml`/`.json` files collected in file
-///    order ([`yaml::objects`]); a chart: rendered by the Helm renderer; a kustomization:
+///    `templates/` rendered as the templates of a generated chart
+///    ([`helm::render_raw_templates`]), and every Kubernetes object of the other
+///    `.yaml`/`.yml`/`.json` files collected in file order ([`yaml::objects`]); a chart: rendered by the Helm renderer; a kustomization:
 ///    built by the kustomize renderer, over the chart's output when both are present;
 /// 3. Fleet's post-processing: `namespace` (target namespace) forced onto every object;
 ///    CRDs annotated `helm.sh/resource-policy: keep` unless `deleteCRDResources`.
@@ -245,6 +246,7 @@ pub fn render_files(
         .render(&input)?;
     }
     if style.is_raw_yaml() {
+        objects.extend(helm::render_raw_templates(&input)?);
         objects.extend(yaml::YamlRenderer.render(&input)?);
     }
     post_process(&mut objects, options);

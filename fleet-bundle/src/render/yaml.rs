@@ -37,7 +37,8 @@ pub fn manifest_files(files: &BundleFiles) -> Vec<&str> {
         .collect()
 }
 
-/// Every Kubernetes object of the manifest files, in file-name order then document order.
+/// Every Kubernetes object of the manifest files outside `templates/`, in file-name order
+/// then document order.
 ///
 /// Documents that are empty, or lack `apiVersion` or `kind` (values files, configs), are
 /// skipped as Fleet skips them; an object with an `items` list is flattened into its items
@@ -45,7 +46,11 @@ pub fn manifest_files(files: &BundleFiles) -> Vec<&str> {
 /// error naming the file and document.
 pub fn objects(files: &BundleFiles) -> Result<Vec<Value>, RenderError> {
     let mut out = Vec::new();
-    for name in manifest_files(files) {
+    // `templates/` files are chart templates (see `super::helm::render_raw_templates`).
+    for name in manifest_files(files)
+        .into_iter()
+        .filter(|n| !n.starts_with("templates/"))
+    {
         let text = String::from_utf8_lossy(&files[name]);
         out.extend(parse_documents(name, &text)?);
     }
