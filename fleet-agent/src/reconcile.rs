@@ -141,7 +141,14 @@ impl Reconciler {
         for index in depends::dependency_order(&desired.deployments) {
             let deployment = &desired.deployments[index];
             if let Some(only) = only {
-                if !only.contains(&set_hash(&deployment.namespace, &deployment.bundle)) {
+                // Waiting bundles are looked at too: the change may be their dependency
+                // becoming Ready.
+                let waiting = book
+                    .lock()
+                    .get(&deployment.namespace, &deployment.bundle)
+                    .is_none_or(|s| s.state == BundleState::Pending);
+                if !waiting && !only.contains(&set_hash(&deployment.namespace, &deployment.bundle))
+                {
                     continue;
                 }
             }

@@ -628,3 +628,39 @@ async fn keep_resources_survive_uninstall_and_values_reach_helm() {
     );
     world.kill_agent().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_trimmed_to_max_history() {
+    let mut world = World::start().await;
+    let options = BundleDeploymentOptions {
+        helm: Some(HelmOptions {
+            max_history: 2,
+            ..Default::default()
+        }),
+        ..shop()
+    };
+    world.start_agent(world.config()).await;
+    for (i, value) in ["one", "two", "three"].iter().enumerate() {
+        let digest = world.manager.add_content(&[("a.yaml", &cm("a", value))]);
+        let id = format!("d{i}");
+        world
+            .manager
+            .publish(vec![deployment("web", &id, &digest, options.clone())]);
+        reported(&world, "web", &id, BundleState::Ready).await;
+    }
+    let history = world.helm_json(&["-n", "fleet-system", "history", "web"]);
+    let revisions: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["revision"].clone(), r["status"].clone()))
+        .collect();
+    assert_eq!(
+        revisions,
+        [
+            (json!(2), json!("superseded")),
+            (json!(3), json!("deployed"))
+        ]
+    );
+    world.kill_agent().await;
+}
