@@ -86,6 +86,15 @@ fn drop_empty_annotations(r: &mut Resource) {
     }
 }
 
+fn has_non_finite_number(v: &Value) -> bool {
+    match v {
+        Value::Float(f) => !f.is_finite(),
+        Value::Seq(items) => items.iter().any(has_non_finite_number),
+        Value::Map(m) => m.values().any(has_non_finite_number),
+        _ => false,
+    }
+}
+
 /// Builds the kustomization in `dir` into its resources, in output order.
 ///
 /// # Errors
@@ -117,6 +126,13 @@ pub fn build_resources(dir: &Path, opts: &BuildOptions) -> Result<Vec<Resource>,
         .map_err(|e| KustomizeError::transform(&file, "vars", e))?;
     for r in acc.resources.iter_mut() {
         drop_empty_annotations(r);
+        if has_non_finite_number(&r.value) {
+            return Err(KustomizeError::transform(
+                &file,
+                "resources",
+                format!("{} holds an infinite or NaN number, which Kubernetes objects (JSON) cannot carry", r.id()),
+            ));
+        }
     }
     let order = top
         .sort_options

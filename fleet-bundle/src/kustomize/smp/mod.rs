@@ -2,8 +2,11 @@
 //!
 //! Maps merge key by key, `null` deletes a key, lists merge according to
 //! [`schema::list_strategy`] (by merge key, as a set of scalars, or by replacement), and
-//! the directives `$patch: delete|replace|merge`, `$retainKeys`, `$setElementOrder/<list>`
-//! and `$deleteFromPrimitiveList/<list>` are honoured.
+//! the directive `$patch: delete|replace|merge` is honoured on maps and list elements.
+//!
+//! kustomize's merge does not implement the other apimachinery directives: `$retainKeys`,
+//! `$setElementOrder/<list>` and `$deleteFromPrimitiveList/<list>` are copied into the
+//! result as ordinary fields, and so they are here (checked against `kubectl kustomize`).
 
 pub mod schema;
 
@@ -55,7 +58,7 @@ fn strip(v: &Value) -> Value {
     match v {
         Value::Map(m) => Value::Map(
             m.iter()
-                .filter(|(k, v)| !k.starts_with('$') && **v != Value::Null)
+                .filter(|(k, v)| *k != "$patch" && **v != Value::Null)
                 .map(|(k, v)| (k.clone(), strip(v)))
                 .collect(),
         ),
@@ -86,7 +89,7 @@ impl Merger<'_> {
         path: &mut Vec<String>,
     ) -> Result<(), String> {
         for (key, value) in patch {
-            if key.starts_with('$') {
+            if key == "$patch" {
                 continue;
             }
             path.push(key.clone());
@@ -119,22 +122,6 @@ impl Merger<'_> {
                 }
             }
             path.pop();
-        }
-        for (key, value) in patch {
-            if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
-                if let (Some(Value::Seq(ol)), Value::Seq(remove)) = (orig.get_mut(field), value) {
-                    ol.retain(|v| !remove.contains(v));
-                }
-            }
-            if let Some(field) = key.strip_prefix("$setElementOrder/") {
-                if let (Some(Value::Seq(ol)), Value::Seq(order)) = (orig.get_mut(field), value) {
-                    reorder(ol, order);
-                }
-            }
-        }
-        if let Some(Value::Seq(keep)) = patch.get("$retainKeys") {
-            let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
-            orig.retain(|k, _| keep.contains(&k.as_str()));
         }
         Ok(())
     }
@@ -221,27 +208,6 @@ impl Merger<'_> {
     }
 }
 
-/// `$setElementOrder`: elements named in `order` come first in that order.
-fn reorder(list: &mut Vec<Value>, order: &[Value]) {
-    let key_of = |v: &Value| -> Option<(String, Value)> {
-        v.as_map()
-            .and_then(|m| m.iter().next().map(|(k, v)| (k.clone(), v.clone())))
-    };
-    let mut rest = std::mem::take(list);
-    for o in order {
-        let pos = match key_of(o) {
-            Some((k, want)) => rest
-                .iter()
-                .position(|e| e.as_map().and_then(|m| m.get(&k)) == Some(&want)),
-            None => rest.iter().position(|e| e == o),
-        };
-        if let Some(i) = pos {
-            list.push(rest.remove(i));
-        }
-    }
-    list.extend(rest);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +248,20 @@ mod tests {
             out.get_path(&["spec", "tolerations"]),
             Some(&parse_one("- key: c").unwrap())
         );
+    }
+
+    /// `kubectl kustomize` keeps apimachinery-only directives as plain fields.
+    #[test]
+    fn other_directives_stay_as_fields() {
+        let out = run(
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1}\n",
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  strategy:\n    $retainKeys: [type]\n    type: Recreate\n",
+        );
+        let expected = parse_one(
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  strategy:\n    type: Recreate\n    rollingUpdate: {maxSurge: 1}\n    $retainKeys: [type]\n",
+        )
+        .unwrap();
+        assert_eq!(out, expected);
     }
 
     #[test]

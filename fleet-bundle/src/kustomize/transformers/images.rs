@@ -14,7 +14,7 @@ use crate::kustomize::value::Value;
 /// Applies one `images` entry to every resource.
 pub fn apply(resources: &mut [Resource], image: &ImageArgs, specs: &[FieldSpec]) {
     let Ok(pattern) = Regex::new(&format!(
-        "^{}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$",
+        "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{{}}-]*)?$",
         regex::escape(&image.name)
     )) else {
         return;
@@ -67,36 +67,66 @@ fn rewrite(node: &mut Value, image: &ImageArgs, pattern: &Regex) {
     *current = updated(current, image);
 }
 
-/// Splits `name[:tag][@digest]` into name and the rest (with its separator).
-fn split_image(s: &str) -> (&str, &str) {
-    if let Some(at) = s.find('@') {
-        return (&s[..at], &s[at..]);
-    }
-    let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match s[slash..].rfind(':') {
-        Some(c) => (&s[..slash + c], &s[slash + c..]),
-        None => (s, ""),
+/// Splits `name[:tag][@digest]`; a registry port (`host:5000/...`) stays in the name
+/// because only what follows the first `/` is searched for the separators.
+fn split_image(image: &str) -> (&str, &str, &str) {
+    let from = match image.find('/') {
+        Some(i) if i > 0 => i,
+        _ => 0,
+    };
+    let search = &image[from..];
+    let at = search.find('@').map(|i| i + from);
+    let colon = search.find(':').map(|i| i + from);
+    match (colon, at) {
+        (None, None) => (image, "", ""),
+        (None, Some(a)) => (&image[..a], "", &image[a + 1..]),
+        (Some(c), Some(a)) if a < c => (&image[..a], "", &image[a + 1..]),
+        (Some(c), Some(a)) => (&image[..c], &image[c + 1..a], &image[a + 1..]),
+        (Some(c), None) => (&image[..c], &image[c + 1..], ""),
     }
 }
 
+/// The new image reference, as kustomize's image tag updater computes it.
 fn updated(current: &str, image: &ImageArgs) -> String {
-    let (name, rest) = split_image(current);
-    let mut tag = rest.to_string();
-    if let Some(t) = image.new_tag.as_deref().filter(|t| !t.is_empty()) {
-        tag = format!(":{t}");
+    let (name, mut tag, mut digest) = {
+        let (n, t, d) = split_image(current);
+        (n.to_string(), t.to_string(), d.to_string())
+    };
+    let nonempty = |o: &Option<String>| o.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+    let (new_tag, new_digest, suffix) = (
+        nonempty(&image.new_tag),
+        nonempty(&image.digest),
+        nonempty(&image.tag_suffix),
+    );
+    match (new_tag, new_digest, suffix) {
+        (Some(t), Some(d), _) => {
+            tag = t;
+            digest = d;
+        }
+        (Some(t), None, _) => {
+            tag = t;
+            digest.clear();
+        }
+        (None, Some(d), _) => {
+            tag.clear();
+            digest = d;
+        }
+        (None, None, Some(s)) => {
+            tag.push_str(&s);
+            digest.clear();
+        }
+        (None, None, None) => {}
     }
-    if let Some(d) = image.digest.as_deref().filter(|d| !d.is_empty()) {
-        tag = format!("@{d}");
+    let mut out = nonempty(&image.new_name).unwrap_or(name);
+    if !tag.is_empty() {
+        out.push(':');
+        out.push_str(&tag);
     }
-    if let Some(s) = image.tag_suffix.as_deref().filter(|s| !s.is_empty()) {
-        tag.push_str(s);
+    if !digest.is_empty() {
+        out.push('@');
+        out.push_str(&digest);
     }
-    let name = image
-        .new_name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(name);
-    format!("{name}{tag}")
+    out
 }
 
 #[cfg(test)]
@@ -135,11 +165,28 @@ mod tests {
             ),
             "reg:5000/nginx@sha256:ab"
         );
+        // From `kubectl kustomize`: a new tag and a digest together keep both.
+        assert_eq!(
+            updated(
+                "registry:5000/team/app:1.0",
+                &args(
+                    "registry:5000/team/app",
+                    None,
+                    Some("2.0"),
+                    Some("sha256:def")
+                )
+            ),
+            "registry:5000/team/app:2.0@sha256:def"
+        );
     }
 
     #[test]
     fn only_exact_image_names_match() {
-        let pattern = Regex::new("^nginx(@sha256)?(:[a-zA-Z0-9_.{}-]*)?$").unwrap();
+        let pattern = Regex::new(
+            "^nginx(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{}-]*)?$",
+        )
+        .unwrap();
+        assert!(pattern.is_match("nginx:1.0@sha256:abc"));
         assert!(pattern.is_match("nginx:1.0"));
         assert!(!pattern.is_match("nginx-proxy:1.0"));
     }

@@ -47,12 +47,16 @@ pub fn set_map_entries(
 }
 
 /// Sets the replica count of the resources called `name` (now or originally).
+///
+/// Like kustomize, it is an error when no resource of a kind with a replica field has
+/// that name.
 pub fn set_replicas(
     resources: &mut [Resource],
     name: &str,
     count: i64,
     specs: &[FieldSpec],
 ) -> Result<(), String> {
+    let mut found = false;
     for r in resources.iter_mut() {
         if r.name() != name && !r.previous_ids.iter().any(|id| id.name == name) {
             continue;
@@ -62,11 +66,36 @@ pub fn set_replicas(
             if !fs.selects(&gvk) {
                 continue;
             }
+            found = true;
             visit::<String>(&mut r.value, &fs.path, fs.create, &mut |node| {
                 *node = Value::Int(count);
                 Ok(())
             })?;
         }
+    }
+    if !found {
+        let kinds: Vec<String> = specs
+            .iter()
+            .map(|fs| {
+                let or = |s: &str, d: &str| {
+                    if s.is_empty() {
+                        d.to_string()
+                    } else {
+                        s.to_string()
+                    }
+                };
+                format!(
+                    "{}.{}.{}",
+                    or(&fs.kind, "[noKind]"),
+                    or(&fs.version, "[noVer]"),
+                    or(&fs.group, "[noGrp]")
+                )
+            })
+            .collect();
+        return Err(format!(
+            "resource with name {name} does not match a config with the following GVK [{}]",
+            kinds.join(" ")
+        ));
     }
     Ok(())
 }
