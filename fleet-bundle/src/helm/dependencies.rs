@@ -63,27 +63,54 @@ fn process_enabled(
     if chart.metadata.dependencies.is_empty() {
         return Ok(());
     }
-    let loaded = std::mem::take(&mut chart.dependencies);
-    // Vendored charts no declaration names come first, as Helm orders them.
-    let mut selected: Vec<LoadedChart> = loaded
-        .iter()
-        .filter(|existing| {
-            !chart.metadata.dependencies.iter().any(|req| {
-                existing.metadata.name == req.name
-                    && is_compatible_range(&req.version, &existing.metadata.version)
-            })
-        })
-        .cloned()
+    let mut loaded: Vec<Option<LoadedChart>> = std::mem::take(&mut chart.dependencies)
+        .into_iter()
+        .map(Some)
         .collect();
-    for req in &mut chart.metadata.dependencies {
-        if let Some(found) = loaded.iter().find(|c| {
-            c.metadata.name == req.name && is_compatible_range(&req.version, &c.metadata.version)
-        }) {
-            let mut copy = found.clone();
-            if !req.alias.is_empty() {
-                copy.metadata.name = req.alias.clone();
+    let compatible = |c: &LoadedChart, req: &super::metadata::Dependency| {
+        c.metadata.name == req.name && is_compatible_range(&req.version, &c.metadata.version)
+    };
+    // Each declaration takes the first vendored chart of its name and version range.
+    let picks: Vec<Option<usize>> = chart
+        .metadata
+        .dependencies
+        .iter()
+        .map(|req| {
+            loaded
+                .iter()
+                .position(|c| c.as_ref().is_some_and(|c| compatible(c, req)))
+        })
+        .collect();
+    // Vendored charts no declaration names come first, as Helm orders them.
+    let mut selected: Vec<LoadedChart> = Vec::new();
+    for slot in &mut loaded {
+        let declared = slot.as_ref().is_some_and(|c| {
+            chart
+                .metadata
+                .dependencies
+                .iter()
+                .any(|req| compatible(c, req))
+        });
+        if !declared {
+            selected.extend(slot.take());
+        }
+    }
+    for (i, req) in chart.metadata.dependencies.iter_mut().enumerate() {
+        if let Some(index) = picks[i] {
+            // A chart picked by several declarations (aliases) is copied for all but
+            // the last; the last takes it.
+            let last_use = !picks[i + 1..].contains(&Some(index));
+            let found = if last_use {
+                loaded[index].take()
+            } else {
+                loaded[index].clone()
+            };
+            if let Some(mut copy) = found {
+                if !req.alias.is_empty() {
+                    copy.metadata.name = req.alias.clone();
+                }
+                selected.push(copy);
             }
-            selected.push(copy);
         }
         if !req.alias.is_empty() {
             req.name = req.alias.clone();

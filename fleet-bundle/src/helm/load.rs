@@ -109,8 +109,26 @@ pub struct LoadedChart {
 }
 
 impl LoadedChart {
-    /// The render contract for the engine: `metadata` as `.Chart` sees it, the chart
-    /// named by its alias, subcharts converted recursively.
+    /// The render contract for the engine, consuming the loaded chart (no copy of its
+    /// files): `metadata` as `.Chart` sees it, the chart named by its alias, subcharts
+    /// converted recursively.
+    pub fn into_chart(self, is_root: bool) -> Chart {
+        Chart {
+            metadata: self.metadata.to_template_value(is_root),
+            name: self.metadata.name,
+            templates: self.templates,
+            files: self.files,
+            values: Value::Object(self.values),
+            schema: self.schema,
+            dependencies: self
+                .dependencies
+                .into_iter()
+                .map(|d| d.into_chart(false))
+                .collect(),
+        }
+    }
+
+    /// Like [`LoadedChart::into_chart`], keeping this chart.
     pub fn to_chart(&self, is_root: bool) -> Chart {
         Chart {
             metadata: self.metadata.to_template_value(is_root),

@@ -281,16 +281,21 @@ pub fn render_loaded(
         kube_version,
         extra_api_versions: opts.api_versions.clone(),
     };
-    let render_chart = chart.to_chart(true);
-    let files = engine
-        .render(&render_chart, &Value::Object(values.clone()), &ctx)
-        .map_err(HelmError::Engine)?;
-    let notes = format!("{}/templates/NOTES.txt", chart.metadata.name);
-    let release = sort_release(&files, &notes)?;
     let mut crds = Vec::new();
     collect_crds(&chart, &chart.metadata.name, &mut crds);
+    let chart_name = chart.metadata.name.clone();
+    let values = Value::Object(values);
+    let files = engine
+        .render(&chart.into_chart(true), &values, &ctx)
+        .map_err(HelmError::Engine)?;
+    let notes = format!("{chart_name}/templates/NOTES.txt");
+    let release = sort_release(&files, &notes)?;
+    let values = match values {
+        Value::Object(map) => map,
+        _ => Values::new(),
+    };
     Ok(RenderedRelease {
-        chart_name: chart.metadata.name.clone(),
+        chart_name,
         release,
         crds,
         values,
