@@ -105,6 +105,8 @@ pub struct Manager {
     loaded_revision: AtomicI64,
     loaded_cluster_rev: AtomicI64,
     reload_lock: Mutex<()>,
+    /// When the last reload finished (ms since the Unix epoch), to bound extra reloads.
+    last_reload_ms: AtomicI64,
     /// Wakes the rollout loop (a status report for a rolling bundle, a push).
     pub rollout_wake: Notify,
     /// Wakes the Git poller (webhook, apply of a GitRepo).
@@ -127,6 +129,7 @@ impl Manager {
             loaded_revision: AtomicI64::new(-1),
             loaded_cluster_rev: AtomicI64::new(0),
             reload_lock: Mutex::new(()),
+            last_reload_ms: AtomicI64::new(0),
             rollout_wake: Notify::new(),
             git_wake: Arc::new(crate::git::Triggers::default()),
         }))
@@ -172,7 +175,16 @@ impl Manager {
     /// always (cheap, indexed), groups and bundles when the global revision moved.
     /// Recomputes desired states and wakes long-polls whose answer changed.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let _guard = self.reload_lock.lock().await;
+        let guard = self.reload_lock.lock().await;
+        self.reload_locked(guard).await
+    }
+
+    async fn reload_locked(
+        &self,
+        _guard: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<(), StoreError> {
+        self.last_reload_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::SeqCst);
         let revision = self.store.revision().await?;
         let since = self.loaded_cluster_rev.load(Ordering::SeqCst);
         let clusters = self.store.clusters_since(since).await?;
@@ -224,6 +236,19 @@ impl Manager {
             "targeting reloaded"
         );
         Ok(())
+    }
+
+    /// Reloads unless a reload started after `arrived_ms` (ms since the epoch) or less
+    /// than 20 ms ago: an unknown credential may belong to a cluster that registered
+    /// through another replica a moment ago, while a flood of garbage credentials costs
+    /// at most one query per 20 ms, shared by every request waiting.
+    pub async fn reload_unless_since(&self, arrived_ms: i64) -> Result<(), StoreError> {
+        let guard = self.reload_lock.lock().await;
+        let last = self.last_reload_ms.load(Ordering::SeqCst);
+        if last >= arrived_ms || chrono::Utc::now().timestamp_millis() - last < 20 {
+            return Ok(());
+        }
+        self.reload_locked(guard).await
     }
 
     /// Applies parsed resources (create or replace), auditing each.

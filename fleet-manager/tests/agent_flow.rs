@@ -151,6 +151,35 @@ async fn push_to_desired_state_and_retargeting() {
     );
     assert_eq!(bundles["items"][0]["summary"]["ready"], 1);
     assert_eq!(bundles["items"][0]["summary"]["waitApplied"], 1);
+
+    // Metrics and probes.
+    let http = reqwest::Client::new();
+    let metrics = http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("fleet_desired_state_answers_total{code=\"304\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fleet_bundle_deployments{state=\"Ready\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("fleet_manager_leader 1"), "{metrics}");
+    for probe in ["/healthz", "/readyz"] {
+        let s = http
+            .get(format!("{}{probe}", api.base))
+            .send()
+            .await
+            .expect("probe")
+            .status();
+        assert_eq!(s, StatusCode::OK, "{probe}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,15 +41,21 @@ impl FromRequestParts<Arc<Manager>> for AgentCluster {
                 "send the cluster credential as Authorization: Bearer <credential>",
             )
         })?;
-        let handle = manager
-            .index
-            .cluster_by_credential(&auth::hash_token_raw(token))
-            .ok_or_else(|| {
-                ApiFailure::unauthorized(
-                    "unknown_credential",
-                    "unknown or rotated cluster credential: register again",
-                )
-            })?;
+        let arrived_ms = chrono::Utc::now().timestamp_millis();
+        let hash = auth::hash_token_raw(token);
+        let handle = match manager.index.cluster_by_credential(&hash) {
+            Some(h) => h,
+            None => {
+                // Maybe registered through another replica a moment ago.
+                manager.reload_unless_since(arrived_ms).await?;
+                manager.index.cluster_by_credential(&hash).ok_or_else(|| {
+                    ApiFailure::unauthorized(
+                        "unknown_credential",
+                        "unknown or rotated cluster credential: register again",
+                    )
+                })?
+            }
+        };
         manager.index.touch(handle.id, crate::store::now());
         Ok(AgentCluster(handle))
     }

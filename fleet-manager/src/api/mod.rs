@@ -125,6 +125,27 @@ async fn readyz(State(manager): State<Arc<Manager>>) -> Response {
 }
 
 async fn metrics(State(manager): State<Arc<Manager>>) -> Response {
+    // Bundle states are read at scrape time: one grouped query, not one per report.
+    match manager.store.status_counts().await {
+        Ok(counts) => {
+            let mut per_state: std::collections::BTreeMap<String, i64> =
+                fleet_bundle::deployment::BundleState::ALL
+                    .iter()
+                    .map(|s| (s.as_str().to_string(), 0))
+                    .collect();
+            for (_, _, state, n) in counts {
+                *per_state.entry(state).or_default() += n;
+            }
+            for (state, n) in per_state {
+                manager
+                    .metrics
+                    .bundle_states
+                    .with_label_values(&[state.as_str()])
+                    .set(n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read bundle states for metrics"),
+    }
     let mut resp = manager.metrics.render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

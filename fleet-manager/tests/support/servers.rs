@@ -277,7 +277,16 @@ impl Postgres {
                 .arg(dir.path()));
         }
         run(as_pg_user("initdb")
-            .args(["-q", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D"])
+            .args([
+                "--no-sync",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "-D",
+            ])
             .arg(&data));
         let port = free_port();
         let opts = format!(

@@ -1,0 +1,340 @@
+//! Git over real servers: `git http-backend` behind nginx with basic auth, sshd with key
+//! auth and known_hosts, and push webhooks that trigger an immediate fetch.
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use support::servers::{GitDaemon, HttpGit, Sshd};
+use support::*;
+
+fn secret(name: &str, data: &[(&str, &str)]) -> String {
+    let mut s = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: fleet-default\nstringData:\n");
+    for (k, v) in data {
+        s.push_str(&format!(
+            "  {k}: {}\n",
+            serde_json::to_string(v).expect("json string")
+        ));
+    }
+    s
+}
+
+async fn gitrepo_status(api: &Api, name: &str) -> serde_json::Value {
+    api.get(&format!("/api/v1/gitrepos/fleet-default/{name}"))
+        .await["status"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_basic_auth_through_nginx() {
+    let server = HttpGit::start();
+    let (path, url) = server.repo("apps.git");
+    let work = WorkRepo::new(path.to_str().expect("utf8"));
+    work.write("web/fleet.yaml", "defaultNamespace: web\n")
+        .write("web/cm.yaml", &configmap("web", "v1"));
+    let commit = work.commit_and_push("first");
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let agent = api.register("fleet-default", "c1", json!({})).await;
+
+    // Without credentials the fetch fails and says why, on the GitRepo status.
+    api.apply(&gitrepo("nocreds", "fleet-default", &url, ""))
+        .await;
+    let err = eventually(30, "fetch error on nocreds", || async {
+        let s = gitrepo_status(&api, "nocreds").await;
+        s["fetchError"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or(s.to_string())
+    })
+    .await;
+    assert!(
+        err.contains("credentials") || err.contains("401") || err.contains("auth"),
+        "{err}"
+    );
+    assert!(!err.contains(&server.password));
+
+    // With the right secret it deploys; the secret never shows up in the API.
+    api.apply(&secret(
+        "http-creds",
+        &[("username", &server.user), ("password", &server.password)],
+    ))
+    .await;
+    api.apply(&gitrepo(
+        "apps",
+        "fleet-default",
+        &url,
+        "  clientSecretName: http-creds\n",
+    ))
+    .await;
+    eventually(30, "bundle from the http repo", || async {
+        let s = agent.state().await;
+        if s.deployments
+            .iter()
+            .any(|d| d.bundle == "apps-web" && d.commit == commit)
+        {
+            Ok(())
+        } else {
+            Err(format!("{:?}", s.deployments))
+        }
+    })
+    .await;
+    let all = api.get("/api/v1/gitrepos").await.to_string()
+        + &api.get("/api/v1/secrets").await.to_string();
+    assert!(!all.contains(&server.password));
+
+    // A wrong password is an error naming authentication, not the password.
+    api.apply(&secret(
+        "bad-creds",
+        &[("username", &server.user), ("password", "wrong-password")],
+    ))
+    .await;
+    api.apply(&gitrepo(
+        "badcreds",
+        "fleet-default",
+        &url,
+        "  clientSecretName: bad-creds\n",
+    ))
+    .await;
+    let err = eventually(30, "fetch error on badcreds", || async {
+        let s = gitrepo_status(&api, "badcreds").await;
+        s["fetchError"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or(s.to_string())
+    })
+    .await;
+    assert!(!err.contains("wrong-password"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_with_key_and_known_hosts() {
+    let sshd = Sshd::start();
+    let (path, url) = sshd.repo("apps.git");
+    let work = WorkRepo::new(path.to_str().expect("utf8"));
+    work.write("web/fleet.yaml", "defaultNamespace: web\n")
+        .write("web/cm.yaml", &configmap("web", "v1"));
+    let commit = work.commit_and_push("first");
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let agent = api.register("fleet-default", "c1", json!({})).await;
+
+    api.apply(&secret(
+        "ssh-creds",
+        &[
+            ("ssh-privatekey", &sshd.client_key),
+            ("known_hosts", &sshd.known_hosts),
+        ],
+    ))
+    .await;
+    api.apply(&gitrepo(
+        "apps",
+        "fleet-default",
+        &url,
+        "  clientSecretName: ssh-creds\n",
+    ))
+    .await;
+    eventually(30, "bundle from the ssh repo", || async {
+        let s = agent.state().await;
+        if s.deployments
+            .iter()
+            .any(|d| d.bundle == "apps-web" && d.commit == commit)
+        {
+            Ok(())
+        } else {
+            let st = gitrepo_status(&api, "apps").await;
+            Err(format!("{:?} / {st}", s.deployments))
+        }
+    })
+    .await;
+
+    // An unknown host key is refused.
+    let other = Sshd::start();
+    api.apply(&secret(
+        "ssh-wrong-host",
+        &[
+            ("ssh-privatekey", &sshd.client_key),
+            (
+                "known_hosts",
+                &other
+                    .known_hosts
+                    .replace(&other.port.to_string(), &sshd.port.to_string()),
+            ),
+        ],
+    ))
+    .await;
+    api.apply(&gitrepo(
+        "wronghost",
+        "fleet-default",
+        &url,
+        "  clientSecretName: ssh-wrong-host\n",
+    ))
+    .await;
+    let err = eventually(30, "host key error", || async {
+        let s = gitrepo_status(&api, "wronghost").await;
+        s["fetchError"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or(s.to_string())
+    })
+    .await;
+    assert!(
+        err.contains("known_hosts") || err.contains("hostkey"),
+        "{err}"
+    );
+}
+
+fn github_signature(body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, WEBHOOK_SECRET.as_bytes());
+    format!(
+        "sha256={}",
+        hex::encode(ring::hmac::sign(&key, body).as_ref())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_trigger_a_fetch_of_matching_repos_only() {
+    let daemon = GitDaemon::start();
+    let (path, url) = daemon.repo("apps");
+    let work = WorkRepo::new(path.to_str().expect("utf8"));
+    work.write("web/fleet.yaml", "defaultNamespace: web\n")
+        .write("web/cm.yaml", &configmap("web", "v1"));
+    work.commit_and_push("first");
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let agent = api.register("fleet-default", "c1", json!({})).await;
+    // Polling every hour: after the first fetch only a webhook brings a new commit.
+    let manifest = gitrepo("apps", "fleet-default", &url, "")
+        .replace("pollingInterval: 1s", "pollingInterval: 1h");
+    api.apply(&manifest).await;
+    eventually(30, "first commit", || async {
+        let b = agent.bundles().await;
+        if b == ["apps-web"] {
+            Ok(())
+        } else {
+            Err(format!("{b:?}"))
+        }
+    })
+    .await;
+    work.write("web/cm.yaml", &configmap("web", "v2"));
+    let second = work.commit_and_push("second");
+    let payload = json!({"ref": "refs/heads/main", "repository": {"clone_url": url, "html_url": "https://example.org/not/ours"}}).to_string();
+    let http = reqwest::Client::new();
+    let send = |sig: Option<String>, body: String| {
+        let mut req = http
+            .post(format!("{}/webhooks/git", api.base))
+            .header("x-github-event", "push")
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(s) = sig {
+            req = req.header("x-hub-signature-256", s);
+        }
+        req.send()
+    };
+    // Unsigned and badly signed events change nothing.
+    let r = send(None, payload.clone()).await.expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = send(Some(github_signature(b"other body")), payload.clone())
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // A signed event for another repository triggers nothing.
+    let foreign = json!({"ref": "refs/heads/main", "repository": {"clone_url": "git://127.0.0.1:1/elsewhere"}}).to_string();
+    let r = send(Some(github_signature(foreign.as_bytes())), foreign)
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["triggered"], json!([]));
+    // The signed event for our repository brings the new commit.
+    let r = send(Some(github_signature(payload.as_bytes())), payload)
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["triggered"], json!(["fleet-default/apps"]));
+    eventually(30, "second commit via webhook", || async {
+        let s = agent.state().await;
+        let c = s
+            .deployments
+            .first()
+            .map(|d| d.commit.clone())
+            .unwrap_or_default();
+        if c == second {
+            Ok(())
+        } else {
+            Err(c)
+        }
+    })
+    .await;
+    // Only POST is served.
+    let (s, _) = api.raw(Method::GET, "/webhooks/git", None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_and_workspaces_scope_targets() {
+    let daemon = GitDaemon::start();
+    let (path, url) = daemon.repo("apps");
+    let work = WorkRepo::new(path.to_str().expect("utf8"));
+    work.write("web/fleet.yaml", "defaultNamespace: web\n")
+        .write("web/cm.yaml", &configmap("web", "v1"));
+    work.commit_and_push("first");
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let eu = api
+        .register("fleet-default", "eu-1", json!({"region": "eu"}))
+        .await;
+    let us = api
+        .register("fleet-default", "us-1", json!({"region": "us"}))
+        .await;
+    let local = api
+        .register("fleet-local", "local", json!({"region": "eu"}))
+        .await;
+    api.apply("apiVersion: fleet.cattle.io/v1alpha1\nkind: ClusterGroup\nmetadata: {name: chosen, namespace: fleet-default}\nspec:\n  selector:\n    matchLabels: {region: eu}\n").await;
+    api.apply(&gitrepo(
+        "apps",
+        "fleet-default",
+        &url,
+        "  targets:\n  - clusterGroup: chosen\n",
+    ))
+    .await;
+    eventually(30, "eu-1 targeted through the group", || async {
+        let b = eu.bundles().await;
+        if b == ["apps-web"] {
+            Ok(())
+        } else {
+            Err(format!("{b:?}"))
+        }
+    })
+    .await;
+    assert!(us.bundles().await.is_empty());
+    // Same labels in another workspace: not targeted by a fleet-default GitRepo.
+    assert!(local.bundles().await.is_empty());
+    // Changing the group's selector retargets.
+    api.apply("apiVersion: fleet.cattle.io/v1alpha1\nkind: ClusterGroup\nmetadata: {name: chosen, namespace: fleet-default}\nspec:\n  selector:\n    matchLabels: {region: us}\n").await;
+    assert_eq!(us.bundles().await, vec!["apps-web".to_string()]);
+    assert!(eu.bundles().await.is_empty());
+    let groups = api.get("/api/v1/status").await;
+    let chosen = groups["clusterGroups"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["name"] == "chosen")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(chosen["clusterCount"], 1, "{groups}");
+    // A GitRepo in fleet-local targets only fleet-local clusters.
+    api.apply(&gitrepo("local-apps", "fleet-local", &url, ""))
+        .await;
+    eventually(30, "local cluster gets fleet-local bundles", || async {
+        let b = local.bundles().await;
+        if b == ["local-apps-web"] {
+            Ok(())
+        } else {
+            Err(format!("{b:?}"))
+        }
+    })
+    .await;
+    assert_eq!(us.bundles().await, vec!["apps-web".to_string()]);
+}
