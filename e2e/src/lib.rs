@@ -2,6 +2,7 @@
 //! cut, and helpers to wait for convergence. The tests themselves live in `e2e/tests/`;
 //! the scale simulator in `src/bin/`.
 
+pub mod fleet;
 pub mod gitserver;
 pub mod link;
 pub mod process;

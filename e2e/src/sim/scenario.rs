@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::agent::{self, Shared, Stats, Target};
 use super::procstat;
+use crate::fleet::tail;
 use crate::gitserver::{free_port, GitServer};
 use crate::process::{bin_path, Proc};
 
@@ -302,11 +303,6 @@ async fn wait_count(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn tail(s: &str, lines: usize) -> String {
-    let v: Vec<&str> = s.lines().collect();
-    v[v.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Runs `fleet-manager <args>` as a client of the running manager; returns stdout.
