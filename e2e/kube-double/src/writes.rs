@@ -309,11 +309,17 @@ fn admit(rt: &ResourceType, obj: &mut Value, validation: FieldValidation) -> Res
     }
 }
 
-fn spec_part(obj: &Value) -> Value {
+/// The part of an object whose changes bump `metadata.generation`: everything but metadata,
+/// and but status where status is its own subresource (custom resources without a status
+/// subresource count status changes too).
+fn spec_part(rt: &ResourceType, obj: &Value) -> Value {
     let mut v = obj.clone();
     if let Some(m) = v.as_object_mut() {
-        for k in ["metadata", "status", "apiVersion", "kind"] {
+        for k in ["metadata", "apiVersion", "kind"] {
             m.shift_remove(k);
+        }
+        if !rt.custom || rt.status_subresource {
+            m.shift_remove("status");
         }
     }
     v
@@ -577,7 +583,7 @@ fn finish_update(
         }
     }
     admit(t.rt, &mut new, opts.field_validation)?;
-    if t.rt.has_generation() && spec_part(&new) != spec_part(old) {
+    if t.rt.has_generation() && spec_part(t.rt, &new) != spec_part(t.rt, old) {
         let g = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
