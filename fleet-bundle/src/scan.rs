@@ -185,6 +185,8 @@ pub enum BundleLoadError {
     },
     #[error("{}: values file: {message}", file.display())]
     ValuesFile { file: PathBuf, message: String },
+    #[error("{}: {message}", file.display())]
+    ChartYaml { file: PathBuf, message: String },
     #[error("{}: helm.chart {chart:?} is neither a directory of the bundle nor a repository chart (set helm.repo, or use a URL)", dir.display())]
     ChartNotFound { dir: PathBuf, chart: String },
     /// `reference` reads `repo=… chart=… version=…`, as Fleet reports download failures.
@@ -560,6 +562,15 @@ fn load_bundle(
         }
     }
 
+    let update_dependencies = !spec
+        .options
+        .helm
+        .as_ref()
+        .is_some_and(|h| h.disable_dependency_update);
+    if update_dependencies {
+        vendor_chart_dependencies(rel, &mut files, opts.charts, &mut limits, warnings)?;
+    }
+
     if files.is_empty() {
         return Ok(None);
     }
@@ -693,6 +704,98 @@ fn display_path(rel: &str, file: &Path) -> PathBuf {
     } else {
         Path::new(rel).join(name)
     }
+}
+
+/// Fleet runs `helm dependency update` on every chart of a bundle at scan time (unless
+/// `helm.disableDependencyUpdate`): dependencies declared in a `Chart.yaml` of the bundle
+/// with an `http(s)://` or `oci://` repository and not vendored under `charts/` are fetched
+/// through the chart source and added, unpacked, as `charts/<name>/`. Local (`file://`)
+/// and repository-alias dependencies are left to the chart; the renderer reports them if
+/// they are missing.
+fn vendor_chart_dependencies(
+    rel: &str,
+    files: &mut BTreeMap<String, Vec<u8>>,
+    charts: &dyn ChartSource,
+    budget: &mut Budget,
+    warnings: &mut Vec<ScanWarning>,
+) -> Result<(), BundleLoadError> {
+    let chart_dirs: Vec<String> = files
+        .keys()
+        .filter(|name| !name.starts_with(".chart/"))
+        .filter_map(|name| match name.rsplit_once('/') {
+            Some((dir, "Chart.yaml")) => Some(format!("{dir}/")),
+            None if name == "Chart.yaml" => Some(String::new()),
+            _ => None,
+        })
+        .collect();
+    for dir in chart_dirs {
+        let chart_yaml = format!("{dir}Chart.yaml");
+        let shown = PathBuf::from(join_rel(rel, &chart_yaml));
+        let text = String::from_utf8_lossy(&files[&chart_yaml]).into_owned();
+        let metadata =
+            crate::helm::metadata::ChartMetadata::parse(&text, &chart_yaml).map_err(|e| {
+                BundleLoadError::ValuesFile {
+                    file: shown.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        for dep in &metadata.dependencies {
+            let vendored = files.keys().any(|name| {
+                name.strip_prefix(&format!("{dir}charts/"))
+                    .is_some_and(|rest| {
+                        rest.starts_with(&format!("{}/", dep.name))
+                            || (rest.starts_with(&format!("{}-", dep.name))
+                                && rest.ends_with(".tgz"))
+                    })
+            });
+            if vendored {
+                continue;
+            }
+            let remote = ["http://", "https://", "oci://"]
+                .iter()
+                .any(|p| dep.repository.starts_with(p));
+            if !remote {
+                warnings.push(ScanWarning {
+                    path: shown.to_string_lossy().into_owned(),
+                    message: format!(
+                        "dependency {} ({:?}) is not vendored under charts/ and cannot be fetched",
+                        dep.name, dep.repository
+                    ),
+                });
+                continue;
+            }
+            let helm = HelmOptions {
+                repo: dep.repository.clone(),
+                chart: dep.name.clone(),
+                version: dep.version.clone(),
+                ..HelmOptions::default()
+            };
+            let fetched = charts
+                .fetch(&helm)
+                .map_err(|source| BundleLoadError::ChartDownload {
+                    dir: shown.clone(),
+                    reference: format!(
+                        "dependency {} repo={} version={}",
+                        dep.name, dep.repository, dep.version
+                    ),
+                    source,
+                })?;
+            for (name, data) in fetched {
+                if !is_safe_relative(&name) {
+                    return Err(BundleLoadError::UnsafePath {
+                        file: shown.clone(),
+                        field: "dependency chart file".to_string(),
+                        path: name,
+                        reason: "must be a relative path inside the chart".to_string(),
+                    });
+                }
+                let target = format!("{dir}charts/{name}");
+                budget.charge(Path::new(&target), data.len() as u64)?;
+                files.insert(target, data);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Fleet's `propagateHelmChartProperties`: a target with `helm:` options inherits the

@@ -59,7 +59,7 @@ pub struct TargetMatch {
 
 /// Why targeting a cluster failed (only ever the Helm values templating).
 #[derive(Debug, thiserror::Error)]
-#[error("cluster {cluster} in namespace {namespace}: {source}")]
+#[error("cluster {} in namespace {namespace}: {source}", if cluster.is_empty() { "(unnamed)" } else { cluster.as_str() })]
 pub struct TargetError {
     pub cluster: String,
     pub namespace: String,

@@ -464,3 +464,53 @@ fn large_bundles_are_compressed_like_fleet() {
     let decoded = crate::content::decode_resource(&out.bundles[0].spec.resources[1]).unwrap();
     assert_eq!(decoded, CM.as_bytes());
 }
+
+#[test]
+fn chart_dependencies_are_vendored_at_scan_time() {
+    struct Repo;
+    impl ChartSource for Repo {
+        fn fetch(&self, helm: &HelmOptions) -> Result<Vec<(String, Vec<u8>)>, ChartSourceError> {
+            assert_eq!(helm.repo, "https://charts.example.com");
+            assert_eq!(helm.version, "~1.2");
+            Ok(vec![(
+                format!("{}/Chart.yaml", helm.chart),
+                format!("apiVersion: v2\nname: {}\nversion: 1.2.3\n", helm.chart).into_bytes(),
+            )])
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        &[
+            (
+                "chart/Chart.yaml",
+                "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- {name: redis, version: '~1.2', repository: 'https://charts.example.com'}\n- {name: local, version: 1.0.0, repository: 'file://../local'}\n- {name: vendored, version: 1.0.0, repository: 'https://charts.example.com'}\n",
+            ),
+            ("chart/charts/vendored/Chart.yaml", "apiVersion: v2\nname: vendored\nversion: 1.0.0\n"),
+            ("fleet.yaml", "helm: {chart: ./chart}\n"),
+        ],
+    );
+    let o = ScanOptions {
+        charts: &Repo,
+        ..opts()
+    };
+    let out = scan(tmp.path(), &o).unwrap();
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(resource_names(&out.bundles[0]).contains(&"chart/charts/redis/Chart.yaml"));
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].message.contains("local"),
+        "{}",
+        out.warnings[0]
+    );
+
+    write(
+        tmp.path(),
+        &[(
+            "fleet.yaml",
+            "helm: {chart: ./chart, disableDependencyUpdate: true}\n",
+        )],
+    );
+    let out = scan(tmp.path(), &o).unwrap();
+    assert!(!resource_names(&out.bundles[0]).contains(&"chart/charts/redis/Chart.yaml"));
+}
