@@ -146,6 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         api_versions: args.api_versions,
         values: ValueOptions {
             value_files: args.values,
+            value_maps: Vec::new(),
             json_values: args.set_json,
             values: args.set,
             string_values: args.set_string,

@@ -1,8 +1,12 @@
 //! Helm charts: loading, values, the Go-template engine on minijinja, and `helm template` output.
 //!
-//! The flow mirrors Helm's own: [`chart`] loads a chart directory or archive (with its
-//! vendored dependencies), [`values`] coalesces the values tree, [`engine`] executes every
-//! template of the chart tree, and [`output`] assembles the `helm template` stream.
+//! The flow mirrors Helm's own, and [`render::template`] runs all of it: [`load`] reads a
+//! chart directory or archive (with its vendored subcharts; [`repo`] fetches one from a
+//! repository or an OCI registry), [`dependencies`] applies conditions, tags, aliases and
+//! import-values, [`values`] coalesces the user's values with the chart tree's defaults
+//! and [`schema`] checks them, [`engine`] executes every template of the [`chart::Chart`]
+//! tree, and [`output`] sorts the results into manifests and hooks and prints the
+//! `helm template` stream.
 
 pub mod chart;
 pub mod constraint;

@@ -55,6 +55,9 @@ pub enum ValuesError {
 pub struct ValueOptions {
     /// `-f/--values`: paths (or `-` for stdin), later files override earlier ones.
     pub value_files: Vec<PathBuf>,
+    /// Values already in memory (fleet.yaml's `helm.values`), merged after the files
+    /// exactly as one more `-f` file would be.
+    pub value_maps: Vec<Values>,
     pub json_values: Vec<String>,
     pub values: Vec<String>,
     pub string_values: Vec<String>,
@@ -109,6 +112,9 @@ impl ValueOptions {
                 source: Box::new(e),
             })?;
             base = merge_maps(base, current);
+        }
+        for map in &self.value_maps {
+            base = merge_maps(base, map.clone());
         }
         for value in &self.json_values {
             let trimmed = value.trim();
@@ -436,13 +442,14 @@ mod tests {
             values: vec!["x=2,list[1]=b".into()],
             string_values: vec!["s=007".into()],
             file_values: vec!["cert=cert.pem".into()],
+            value_maps: vec![obj(json!({"m": {"c": 4.0}, "x": 9.0}))],
             base_dir: Some(tmp.path().to_path_buf()),
             ..ValueOptions::default()
         };
         let v = opts.merge().unwrap();
         assert_eq!(v["x"], json!(2));
         assert!(v["x"].as_number().unwrap().is_i64(), "--set ints are int64");
-        assert_eq!(v["m"], json!({"a": 1.0, "b": 3.0}));
+        assert_eq!(v["m"], json!({"a": 1.0, "b": 3.0, "c": 4.0}));
         assert_eq!(v["list"], json!([null, "b"]));
         assert_eq!(v["s"], json!("007"));
         assert_eq!(v["cert"], json!("PEM"));
