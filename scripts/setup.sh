@@ -48,6 +48,18 @@ PY
 fi
 "$tools/bin/helm" version --short >/dev/null || die "the installed helm does not run"
 
+# The dashboard's browser test drives Debian's chromium with playwright-core (which never
+# downloads a browser of its own), pinned by e2e/browser/package-lock.json.
+if [ "${SETUP_BROWSER:-1}" = 1 ]; then
+  browser_dir="$root/e2e/browser"
+  if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ] \
+     || [ "$browser_dir/package-lock.json" -nt "$browser_dir/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci --prefix e2e/browser"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$browser_dir" --no-audit --no-fund >/dev/null \
+      || die "npm ci --prefix e2e/browser failed"
+  fi
+fi
+
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt \
   || die "cannot install clippy/rustfmt"
 

@@ -13,8 +13,8 @@
 //!   last-seen time in the targeting index; each tick re-reads the reports of exactly the
 //!   clusters seen since the previous tick (a status report always comes with a touch);
 //! - a change of the store's global revision (clusters, bundles, groups) rebuilds the
-//!   whole picture, as do a periodic resync (reports written through another replica)
-//!   and the first tick after a start;
+//!   whole picture (spaced out during bursts, see [`RefreshState`]), as do a periodic
+//!   resync (reports written through another replica) and the first tick after a start;
 //! - GitRepo objects (commit, fetch error) are re-read each tick: their status does not
 //!   bump the revision.
 //!
@@ -37,6 +37,8 @@ use crate::store::{now, BundleRecord, ObjectRecord, StatusRecord, StoreError};
 pub const TICK: Duration = Duration::from_millis(500);
 /// How often everything is re-read regardless of change signals.
 pub const RESYNC: Duration = Duration::from_secs(30);
+/// The shortest time between two full rebuilds triggered by changes.
+pub const MIN_FULL_GAP: Duration = Duration::from_secs(2);
 
 /// The derived state of one bundle on one cluster, as the pages list it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,9 +185,8 @@ impl Board {
         let at = now();
         let revision = manager.store.revision().await?;
         let seen = manager.index.last_seen_all();
-        let full = state.revision != Some(revision)
-            || state.last_full.is_none_or(|t| t.elapsed() >= RESYNC)
-            || seen.len() != old.clusters.len();
+        let full = state
+            .full_due(revision != state.revision.unwrap_or(-1) || seen.len() != old.clusters.len());
         let mut next = Snapshot {
             version: old.version,
             bundles: Vec::new(),
@@ -207,7 +208,9 @@ impl Board {
             .map(status_key)
             .ne(old.gitrepos.iter().map(status_key));
         if full {
+            let started = Instant::now();
             rebuild(manager, &mut next).await?;
+            state.full_took = started.elapsed();
             changed |= next.clusters != old.clusters
                 || next.bundles != old.bundles
                 || next
@@ -268,9 +271,26 @@ impl Default for Board {
 pub struct RefreshState {
     revision: Option<i64>,
     last_full: Option<Instant>,
+    /// How long the last full rebuild took, which spaces the next ones.
+    full_took: Duration,
     /// Clusters seen at or after this time are re-read on the next tick.
     scanned_from: i64,
     offline: usize,
+}
+
+impl RefreshState {
+    /// Whether this tick re-reads everything: always the first time; when `changed`
+    /// (revision or cluster set), but no more often than every [`MIN_FULL_GAP`] or four
+    /// times the last rebuild's duration, so a burst of registrations or pushes does not
+    /// keep a core busy rebuilding; and every [`RESYNC`] (or ten rebuild durations).
+    fn full_due(&self, changed: bool) -> bool {
+        let Some(last) = self.last_full else {
+            return true;
+        };
+        let since = last.elapsed();
+        (changed && since >= MIN_FULL_GAP.max(self.full_took * 4))
+            || since >= RESYNC.max(self.full_took * 10)
+    }
 }
 
 fn status_key(o: &ObjectRecord) -> (&str, &str, i64, &serde_json::Value) {
@@ -459,5 +479,60 @@ fn cell_of(
         reported: report.map(|r| crate::manager::parse_state(&r.state)),
         resources: u32::try_from(d.non_ready.len() + d.modified.len()).unwrap_or(u32::MAX),
         updated_at: d.updated_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_rebuilds_are_spaced_out_during_bursts() {
+        let mut s = RefreshState::default();
+        assert!(s.full_due(false), "the first tick always rebuilds");
+        s.last_full = Some(Instant::now());
+        assert!(!s.full_due(true), "a change right after a rebuild waits");
+        assert!(!s.full_due(false));
+        s.last_full = Instant::now().checked_sub(MIN_FULL_GAP);
+        assert!(s.full_due(true), "a change after the gap rebuilds");
+        assert!(!s.full_due(false), "no change and no resync due");
+        s.full_took = Duration::from_secs(1);
+        assert!(
+            !s.full_due(true),
+            "a slow rebuild widens the gap to four times its duration"
+        );
+        s.last_full = Instant::now().checked_sub(RESYNC.max(Duration::from_secs(10)));
+        assert!(s.full_due(false), "the periodic resync");
+    }
+
+    #[test]
+    fn worst_state_follows_fleet_ranking() {
+        let cell = |state| Cell {
+            bundle: 0,
+            state,
+            message: String::new(),
+            deployment_id: String::new(),
+            applied_id: String::new(),
+            reported: None,
+            resources: 0,
+            updated_at: 0,
+        };
+        let mut row = ClusterRow {
+            namespace: "ns".into(),
+            name: "c".into(),
+            labels: BTreeMap::new(),
+            groups: vec![],
+            agent_version: String::new(),
+            cells: vec![],
+        };
+        assert_eq!(row.worst(), BundleState::Ready);
+        row.cells = vec![
+            cell(BundleState::Ready),
+            cell(BundleState::Modified),
+            cell(BundleState::NotReady),
+        ];
+        assert_eq!(row.worst(), BundleState::Modified);
+        row.cells.push(cell(BundleState::ErrApplied));
+        assert_eq!(row.worst(), BundleState::ErrApplied);
     }
 }
