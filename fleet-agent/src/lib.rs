@@ -11,7 +11,8 @@
 //! - [`release`]: Helm release records, so `helm ls/history/get/status` work;
 //! - [`reconcile`]: deploy a new deploymentID, check an applied one, uninstall;
 //! - [`health`], [`drift`], [`depends`], [`watch`]: readiness, drift, `dependsOn`, watches;
-//! - [`status`] and [`metrics`]: what the manager and the cluster's monitoring see.
+//! - [`status`] and [`metrics`]: what the manager and the cluster's monitoring see;
+//! - [`transient`]: retrying Kubernetes API calls that fail for a passing reason.
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -30,6 +31,7 @@ pub mod release;
 pub mod render;
 pub mod resource;
 pub mod status;
+pub mod transient;
 pub mod watch;
 
 pub use agent::{run, AgentConfig};

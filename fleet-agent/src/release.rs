@@ -351,9 +351,7 @@ impl ReleaseStore {
     /// a warning (someone else's garbage must not stop the agent).
     pub async fn history(&self, name: &str) -> Result<Vec<Release>, ReleaseError> {
         let params = ListParams::default().labels(&format!("owner=helm,name={name}"));
-        let list = self
-            .api
-            .list(&params)
+        let list = crate::transient::retry("list releases", || self.api.list(&params))
             .await
             .map_err(|source| ReleaseError::List {
                 name: name.to_string(),
@@ -402,23 +400,29 @@ impl ReleaseStore {
             namespace: self.namespace.clone(),
             source,
         };
-        match self.api.get_opt(&name).await.map_err(write_err)? {
+        match crate::transient::retry("get release", || self.api.get_opt(&name))
+            .await
+            .map_err(write_err)?
+        {
             None => {
+                let post = PostParams::default();
                 let secret: Secret =
                     serde_json::from_value(secret).map_err(|e| ReleaseError::Encode {
                         name: release.name.clone(),
                         reason: e.to_string(),
                     })?;
-                self.api
-                    .create(&PostParams::default(), &secret)
+                crate::transient::retry("create release", || self.api.create(&post, &secret))
                     .await
                     .map_err(write_err)?;
             }
             Some(_) => {
-                self.api
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&secret))
-                    .await
-                    .map_err(write_err)?;
+                let params = PatchParams::default();
+                let patch = Patch::Merge(&secret);
+                crate::transient::retry("update release", || {
+                    self.api.patch(&name, &params, &patch)
+                })
+                .await
+                .map_err(write_err)?;
             }
         }
         Ok(())
@@ -458,7 +462,9 @@ impl ReleaseStore {
     /// Deletes one revision's record.
     pub async fn delete(&self, name: &str, revision: u32) -> Result<(), ReleaseError> {
         let secret = secret_name(name, revision);
-        match self.api.delete(&secret, &DeleteParams::default()).await {
+        let params = DeleteParams::default();
+        match crate::transient::retry("delete release", || self.api.delete(&secret, &params)).await
+        {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(source) => Err(ReleaseError::Delete {

@@ -255,12 +255,12 @@ impl Applier {
         force: bool,
     ) -> Result<Value, ApplyError> {
         let api = self.api_for(id).await?;
+        let patch = Patch::Apply(obj);
         let mut params = PatchParams::apply(FIELD_MANAGER);
         if force {
             params = params.force();
         }
-        let applied = api
-            .patch(&id.name, &params, &Patch::Apply(obj))
+        let applied = crate::transient::retry("apply", || api.patch(&id.name, &params, &patch))
             .await
             .map_err(|source| ApplyError::Apply {
                 id: id.clone(),
@@ -279,7 +279,7 @@ impl Applier {
             Err(ApplyError::Discovery(DiscoveryError::UnknownKind { .. })) => return Ok(None),
             Err(e) => return Err(e),
         };
-        match api.get_opt(&id.name).await {
+        match crate::transient::retry("get", || api.get_opt(&id.name)).await {
             Ok(Some(obj)) => serde_json::to_value(obj)
                 .map(Some)
                 .map_err(|e| ApplyError::Get {
@@ -305,7 +305,7 @@ impl Applier {
             propagation_policy: Some(PropagationPolicy::Background),
             ..DeleteParams::default()
         };
-        match api.delete(&id.name, &params).await {
+        match crate::transient::retry("delete", || api.delete(&id.name, &params)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(source) => Err(ApplyError::Delete {
