@@ -108,6 +108,77 @@ async fn https_basic_auth_through_nginx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_private_ca_bundle() {
+    use base64::Engine;
+    let server = HttpGit::start_tls();
+    let (path, url) = server.repo("apps.git");
+    let work = WorkRepo::new(path.to_str().expect("utf8"));
+    work.write("web/fleet.yaml", "defaultNamespace: web\n")
+        .write("web/cm.yaml", &configmap("web", "v1"));
+    work.commit_and_push("first");
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let agent = api.register("fleet-default", "c1", json!({})).await;
+    api.apply(&secret(
+        "http-creds",
+        &[("username", &server.user), ("password", &server.password)],
+    ))
+    .await;
+
+    // Unknown CA: refused.
+    api.apply(&gitrepo(
+        "untrusted",
+        "fleet-default",
+        &url,
+        "  clientSecretName: http-creds\n",
+    ))
+    .await;
+    let err = eventually(30, "TLS error without caBundle", || async {
+        let s = gitrepo_status(&api, "untrusted").await;
+        s["fetchError"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or(s.to_string())
+    })
+    .await;
+    assert!(!err.is_empty());
+
+    // caBundle (base64 of the PEM, as Fleet's bytes field) makes it trusted.
+    let ca =
+        base64::engine::general_purpose::STANDARD.encode(server.ca_pem.as_deref().expect("ca"));
+    let extra = format!("  clientSecretName: http-creds\n  caBundle: {ca}\n");
+    api.apply(&gitrepo("trusted", "fleet-default", &url, &extra))
+        .await;
+    eventually(30, "bundle over https with caBundle", || async {
+        let b = agent.bundles().await;
+        if b.contains(&"trusted-web".to_string()) {
+            Ok(())
+        } else {
+            Err(format!("{b:?} / {}", gitrepo_status(&api, "trusted").await))
+        }
+    })
+    .await;
+
+    // insecureSkipTLSVerify also works (and is the user's explicit choice).
+    api.apply(&gitrepo(
+        "insecure",
+        "fleet-default",
+        &url,
+        "  clientSecretName: http-creds\n  insecureSkipTLSVerify: true\n",
+    ))
+    .await;
+    eventually(30, "bundle over https without verification", || async {
+        let b = agent.bundles().await;
+        if b.contains(&"insecure-web".to_string()) {
+            Ok(())
+        } else {
+            Err(format!("{b:?}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_with_key_and_known_hosts() {
     let sshd = Sshd::start();
     let (path, url) = sshd.repo("apps.git");

@@ -17,6 +17,55 @@ use crate::resources::SecretData;
 pub struct GitAuth {
     pub secret: Option<SecretData>,
     pub insecure_skip_tls_verify: bool,
+    /// PEM certificates trusted for this remote's TLS (the GitRepo's `caBundle`), in
+    /// addition to the system's.
+    pub ca_bundle: Option<Vec<u8>>,
+}
+
+/// The PEM bytes of a GitRepo `caBundle`: Fleet's field is bytes, so YAML carries it as
+/// base64; PEM text is accepted as is.
+pub fn ca_bundle_pem(field: &str) -> Result<Vec<u8>, String> {
+    let trimmed = field.trim();
+    if trimmed.starts_with("-----BEGIN") {
+        return Ok(trimmed.as_bytes().to_vec());
+    }
+    let compact: String = trimmed.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| format!("caBundle is neither PEM nor base64 of PEM: {e}"))
+}
+
+/// Verifies a server's leaf certificate (DER) for `host` against the CA certificates of
+/// `pem`: signed by one of them, valid now, for server authentication, naming `host`.
+pub fn verify_with_ca_bundle(pem: &[u8], leaf_der: &[u8], host: &str) -> Result<(), String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+    let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("caBundle: cannot read PEM certificates: {e:?}"))?;
+    if cas.is_empty() {
+        return Err("caBundle holds no certificate".into());
+    }
+    let anchors: Vec<_> = cas
+        .iter()
+        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
+        .collect();
+    let leaf = CertificateDer::from(leaf_der.to_vec());
+    let cert =
+        webpki::EndEntityCert::try_from(&leaf).map_err(|e| format!("server certificate: {e}"))?;
+    cert.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &[],
+        UnixTime::now(),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map_err(|e| format!("server certificate is not signed by caBundle: {e}"))?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("host {host:?}: {e}"))?;
+    cert.verify_is_valid_for_subject_name(&name)
+        .map_err(|e| format!("server certificate is not valid for {host}: {e}"))
 }
 
 impl std::fmt::Debug for GitAuth {
@@ -159,6 +208,7 @@ impl GitAuth {
             .as_ref()
             .and_then(|s| s.data.get("known_hosts").cloned());
         let (host, port) = host_and_port(url);
+        let ca_bundle = self.ca_bundle.clone();
         cb.certificate_check(move |cert, _hostname| {
             if let Some(hostkey) = cert.as_hostkey() {
                 let Some(key) = hostkey.hostkey() else {
@@ -176,11 +226,21 @@ impl GitAuth {
                 };
             }
             if insecure {
-                Ok(CertificateCheckStatus::CertificateOk)
-            } else {
-                // Let libgit2 decide with the system trust store.
-                Ok(CertificateCheckStatus::CertificatePassthrough)
+                return Ok(CertificateCheckStatus::CertificateOk);
             }
+            if let (Some(pem), Some(x509)) = (&ca_bundle, cert.as_x509()) {
+                // Trusted when the caBundle accepts it; otherwise libgit2 still decides
+                // with the system roots (a public certificate keeps working).
+                return match verify_with_ca_bundle(pem, x509.data(), &host) {
+                    Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "caBundle does not verify the server; trying the system roots");
+                        Ok(CertificateCheckStatus::CertificatePassthrough)
+                    }
+                };
+            }
+            // Let libgit2 decide with the system trust store.
+            Ok(CertificateCheckStatus::CertificatePassthrough)
         });
         cb
     }

@@ -63,6 +63,7 @@ struct FetchKey {
     url: String,
     secret: String,
     insecure: bool,
+    ca_bundle: String,
 }
 
 #[derive(Debug, Default)]
@@ -138,6 +139,7 @@ impl Poller {
                     format!("{}/{}", r.namespace, r.spec.client_secret_name)
                 },
                 insecure: r.spec.insecure_skip_tls_verify,
+                ca_bundle: r.spec.ca_bundle.clone(),
             };
             groups.entry(key).or_default().push(r);
         }
@@ -221,9 +223,21 @@ async fn fetch_and_sync_inner(
             return Err(());
         }
     };
+    let ca_bundle = if key.ca_bundle.trim().is_empty() {
+        None
+    } else {
+        match super::credentials::ca_bundle_pem(&key.ca_bundle) {
+            Ok(pem) => Some(pem),
+            Err(message) => {
+                fail_all(manager, repos, &message).await;
+                return Err(());
+            }
+        }
+    };
     let auth = GitAuth {
         secret,
         insecure_skip_tls_verify: key.insecure,
+        ca_bundle,
     };
     let wants: Vec<Want> = repos.iter().map(RepoRef::want).collect();
     let cache_dir = manager.config.data_dir.join("git");

@@ -65,12 +65,40 @@ pub struct HttpGit {
     pub port: u16,
     pub user: String,
     pub password: String,
+    /// With TLS: the PEM of the CA that signed the server certificate.
+    pub ca_pem: Option<String>,
     _nginx: Guard,
     _fcgi: Guard,
 }
 
+/// A CA and a server certificate for 127.0.0.1 signed by it: (CA PEM, cert PEM, key PEM).
+fn test_pki() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "fleet test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA cert");
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("server params");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
 impl HttpGit {
     pub fn start() -> HttpGit {
+        HttpGit::start_with(false)
+    }
+
+    /// Serves over TLS with a certificate from a private CA.
+    pub fn start_tls() -> HttpGit {
+        HttpGit::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> HttpGit {
         let root = tempfile::tempdir().expect("tempdir");
         let work = root.path().join("_server");
         std::fs::create_dir_all(work.join("logs")).expect("mkdir");
@@ -98,6 +126,21 @@ impl HttpGit {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let (ca_pem, listen_extra, tls_lines) = if tls {
+            let (ca, cert, key) = test_pki();
+            std::fs::write(work.join("server.crt"), cert).expect("cert");
+            std::fs::write(work.join("server.key"), key).expect("key");
+            (
+                Some(ca),
+                " ssl",
+                format!(
+                    "ssl_certificate {w}/server.crt;\n    ssl_certificate_key {w}/server.key;",
+                    w = work.display()
+                ),
+            )
+        } else {
+            (None, "", String::new())
+        };
         let conf = format!(
             r#"
 daemon off;
@@ -114,7 +157,8 @@ http {{
   uwsgi_temp_path {work}/uwsgi;
   scgi_temp_path {work}/scgi;
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port}{listen_extra};
+    {tls_lines}
     location / {{
       auth_basic "git";
       auth_basic_user_file {work}/htpasswd;
@@ -152,6 +196,7 @@ http {{
             port,
             user,
             password,
+            ca_pem,
             _nginx: nginx,
             _fcgi: fcgi,
         }
@@ -160,7 +205,12 @@ http {{
     /// A new bare repository and its http:// URL (without credentials).
     pub fn repo(&self, name: &str) -> (PathBuf, String) {
         let path = super::bare_repo(&self.root.path().join("repos"), name);
-        (path, format!("http://127.0.0.1:{}/{name}", self.port))
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        (path, format!("{scheme}://127.0.0.1:{}/{name}", self.port))
     }
 
     /// The URL with credentials embedded, for pushing from tests.
