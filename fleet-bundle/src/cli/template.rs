@@ -163,8 +163,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             show_only: args.show_only,
         },
     };
-    let out = render::template(&chart_path, &opts, &render::GoTemplateEngine)
-        .with_context(|| format!("rendering chart {chart}"))?;
+    // Every error already names its file, template or chart.
+    let out = render::template(&chart_path, &opts, &render::GoTemplateEngine)?;
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(out.as_bytes())

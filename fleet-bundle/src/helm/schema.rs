@@ -14,6 +14,9 @@
 
 use serde_json::{Map, Value};
 
+/// What a schema node with several failures reports above them.
+const GROUP_MESSAGE: &str = "validation failed";
+
 /// A schema that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SchemaError {
@@ -76,8 +79,14 @@ pub fn validate(
         depth: 0,
     };
     let mut errors = Vec::new();
-    if let Some(violation) = v.validate(&schema, values, "")? {
-        errors.push(violation);
+    match v.validate(&schema, values, "")? {
+        // The reference validator reports the root's failures side by side, not
+        // under a "validation failed" group.
+        Some(root) if root.message == GROUP_MESSAGE && root.at.is_empty() => {
+            errors.extend(root.causes);
+        }
+        Some(root) => errors.push(root),
+        None => {}
     }
     Ok(errors)
 }
@@ -300,7 +309,7 @@ impl<'a> Validator<'a> {
             1 => errors.pop(),
             _ => Some(Violation {
                 at: at.to_string(),
-                message: "validation failed".into(),
+                message: GROUP_MESSAGE.into(),
                 causes: errors,
             }),
         })
@@ -812,12 +821,12 @@ mod tests {
             json!({"required": ["image"], "additionalProperties": false, "properties": {"a": {}}});
         assert_eq!(
             check(schema, json!({"a": 1, "b": 2})),
-            "demo:\n- at '': validation failed\n  - at '': missing property 'image'\n  - at '': additional properties 'b' not allowed\n"
+            "demo:\n- at '': missing property 'image'\n- at '': additional properties 'b' not allowed\n"
         );
         let schema = json!({"properties": {"mode": {"enum": ["a", "b"]}, "n": {"maximum": 5}}});
         assert_eq!(
             check(schema, json!({"mode": "c", "n": 7})),
-            "demo:\n- at '': validation failed\n  - at '/mode': value must be one of 'a', 'b'\n  - at '/n': maximum: got 7, want 5\n"
+            "demo:\n- at '/mode': value must be one of 'a', 'b'\n- at '/n': maximum: got 7, want 5\n"
         );
     }
 
