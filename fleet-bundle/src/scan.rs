@@ -224,6 +224,23 @@ pub enum BundleLoadError {
 ///
 /// Errors: [`ScanError`] only when the checkout cannot be read, a path is invalid, or no
 /// bundle at all came out of the paths (Fleet's "no resource found").
+///
+/// ```
+/// use fleet_bundle::scan::{scan, ScanOptions};
+///
+/// let checkout = tempfile::tempdir()?;
+/// std::fs::create_dir_all(checkout.path().join("app"))?;
+/// std::fs::write(checkout.path().join("app/fleet.yaml"), "namespace: web\n")?;
+/// std::fs::write(
+///     checkout.path().join("app/cm.yaml"),
+///     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+/// )?;
+/// let opts = ScanOptions { repo_name: "my-repo".into(), ..ScanOptions::default() };
+/// let outcome = scan(checkout.path(), &opts)?;
+/// assert_eq!(outcome.bundles[0].metadata.name, "my-repo-app");
+/// assert_eq!(outcome.bundles[0].spec.options.target_namespace, "web");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn scan(checkout: &Path, opts: &ScanOptions) -> Result<ScanOutcome, ScanError> {
     let root = checkout
         .canonicalize()

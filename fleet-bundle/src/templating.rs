@@ -3,6 +3,11 @@
 //! templates over `.ClusterName`, `.ClusterNamespace`, `.ClusterLabels`,
 //! `.ClusterAnnotations` and `.ClusterValues` with Sprig functions (minus `env`,
 //! `expandenv`, `include`, `tpl` and `getHostByName`, which Fleet removes).
+//!
+//! The template language is Go's `text/template` with `${`/`}` delimiters and
+//! `missingkey=error`: pipelines, `if`/`else if`/`else`, `with`, `range`, `end` and the
+//! Sprig functions values templates use (listed in `FUNCTIONS`); a function outside that
+//! list fails as undefined rather than being silently ignored.
 
 use std::collections::BTreeMap;
 
@@ -223,9 +228,55 @@ fn reparse_scalar(text: &str) -> Value {
     }
 }
 
-/// Executes one `${ … }` template text against `ctx`.
+/// One piece of a template: text, or an action (`${ … }`) with its position.
+enum Segment<'a> {
+    Text(String),
+    Action { body: &'a str, column: usize },
+}
+
+/// A parsed template: output actions and the control structures values templates use.
+enum Node {
+    Text(String),
+    Output(Vec<Vec<Operand>>, usize),
+    /// `if`, `with` (dot becomes the value) and `range` (over a list or a map's values).
+    Block {
+        kind: BlockKind,
+        pipeline: Vec<Vec<Operand>>,
+        column: usize,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BlockKind {
+    If,
+    With,
+    Range,
+}
+
+/// Executes one `${ … }` template text against `ctx` (Go's `text/template` with `${`/`}`
+/// delimiters and `missingkey=error`): output actions with pipelines, `if`/`else if`/
+/// `else`, `with`, `range` and `end`, and `${-`/`-}` trimming. Variables other than the
+/// dot are not supported and fail as undefined.
 pub fn execute(src: &str, ctx: &Value, key: &str) -> Result<String, TemplateError> {
+    let segments = segments(src, key)?;
+    let mut pos = 0;
+    let (nodes, terminator) = parse_nodes(&segments, &mut pos, key)?;
+    if let Some((word, column)) = terminator {
+        return Err(TemplateError::Parse {
+            key: key.to_string(),
+            column,
+            message: format!("unexpected {{{{{word}}}}}"),
+        });
+    }
     let mut out = String::new();
+    exec_nodes(&nodes, ctx, key, &mut out, 0)?;
+    Ok(out)
+}
+
+fn segments<'a>(src: &'a str, key: &str) -> Result<Vec<Segment<'a>>, TemplateError> {
+    let mut out = Vec::new();
     let mut rest = src;
     let mut offset = 0;
     let mut trim_next = false;
@@ -234,18 +285,16 @@ pub fn execute(src: &str, ctx: &Value, key: &str) -> Result<String, TemplateErro
         if trim_next {
             text = text.trim_start();
         }
-        let action_start = start + 2;
-        let mut body_start = action_start;
-        let trim_left = rest[action_start..].starts_with("- ");
-        if trim_left {
+        let mut body_start = start + 2;
+        if rest[body_start..].starts_with("- ") {
             text = text.trim_end();
             body_start += 1;
         }
-        out.push_str(text);
+        out.push(Segment::Text(text.to_string()));
         let Some(end) = find_action_end(&rest[body_start..]) else {
             return Err(TemplateError::Parse {
                 key: key.to_string(),
-                column: offset + start + 1,
+                column: offset + start,
                 message: "unclosed action".to_string(),
             });
         };
@@ -256,25 +305,223 @@ pub fn execute(src: &str, ctx: &Value, key: &str) -> Result<String, TemplateErro
             trim_next = true;
         }
         let column = offset + body_start + (body.len() - body.trim_start().len());
-        let mut parser = ActionParser {
-            src: body,
-            pos: 0,
-            key,
-            column,
-        };
-        let pipeline = parser.pipeline()?;
-        parser.skip_ws();
-        if parser.pos < body.len() {
-            return Err(parser.err(&format!("unexpected {:?} in operand", &body[parser.pos..])));
-        }
-        let value = eval_pipeline(&pipeline, ctx, key, column)?;
-        out.push_str(&go_print(&value));
+        out.push(Segment::Action { body, column });
         let consumed = body_start + end + 1;
         offset += consumed;
         rest = &rest[consumed..];
     }
-    out.push_str(if trim_next { rest.trim_start() } else { rest });
+    out.push(Segment::Text(
+        if trim_next { rest.trim_start() } else { rest }.to_string(),
+    ));
     Ok(out)
+}
+
+fn parse_pipeline(
+    body: &str,
+    key: &str,
+    column: usize,
+) -> Result<Vec<Vec<Operand>>, TemplateError> {
+    let mut parser = ActionParser {
+        src: body,
+        pos: 0,
+        key,
+        column,
+    };
+    let pipeline = parser.pipeline()?;
+    parser.skip_ws();
+    if parser.pos < body.len() {
+        return Err(parser.err(&format!("unexpected {:?} in operand", &body[parser.pos..])));
+    }
+    Ok(pipeline)
+}
+
+/// Parses nodes up to an `else` or `end` (returned with its column) or the end of input.
+#[allow(clippy::type_complexity)] // (nodes, the keyword that ended them)
+fn parse_nodes(
+    segments: &[Segment],
+    pos: &mut usize,
+    key: &str,
+) -> Result<(Vec<Node>, Option<(String, usize)>), TemplateError> {
+    let mut nodes = Vec::new();
+    while *pos < segments.len() {
+        let segment = &segments[*pos];
+        *pos += 1;
+        let (body, column) = match segment {
+            Segment::Text(t) => {
+                if !t.is_empty() {
+                    nodes.push(Node::Text(t.clone()));
+                }
+                continue;
+            }
+            Segment::Action { body, column } => (body.trim(), *column),
+        };
+        let (word, rest) = match body.split_once(char::is_whitespace) {
+            Some((w, r)) => (w, r.trim()),
+            None => (body, ""),
+        };
+        let kind = match word {
+            "end" => return Ok((nodes, Some(("end".to_string(), column)))),
+            "else" => {
+                return Ok((
+                    nodes,
+                    Some((format!("else {rest}").trim().to_string(), column)),
+                ))
+            }
+            "if" => BlockKind::If,
+            "with" => BlockKind::With,
+            "range" => BlockKind::Range,
+            _ => {
+                nodes.push(Node::Output(parse_pipeline(body, key, column)?, column));
+                continue;
+            }
+        };
+        nodes.push(parse_block(kind, rest, column, segments, pos, key)?);
+    }
+    Ok((nodes, None))
+}
+
+fn parse_block(
+    kind: BlockKind,
+    condition: &str,
+    column: usize,
+    segments: &[Segment],
+    pos: &mut usize,
+    key: &str,
+) -> Result<Node, TemplateError> {
+    let pipeline = parse_pipeline(condition, key, column)?;
+    let (body, terminator) = parse_nodes(segments, pos, key)?;
+    let unclosed = || TemplateError::Parse {
+        key: key.to_string(),
+        column,
+        message: "unexpected EOF".to_string(),
+    };
+    let otherwise = match terminator {
+        None => return Err(unclosed()),
+        Some((word, _)) if word == "end" => Vec::new(),
+        Some((word, else_column)) => match word.strip_prefix("else").map(str::trim) {
+            Some("") => {
+                let (otherwise, end) = parse_nodes(segments, pos, key)?;
+                match end {
+                    Some((w, _)) if w == "end" => otherwise,
+                    _ => return Err(unclosed()),
+                }
+            }
+            // `else if …` / `else with …`: a nested block sharing this block's `end`.
+            Some(chained) => {
+                let (w, rest) = chained
+                    .split_once(char::is_whitespace)
+                    .unwrap_or((chained, ""));
+                let nested = match w {
+                    "if" => BlockKind::If,
+                    "with" => BlockKind::With,
+                    _ => {
+                        return Err(TemplateError::Parse {
+                            key: key.to_string(),
+                            column: else_column,
+                            message: format!("unexpected {w:?} after else"),
+                        })
+                    }
+                };
+                vec![parse_block(
+                    nested,
+                    rest.trim(),
+                    else_column,
+                    segments,
+                    pos,
+                    key,
+                )?]
+            }
+            None => return Err(unclosed()),
+        },
+    };
+    Ok(Node::Block {
+        kind,
+        pipeline,
+        column,
+        body,
+        otherwise,
+    })
+}
+
+/// Bound on nested blocks and range iterations, so a template cannot run away.
+const MAX_EXEC_DEPTH: usize = 100;
+const MAX_OUTPUT: usize = 1024 * 1024;
+
+fn exec_nodes(
+    nodes: &[Node],
+    dot: &Value,
+    key: &str,
+    out: &mut String,
+    depth: usize,
+) -> Result<(), TemplateError> {
+    if depth > MAX_EXEC_DEPTH {
+        return Err(exec_err(
+            key,
+            0,
+            "",
+            "exceeded maximum template depth".to_string(),
+        ));
+    }
+    for node in nodes {
+        match node {
+            Node::Text(t) => out.push_str(t),
+            Node::Output(pipeline, column) => {
+                let value = eval_pipeline(pipeline, dot, key, *column)?;
+                out.push_str(&go_print(&value));
+            }
+            Node::Block {
+                kind,
+                pipeline,
+                column,
+                body,
+                otherwise,
+            } => {
+                let value = eval_pipeline(pipeline, dot, key, *column)?;
+                match kind {
+                    BlockKind::If if !is_empty(&value) => {
+                        exec_nodes(body, dot, key, out, depth + 1)?
+                    }
+                    BlockKind::With if !is_empty(&value) => {
+                        exec_nodes(body, &value, key, out, depth + 1)?
+                    }
+                    BlockKind::Range if !is_empty(&value) => {
+                        let items: Vec<Value> = match &value {
+                            Value::Array(a) => a.clone(),
+                            Value::Object(m) => {
+                                let mut keys: Vec<&String> = m.keys().collect();
+                                keys.sort();
+                                keys.into_iter().map(|k| m[k].clone()).collect()
+                            }
+                            Value::Number(n) => (0..n.as_u64().unwrap_or(0).min(10_000))
+                                .map(Value::from)
+                                .collect(),
+                            other => {
+                                return Err(exec_err(
+                                    key,
+                                    *column,
+                                    "range",
+                                    format!("range can't iterate over {}", go_print(other)),
+                                ))
+                            }
+                        };
+                        for item in &items {
+                            exec_nodes(body, item, key, out, depth + 1)?;
+                        }
+                    }
+                    _ => exec_nodes(otherwise, dot, key, out, depth + 1)?,
+                }
+            }
+        }
+        if out.len() > MAX_OUTPUT {
+            return Err(exec_err(
+                key,
+                0,
+                "",
+                format!("output exceeds {MAX_OUTPUT} bytes"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Finds the `}` closing an action, skipping quoted strings.
@@ -491,6 +738,9 @@ const FUNCTIONS: &[&str] = &[
     "sha256sum",
     "int",
     "atoi",
+    "get",
+    "hasKey",
+    "keys",
 ];
 
 fn eval_pipeline(
@@ -842,6 +1092,33 @@ fn call(name: &str, args: Vec<Value>, key: &str, column: usize) -> Result<Value,
                 };
             }
             current
+        }
+        "get" => {
+            want(2)?;
+            match &args[0] {
+                Value::Object(m) => m
+                    .get(&s(1))
+                    .cloned()
+                    .unwrap_or(Value::String(String::new())),
+                other => return Err(fail(format!("get of type {}", go_type(other)))),
+            }
+        }
+        "hasKey" => {
+            want(2)?;
+            match &args[0] {
+                Value::Object(m) => Value::Bool(m.contains_key(&s(1))),
+                other => return Err(fail(format!("hasKey of type {}", go_type(other)))),
+            }
+        }
+        "keys" => {
+            let mut keys: Vec<Value> = Vec::new();
+            for a in &args {
+                match a {
+                    Value::Object(m) => keys.extend(m.keys().map(|k| Value::String(k.clone()))),
+                    other => return Err(fail(format!("keys of type {}", go_type(other)))),
+                }
+            }
+            Value::Array(keys)
         }
         "len" => {
             want(1)?;

@@ -175,3 +175,27 @@ fn malformed_templates_fail_clearly() {
         .unwrap();
     assert_eq!(out, json!({"x": "a b c", "y": "c1-7"}));
 }
+
+#[test]
+fn control_structures_and_dict_functions() {
+    let out = run(json!({
+        "tier": "${ if hasKey .ClusterValues \"tier\" }${ .ClusterValues.tier }${ else }none${ end }",
+        "region": "${ if eq .ClusterLabels.env \"dev\" }d${ else if eq .ClusterLabels.env \"prod\" }p${ else }x${ end }",
+        "display": "${ get .ClusterLabels \"missing\" | default \"n/a\" }",
+        "with": "${ with .ClusterValues }${ .tier }${ end }",
+        "list": "${ range keys .ClusterAnnotations }${ . };${ end }",
+    }))
+    .unwrap();
+    assert_eq!(
+        out,
+        json!({"tier": "gold", "region": "p", "display": "n/a", "with": "gold", "list": "region;"})
+    );
+    assert!(matches!(
+        run(json!({"x": "${ if true }open"})),
+        Err(TemplateError::Parse { .. })
+    ));
+    assert!(matches!(
+        run(json!({"x": "${ end }"})),
+        Err(TemplateError::Parse { .. })
+    ));
+}
