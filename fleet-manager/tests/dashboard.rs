@@ -490,3 +490,118 @@ async fn dashboard_api_auth_live_updates_and_status_cli() {
     assert_eq!(c3_db["nonReady"][0]["name"], "db");
     assert!(!out.contains(SECRET_PASSWORD));
 }
+
+const STRATEGY: &str = "defaultNamespace: web\nrolloutStrategy:\n  maxUnavailable: 1\n  partitions:\n  - name: canary\n    clusterSelector:\n      matchLabels: {canary: \"true\"}\n  - name: rest\n    clusterSelector:\n      matchExpressions:\n      - {key: canary, operator: DoesNotExist}\n";
+
+fn web_id(state: &fleet_bundle::deployment::DesiredState) -> String {
+    state
+        .deployments
+        .iter()
+        .find(|d| d.bundle == "apps-web")
+        .map(|d| d.deployment_id.clone())
+        .unwrap_or_default()
+}
+
+/// A rollout held at its canary partition shows as such: promoted clusters and each
+/// partition's size and unavailable count, as the leader plans it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_progress_per_partition() {
+    let daemon = GitDaemon::start();
+    let (path, url) = daemon.repo("apps");
+    let work = WorkRepo::new(path.to_str().expect("utf8"));
+    work.write("web/fleet.yaml", STRATEGY)
+        .write("web/cm.yaml", &configmap("web", "v1"));
+    work.commit_and_push("first");
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let canary = api
+        .register("fleet-default", "a-canary", json!({"canary": "true"}))
+        .await;
+    let b = api
+        .register("fleet-default", "b", json!({"tier": "rest"}))
+        .await;
+    let c = api
+        .register("fleet-default", "c", json!({"tier": "rest"}))
+        .await;
+    api.apply(&gitrepo("apps", "fleet-default", &url, "")).await;
+    let v1 = eventually(30, "v1 everywhere", || async {
+        let ids = [
+            web_id(&canary.state().await),
+            web_id(&b.state().await),
+            web_id(&c.state().await),
+        ];
+        if !ids[0].is_empty() && ids.iter().all(|i| *i == ids[0]) {
+            Ok(ids[0].clone())
+        } else {
+            Err(format!("{ids:?}"))
+        }
+    })
+    .await;
+    for agent in [&canary, &b, &c] {
+        agent.report_all(BundleState::Ready).await;
+    }
+    work.write("web/cm.yaml", &configmap("web", "v2"));
+    work.commit_and_push("second");
+    eventually(30, "canary gets v2", || async {
+        let id = web_id(&canary.state().await);
+        if id != v1 && !id.is_empty() {
+            Ok(())
+        } else {
+            Err(id)
+        }
+    })
+    .await;
+    // The canary applies v2 but is not ready: the rollout holds there.
+    canary.report_all(BundleState::NotReady).await;
+    // New bundles and versions reach the picture within a few seconds (full rebuilds
+    // are spaced out), so a 404 first is fine.
+    let rollout = eventually(20, "rollout progress on the dashboard", || async {
+        let (s, v) = api
+            .raw(
+                Method::GET,
+                "/api/v1/dashboard/bundles/fleet-default/apps-web",
+                None,
+            )
+            .await;
+        let r = v["bundle"]["rollout"].clone();
+        if s.is_success()
+            && r["partitions"].as_array().is_some_and(|p| p.len() == 2)
+            && r["partitions"][0]["unavailable"] == 1
+        {
+            Ok(r)
+        } else {
+            Err(format!("{s}: {v}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        (rollout["promoted"].as_u64(), rollout["targets"].as_u64()),
+        (Some(1), Some(3)),
+        "{rollout}"
+    );
+    assert_eq!(rollout["partitions"][0]["name"], "canary");
+    assert_eq!(rollout["partitions"][0]["count"], 1);
+    assert_eq!(rollout["partitions"][1]["name"], "rest");
+    assert_eq!(rollout["partitions"][1]["count"], 2);
+    // The held clusters still run v1 and are Ready there; the canary is NotReady.
+    let v = api
+        .get("/api/v1/dashboard/bundles/fleet-default/apps-web")
+        .await;
+    assert_eq!(v["bundle"]["summary"]["ready"], 2, "{v}");
+    assert_eq!(v["bundle"]["summary"]["nonReady"], 1, "{v}");
+    let out = run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_fleet-manager")).args([
+            "status",
+            "bundle",
+            "apps-web",
+            "--server",
+            &api.base,
+            "--token",
+            ADMIN_TOKEN,
+        ]),
+    );
+    assert!(
+        out.contains("1/3 promoted; canary 1/1 unavailable; rest"),
+        "{out}"
+    );
+}
