@@ -2,8 +2,11 @@
 //! are deleted, Foreground deletions wait for their dependents, and a terminating namespace
 //! is emptied before it disappears.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -12,36 +15,66 @@ use crate::cluster::{Cluster, Inner};
 use crate::store::{Event, EventType, ObjectKey};
 use crate::writes::{delete_key, owner_uids, write_finalizers};
 
+/// How long a namespace stays Terminating before its namespace controller empties it, as a
+/// real one takes a moment: `kubectl delete -f` of a namespace and its contents deletes the
+/// contents itself instead of finding them gone.
+pub const NAMESPACE_TEARDOWN_DELAY: Duration = Duration::from_millis(500);
+
 /// Run until shutdown, reacting to deletions and terminating objects.
 pub async fn run(cluster: Arc<Cluster>, mut events: broadcast::Receiver<Arc<Event>>) {
     let mut shutdown = cluster.shutdown.subscribe();
+    let mut terminating_since: HashMap<String, Instant> = HashMap::new();
+    let mut wake: Option<Instant> = None;
     loop {
         let relevant = tokio::select! {
             _ = shutdown.changed() => return,
+            _ = async { if let Some(w) = wake { tokio::time::sleep_until(w).await } else { std::future::pending().await } } => true,
             ev = events.recv() => match ev {
                 Ok(e) => e.kind == EventType::Deleted || e.object.pointer("/metadata/deletionTimestamp").is_some(),
                 Err(broadcast::error::RecvError::Lagged(_)) => true,
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };
-        if relevant {
-            let now = crate::now();
-            let mut inner = cluster.lock();
-            collect(&mut inner, &now);
+        if !relevant {
+            continue;
         }
+        wake = None;
+        let now = crate::now();
+        let mut inner = cluster.lock();
+        let terminating: Vec<String> = inner
+            .store
+            .list("", "namespaces", None)
+            .into_iter()
+            .filter(|(_, v)| v.pointer("/metadata/deletionTimestamp").is_some())
+            .map(|(k, _)| k.name.clone())
+            .collect();
+        terminating_since.retain(|ns, _| terminating.contains(ns));
+        let clock = Instant::now();
+        let mut ready = HashSet::new();
+        for ns in terminating {
+            let since = *terminating_since.entry(ns.clone()).or_insert(clock);
+            let due = since + NAMESPACE_TEARDOWN_DELAY;
+            if due <= clock {
+                ready.insert(ns);
+            } else {
+                wake = Some(wake.map_or(due, |w| w.min(due)));
+            }
+        }
+        collect(&mut inner, &now, &ready);
     }
 }
 
-/// One garbage collection pass; repeats until nothing more changes.
-pub fn collect(inner: &mut Inner, now: &str) {
+/// One garbage collection pass; repeats until nothing more changes. Only namespaces in
+/// `namespaces_due` are emptied.
+pub fn collect(inner: &mut Inner, now: &str, namespaces_due: &HashSet<String>) {
     for _ in 0..16 {
-        if !pass(inner, now) {
+        if !pass(inner, now, namespaces_due) {
             return;
         }
     }
 }
 
-fn pass(inner: &mut Inner, now: &str) -> bool {
+fn pass(inner: &mut Inner, now: &str, namespaces_due: &HashSet<String>) -> bool {
     let uids: HashSet<String> = inner
         .store
         .iter()
@@ -74,7 +107,7 @@ fn pass(inner: &mut Inner, now: &str) -> bool {
                     .to_string();
                 foreground.push((k.clone(), uid, finalizers));
             }
-            if k.group.is_empty() && k.plural == "namespaces" {
+            if k.group.is_empty() && k.plural == "namespaces" && namespaces_due.contains(&k.name) {
                 namespaces.push((k.clone(), k.name.clone()));
             }
         }
@@ -165,7 +198,7 @@ mod tests {
             key("configmaps", "", "free"),
             json!({"metadata": {"name": "free", "uid": "cm"}}),
         );
-        collect(&mut inner, "now");
+        collect(&mut inner, "now", &HashSet::new());
         assert!(
             inner
                 .store
@@ -174,7 +207,7 @@ mod tests {
             "owner still there"
         );
         inner.erase(&key("deployments", "apps", "web"));
-        collect(&mut inner, "now");
+        collect(&mut inner, "now", &HashSet::new());
         assert!(inner
             .store
             .get(&key("replicasets", "apps", "web-1"))

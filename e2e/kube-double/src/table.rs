@@ -102,7 +102,19 @@ fn kind_columns(rt: &ResourceType) -> Vec<Value> {
         ("", "Secret") => vec![col("Type", "string", "", 0, "The type of the secret"), col("Data", "string", "", 0, "Number of data entries")],
         ("", "Namespace") => vec![col("Status", "string", "", 0, "The status of the namespace")],
         ("", "Pod") => vec![col("Ready", "string", "", 0, "The aggregate readiness state of this pod for accepting traffic."), col("Status", "string", "", 0, "The aggregate status of the containers in this pod."), col("Restarts", "string", "", 0, "The number of times the containers in this pod have been restarted")],
-        ("", "Service") => vec![col("Type", "string", "", 0, "The type of the service"), col("Cluster-IP", "string", "", 0, "The cluster IP"), col("Ports", "string", "", 0, "The ports")],
+        ("", "Service") => vec![
+            col("Type", "string", "", 0, "The type of the service"),
+            col("Cluster-IP", "string", "", 0, "The cluster IP"),
+            col("External-IP", "string", "", 0, "The external IP"),
+            col("Port(s)", "string", "", 0, "The ports"),
+        ],
+        ("", "PersistentVolumeClaim") => vec![
+            col("Status", "string", "", 0, "The phase of the claim"),
+            col("Volume", "string", "", 0, "The bound volume"),
+            col("Capacity", "string", "", 0, "The capacity"),
+            col("Access Modes", "string", "", 0, "The access modes"),
+            col("StorageClass", "string", "", 0, "The storage class"),
+        ],
         ("batch", "Job") => vec![col("Status", "string", "", 0, "Status of the job"), col("Completions", "string", "", 0, "The completion status of the job")],
         _ => rt
             .printer_columns
@@ -166,18 +178,63 @@ fn kind_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
                 .and_then(Value::as_array)
                 .map(|ps| {
                     ps.iter()
-                        .map(|p| format!("{}/{}", int(p, "/port"), string(p, "/protocol")))
+                        .map(|p| match p.get("nodePort").and_then(Value::as_i64) {
+                            Some(node) => {
+                                format!("{}:{node}/{}", int(p, "/port"), string(p, "/protocol"))
+                            }
+                            None => format!("{}/{}", int(p, "/port"), string(p, "/protocol")),
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
+            let external: Vec<String> = o
+                .pointer("/status/loadBalancer/ingress")
+                .and_then(Value::as_array)
+                .map(|i| {
+                    i.iter()
+                        .filter_map(|x| x.get("ip").and_then(Value::as_str).map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let external = match (string(o, "/spec/type").as_str(), external.is_empty()) {
+                (_, false) => external.join(","),
+                ("LoadBalancer", true) => "<pending>".to_string(),
+                _ => "<none>".to_string(),
+            };
             vec![
                 json!(string(o, "/spec/type")),
                 json!(string(o, "/spec/clusterIP")),
+                json!(external),
                 json!(if ports.is_empty() {
                     "<none>".to_string()
                 } else {
                     ports.join(",")
                 }),
+            ]
+        }
+        ("", "PersistentVolumeClaim") => {
+            let modes: Vec<&str> = o
+                .pointer("/status/accessModes")
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(Value::as_str)
+                        .map(|m| match m {
+                            "ReadWriteOnce" => "RWO",
+                            "ReadOnlyMany" => "ROX",
+                            "ReadWriteMany" => "RWX",
+                            "ReadWriteOncePod" => "RWOP",
+                            other => other,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            vec![
+                json!(string(o, "/status/phase")),
+                json!(string(o, "/spec/volumeName")),
+                json!(string(o, "/status/capacity/storage")),
+                json!(modes.join(",")),
+                json!(string(o, "/spec/storageClassName")),
             ]
         }
         ("batch", "Job") => {
