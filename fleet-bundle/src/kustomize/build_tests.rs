@@ -36,6 +36,43 @@ fn build_error(files: &[(&str, &str)], target: &str) -> String {
 mod from_kubectl {
     use super::build_tree;
 
+    /// `kubectl kustomize --enable-helm` with Helm as the renderer printed this.
+    #[test]
+    fn helm_chart_with_values_file_and_inline_values() {
+        let files: &[(&str, &str)] = &[
+            ("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
+            ("charts/web/values.yaml", "replicas: 1\nimage: nginx\nlabels:\n  tier: front\n"),
+            (
+                "charts/web/templates/deploy.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-web\n  namespace: {{ .Release.Namespace }}\n  labels:\n    {{- toYaml .Values.labels | nindent 4 }}\nspec:\n  replicas: {{ .Values.replicas }}\n  template:\n    spec:\n      containers:\n      - name: web\n        image: {{ .Values.image }}\n",
+            ),
+            ("prod.yaml", "image: nginx:1.25\n"),
+            (
+                "kustomization.yaml",
+                "namePrefix: k-\nhelmCharts:\n- name: web\n  releaseName: site\n  namespace: apps\n  valuesFile: prod.yaml\n  valuesInline:\n    replicas: 3\n    labels:\n      extra: \"yes\"\n",
+            ),
+        ];
+        assert_eq!(
+            build_tree(files, "."),
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  labels:
+    extra: "yes"
+    tier: front
+  name: k-site-web
+  namespace: apps
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+      - image: nginx:1.25
+        name: web
+"#
+        );
+    }
+
     #[test]
     fn names_and_references() {
         let files: &[(&str, &str)] = &[
@@ -870,15 +907,18 @@ mod bad_input {
     }
 
     #[test]
-    fn helm_charts_report_the_missing_renderer() {
+    fn helm_charts_must_be_vendored() {
         let err = build_error(
             &[(
                 "kustomization.yaml",
-                "helmCharts:\n- name: web\n  repo: ./charts\n",
+                "helmCharts:\n- name: web\n  repo: https://charts.example.com\n",
             )],
             ".",
         );
-        assert!(err.contains("helmCharts"), "{err}");
+        assert!(
+            err.contains("helmCharts") && err.contains("vendor the chart"),
+            "{err}"
+        );
     }
 
     #[test]

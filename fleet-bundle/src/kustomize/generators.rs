@@ -32,14 +32,7 @@ pub fn run(ctx: &Context<'_>, acc: &mut Accumulator) -> Result<(), KustomizeErro
         let r = generate(ctx, args, Kind::Secret)?;
         absorb_generated(acc, r, ctx.file)?;
     }
-    if !ctx.k.helm_charts.is_empty() {
-        return Err(KustomizeError::transform(
-            ctx.file,
-            "helmCharts",
-            "helmCharts needs the Helm renderer, which this build does not include yet; render the chart with a Helm bundle instead",
-        ));
-    }
-    Ok(())
+    super::helmcharts::run(ctx, acc)
 }
 
 fn field(kind: Kind) -> &'static str {

@@ -15,6 +15,7 @@ pub mod emit;
 pub mod error;
 pub mod fieldspec;
 pub mod generators;
+pub mod helmcharts;
 pub mod json6902;
 pub mod kustomization;
 pub mod loader;
