@@ -55,8 +55,10 @@ struct HelmChart {
 struct HelmGlobals {
     #[serde(default)]
     chart_home: String,
-    #[serde(default)]
-    config_home: String,
+    /// Helm's repository configuration directory: accepted for compatibility, unused
+    /// because charts are never pulled.
+    #[serde(default, rename = "configHome")]
+    _config_home: String,
 }
 
 const FIELD: &str = "helmCharts";
