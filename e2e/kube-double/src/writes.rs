@@ -668,6 +668,19 @@ pub fn patch(
     body: &[u8],
     opts: &WriteOptions,
 ) -> Result<(Value, u16), ApiError> {
+    if opts.force && patch_type != PatchType::Apply {
+        return Err(ApiError {
+            code: 422,
+            reason: "Invalid".into(),
+            message: "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch".into(),
+            details: Some(Box::new(
+                serde_json::from_value(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
+                    {"reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}]}))
+                .unwrap_or_default(),
+            )),
+            retry_after: None,
+        });
+    }
     if patch_type == PatchType::Strategic && t.rt.custom {
         return Err(ApiError {
             code: 415,

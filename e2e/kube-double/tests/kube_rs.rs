@@ -433,6 +433,56 @@ async fn not_ready_hold_keeps_a_deployment_unavailable() {
 }
 
 #[tokio::test]
+async fn jobs_complete_and_the_simulator_can_be_switched_off() {
+    let double = common::start().await;
+    let client = common::client(&double).await;
+    namespace(&client, "demo").await;
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), "demo");
+    let job = serde_json::from_value(json!({"metadata": {"name": "once"}, "spec": {"template": {"spec": {"restartPolicy": "Never",
+        "containers": [{"name": "j", "image": "busybox:1.36"}]}}}}))
+    .expect("job");
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .expect("create job");
+    let status = common::eventually(|| {
+        let jobs = jobs.clone();
+        async move {
+            jobs.get("once")
+                .await
+                .ok()?
+                .status
+                .filter(|s| s.succeeded == Some(1))
+        }
+    })
+    .await;
+    assert!(status
+        .conditions
+        .expect("conditions")
+        .iter()
+        .any(|c| c.type_ == "Complete" && c.status == "True"));
+    assert!(status.completion_time.is_some());
+    double.shutdown().await;
+
+    let quiet = common::start_with(|c| c.simulate_status = false).await;
+    let client = common::client(&quiet).await;
+    namespace(&client, "demo").await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "demo");
+    deployments
+        .patch(
+            "web",
+            &PatchParams::apply("t"),
+            &Patch::Apply(deployment(1, false)),
+        )
+        .await
+        .expect("apply");
+    // Well past the simulator's delay, nothing has reported status.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let d = deployments.get("web").await.expect("get");
+    assert_eq!(d.status.and_then(|s| s.observed_generation), None);
+    quiet.shutdown().await;
+}
+
+#[tokio::test]
 async fn crd_is_established_and_serves_a_dynamic_api() {
     let double = common::start().await;
     let client = common::client(&double).await;
