@@ -512,7 +512,7 @@ fn load_bundle(
     }
 
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let rules = IgnoreRules::default().enter(&dir)?;
+    let rules = IgnoreRules::default().enter(&dir, "")?;
     load_directory(
         root,
         &dir,
@@ -1092,7 +1092,7 @@ fn load_directory(
         if ignore_apply_configs.contains(&rel_name) {
             continue;
         }
-        let ignored = rules.is_ignored(&name, is_dir);
+        let ignored = rules.is_ignored(&rel_name, is_dir);
         if is_dir {
             if ignored || name.starts_with('.') {
                 continue;
@@ -1101,7 +1101,7 @@ fn load_directory(
                 // A directory with its own fleet.yaml is a bundle of its own.
                 continue;
             }
-            let child_rules = rules.enter(&path)?;
+            let child_rules = rules.enter(&path, &rel_name)?;
             load_directory(
                 root,
                 &path,
