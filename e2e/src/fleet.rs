@@ -292,8 +292,10 @@ impl TestFleet {
             Duration::from_millis(500),
             || async {
                 let st = self.status()?;
-                let text = st.to_string();
-                let at_commit = commit.is_none_or(|c| text.contains(c));
+                let at_commit = match commit {
+                    None => true,
+                    Some(c) => self.bundle_commits()?.iter().all(|b| b == c),
+                };
                 let s = &st["summary"];
                 let ready =
                     s["desiredReady"].as_u64().unwrap_or(0) > 0 && s["ready"] == s["desiredReady"];
@@ -307,6 +309,25 @@ impl TestFleet {
                 tail(&self.manager_log(), 15)
             )
         })
+    }
+
+    /// The commit every bundle was last built from (`fleet-manager get bundles`).
+    pub fn bundle_commits(&self) -> anyhow::Result<Vec<String>> {
+        let v: Value = serde_json::from_str(&self.cli(&["get", "bundles", "-o", "json"])?)?;
+        let items = v["items"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            bail!("no bundles yet");
+        }
+        Ok(items
+            .iter()
+            .map(|b| {
+                b["commit"]
+                    .as_str()
+                    .or(b["status"]["commit"].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect())
     }
 
     /// Runs `kubectl ARGS` against cluster `i`.

@@ -5,6 +5,7 @@
 pub mod fleet;
 pub mod gitserver;
 pub mod link;
+pub mod postgres;
 pub mod process;
 pub mod sim;
 pub mod wait;

@@ -95,9 +95,19 @@ async fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manager_killed_mid_sync_loses_nothing() {
-    let mut fleet = TestFleet::start(options(&[("prod", "env=prod"), ("dev", "env=dev")]))
-        .await
-        .unwrap();
+    manager_crash(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_on_postgres_killed_mid_sync_loses_nothing() {
+    let pg = e2e::postgres::Postgres::start().unwrap();
+    manager_crash(Some(pg.url())).await;
+}
+
+async fn manager_crash(database: Option<String>) {
+    let mut opts = options(&[("prod", "env=prod"), ("dev", "env=dev")]);
+    opts.database = database;
+    let mut fleet = TestFleet::start(opts).await.unwrap();
     fleet.wait_converged(None, CONVERGE).await.unwrap();
 
     // A push, and the manager dies while it is picking it up.
