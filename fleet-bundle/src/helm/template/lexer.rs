@@ -11,7 +11,7 @@ use super::ParseError;
 /// What a token is. Strings carry their decoded value; everything else its source text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tok {
-    Text(String),
+    Text(std::sync::Arc<str>),
     LeftDelim,
     RightDelim,
     LeftParen,
@@ -125,7 +125,7 @@ impl<'a> Lexer<'a> {
             if !text.is_empty() {
                 let start =
                     text_pos + (text.as_ptr() as usize - self.src[text_pos..].as_ptr() as usize);
-                self.push(Tok::Text(text.to_string()), start);
+                self.push(Tok::Text(text.into()), start);
             }
             if !found {
                 self.pos = self.bytes.len();

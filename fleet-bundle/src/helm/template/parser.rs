@@ -68,12 +68,32 @@ impl Parser<'_> {
         &self.tokens[self.idx.min(self.tokens.len() - 1)]
     }
 
+    /// Consumes the current token, moving it out (the parser never steps back over a
+    /// consumed token; it looks ahead with [`Self::non_space_from`] instead).
     fn next(&mut self) -> Token {
-        let t = self.peek().clone();
-        if self.idx < self.tokens.len() - 1 {
-            self.idx += 1;
+        let last = self.tokens.len() - 1;
+        if self.idx >= last {
+            return self.tokens[last].clone();
         }
+        let pos = self.tokens[self.idx].pos;
+        let t = std::mem::replace(
+            &mut self.tokens[self.idx],
+            Token {
+                tok: Tok::Space,
+                pos,
+            },
+        );
+        self.idx += 1;
         t
+    }
+
+    /// The index of the first non-space token at or after `i`, without consuming.
+    fn non_space_from(&self, mut i: usize) -> usize {
+        let last = self.tokens.len() - 1;
+        while i < last && self.tokens[i].tok == Tok::Space {
+            i += 1;
+        }
+        i.min(last)
     }
 
     fn skip_space(&mut self) {
@@ -110,14 +130,12 @@ impl Parser<'_> {
                 return Ok(list);
             }
             if self.peek().tok == Tok::LeftDelim {
-                let save = self.idx;
-                self.next();
-                if self.peek_non_space().tok == Tok::Keyword(Keyword::Define) {
-                    self.next();
+                let k = self.non_space_from(self.idx + 1);
+                if self.tokens[k].tok == Tok::Keyword(Keyword::Define) {
+                    self.idx = k + 1;
                     self.definition()?;
                     continue;
                 }
-                self.idx = save;
             }
             match self.text_or_action(&mut list)? {
                 None => {}
@@ -174,7 +192,7 @@ impl Parser<'_> {
         let t = self.next();
         match t.tok {
             Tok::Text(s) => {
-                list.push(Node::Text(s.into()));
+                list.push(Node::Text(s));
                 Ok(None)
             }
             Tok::LeftDelim => self.action(list),
@@ -184,8 +202,12 @@ impl Parser<'_> {
     }
 
     fn action(&mut self, list: &mut List) -> Result<Option<Stop>, ParseError> {
-        let t = self.peek_non_space().clone();
+        let t = self.peek_non_space();
         if let Tok::Keyword(k) = t.tok {
+            let t = Token {
+                tok: t.tok.clone(),
+                pos: t.pos,
+            };
             self.next();
             match k {
                 Keyword::End => {
@@ -194,8 +216,10 @@ impl Parser<'_> {
                 }
                 Keyword::Else => {
                     // `else if` / `else with` leave the keyword for the caller.
-                    let n = self.peek_non_space().tok.clone();
-                    if !matches!(n, Tok::Keyword(Keyword::If | Keyword::With)) {
+                    if !matches!(
+                        self.peek_non_space().tok,
+                        Tok::Keyword(Keyword::If | Keyword::With)
+                    ) {
                         self.expect_right_delim("else")?;
                     }
                     return Ok(Some(Stop::Else(t.pos)));
@@ -316,11 +340,22 @@ impl Parser<'_> {
         };
         // Declarations: `$x :=`, `$x =`, `$i, $v :=` (range only).
         loop {
-            let save = self.idx;
-            let Tok::Variable(v) = self.peek_non_space().tok.clone() else {
+            let vi = self.non_space_from(self.idx);
+            if !matches!(self.tokens[vi].tok, Tok::Variable(_)) {
+                break;
+            }
+            let after = self.non_space_from(vi + 1);
+            if !matches!(
+                self.tokens[after].tok,
+                Tok::Declare | Tok::Assign | Tok::Comma
+            ) {
+                break;
+            }
+            let save = vi;
+            self.idx = vi;
+            let Tok::Variable(v) = self.next().tok else {
                 break;
             };
-            self.next();
             match self.peek_non_space().tok {
                 Tok::Declare | Tok::Assign => {
                     pipe.is_assign = self.peek().tok == Tok::Assign;
@@ -347,23 +382,19 @@ impl Parser<'_> {
                     let pos = self.peek().pos;
                     return Err(self.err(pos, format!("too many declarations in {context}")));
                 }
-                _ => {
-                    self.idx = save;
-                    break;
-                }
+                _ => break,
             }
         }
-        if pipe.decl.len() == 2
-            && !matches!(
-                self.tokens.get(self.idx.saturating_sub(1)).map(|t| &t.tok),
-                Some(Tok::Declare | Tok::Assign)
-            )
-        {
-            let pos = self.peek().pos;
-            return Err(self.err(pos, "range can only initialize variables"));
-        }
         loop {
-            let t = self.peek_non_space().clone();
+            let t = self.peek_non_space();
+            let t = Token {
+                tok: if &t.tok == end {
+                    t.tok.clone()
+                } else {
+                    Tok::Space
+                },
+                pos: t.pos,
+            };
             if &t.tok == end {
                 self.next();
                 if pipe.cmds.is_empty() {
@@ -382,7 +413,7 @@ impl Parser<'_> {
                 }
                 return Ok(pipe);
             }
-            match t.tok {
+            match &self.peek().tok {
                 Tok::Bool(_)
                 | Tok::Char(..)
                 | Tok::Dot
@@ -399,7 +430,7 @@ impl Parser<'_> {
                 other => {
                     return Err(self.err(
                         t.pos,
-                        format!("unexpected {} in {context}", describe(&other)),
+                        format!("unexpected {} in {context}", describe(other)),
                     ))
                 }
             }
@@ -414,8 +445,8 @@ impl Parser<'_> {
             if let Some(op) = self.operand()? {
                 args.push(op);
             }
-            let t = self.peek().clone();
-            match t.tok {
+            let pos = self.peek().pos;
+            match &self.peek().tok {
                 Tok::Space => {
                     self.next();
                     continue;
@@ -425,9 +456,7 @@ impl Parser<'_> {
                     self.next();
                 }
                 other => {
-                    return Err(
-                        self.err(t.pos, format!("unexpected {} in operand", describe(&other)))
-                    )
+                    return Err(self.err(pos, format!("unexpected {} in operand", describe(other))))
                 }
             }
             break;
@@ -445,9 +474,10 @@ impl Parser<'_> {
         // Go gives a chained operand the position of its first chained field.
         let chain_pos = self.peek().pos;
         let mut idents = Vec::new();
-        while let Tok::Field(f) = &self.peek().tok {
-            idents.push(f.clone());
-            self.next();
+        while matches!(self.peek().tok, Tok::Field(_)) {
+            if let Tok::Field(f) = self.next().tok {
+                idents.push(f);
+            }
         }
         if idents.is_empty() {
             return Ok(Some(term));
@@ -501,7 +531,23 @@ impl Parser<'_> {
     }
 
     fn term(&mut self) -> Result<Option<Arg>, ParseError> {
-        let t = self.peek_non_space().clone();
+        let starts_term = matches!(
+            self.peek_non_space().tok,
+            Tok::Ident(_)
+                | Tok::Dot
+                | Tok::Nil
+                | Tok::Variable(_)
+                | Tok::Field(_)
+                | Tok::Bool(_)
+                | Tok::Char(..)
+                | Tok::Number(_)
+                | Tok::Str(..)
+                | Tok::LeftParen
+        );
+        if !starts_term {
+            return Ok(None);
+        }
+        let t = self.next();
         let arg = match t.tok {
             Tok::Ident(name) => {
                 if !(self.is_func)(&name) {
@@ -550,13 +596,11 @@ impl Parser<'_> {
                 value: Value::from(v),
             },
             Tok::LeftParen => {
-                self.next();
                 let pipe = self.pipeline("parenthesized pipeline", &Tok::RightParen)?;
                 return Ok(Some(Arg::Pipe(Box::new(pipe))));
             }
             _ => return Ok(None),
         };
-        self.next();
         Ok(Some(arg))
     }
 }
