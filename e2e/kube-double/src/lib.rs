@@ -24,33 +24,33 @@
 #![deny(missing_docs)]
 
 pub mod api_status;
-pub mod apply;
-pub mod auth;
-pub mod certs;
+mod apply;
+mod auth;
+mod certs;
 pub mod cluster;
 pub mod config;
-pub mod crd;
-pub mod defaults;
-pub mod discovery;
-pub mod fields;
-pub mod gc;
-pub mod managed_fields;
-pub mod openapi;
-pub mod patch;
-pub mod persist;
-pub mod protobuf;
-pub mod reads;
-pub mod registry;
-pub mod routes;
-pub mod schema;
-pub mod selectors;
-pub mod server;
-pub mod status_sim;
-pub mod store;
-pub mod table;
-pub mod validation;
-pub mod watch;
-pub mod writes;
+mod crd;
+mod defaults;
+mod discovery;
+mod fields;
+mod gc;
+mod managed_fields;
+mod openapi;
+mod patch;
+mod persist;
+mod protobuf;
+mod reads;
+mod registry;
+mod routes;
+mod schema;
+mod selectors;
+mod server;
+mod status_sim;
+mod store;
+mod table;
+mod validation;
+mod watch;
+mod writes;
 
 mod handle;
 

@@ -65,15 +65,6 @@ impl ResourceType {
         ]
     }
 
-    /// Whether changes to this field (at the top level) count towards `metadata.generation`.
-    /// Only spec-like content bumps generation; metadata and status never do.
-    pub fn bumps_generation(&self, top_level_field: &str) -> bool {
-        !matches!(
-            top_level_field,
-            "metadata" | "status" | "kind" | "apiVersion"
-        )
-    }
-
     /// Whether objects of this kind carry `metadata.generation`.
     pub fn has_generation(&self) -> bool {
         self.custom

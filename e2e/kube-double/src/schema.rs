@@ -34,14 +34,9 @@ fn type_ok(schema: &Value, v: &Value) -> bool {
     }
 }
 
-/// Validate `object` against `schema` (the `openAPIV3Schema`) and prune unknown fields.
-/// Returns the causes of every violation; `object` is pruned in place.
-pub fn validate_and_prune(schema: &Value, object: &mut Value) -> Vec<Cause> {
-    validate_prune_report(schema, object).0
-}
-
-/// Like [`validate_and_prune`], also returning the paths of the pruned (unknown) fields,
-/// which `fieldValidation=Strict` turns into an error.
+/// Validate `object` against `schema` (the `openAPIV3Schema`) and prune unknown fields in
+/// place. Returns the causes of every violation and the paths of the pruned (unknown)
+/// fields, which `fieldValidation=Strict` turns into an error.
 pub fn validate_prune_report(schema: &Value, object: &mut Value) -> (Vec<Cause>, Vec<String>) {
     let mut causes = Vec::new();
     let mut pruned = Vec::new();
@@ -251,7 +246,7 @@ mod tests {
     fn unknown_fields_are_pruned() {
         let mut w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
             "spec": {"size": 3, "unknown": 1, "extra": {"free": true}}, "top": 1});
-        assert!(validate_and_prune(&widget_schema(), &mut w).is_empty());
+        assert!(validate_prune_report(&widget_schema(), &mut w).0.is_empty());
         assert_eq!(w["spec"], json!({"size": 3, "extra": {"free": true}}));
         assert!(w.get("top").is_none());
     }
@@ -259,7 +254,7 @@ mod tests {
     #[test]
     fn wrong_type_is_worded_as_recorded() {
         let mut w = json!({"spec": {"size": "big"}});
-        let causes = validate_and_prune(&widget_schema(), &mut w);
+        let causes = validate_prune_report(&widget_schema(), &mut w).0;
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].field, "spec.size");
         assert_eq!(causes[0].reason, "FieldValueTypeInvalid");
@@ -272,10 +267,10 @@ mod tests {
     #[test]
     fn enum_required_and_minimum() {
         let mut w = json!({"spec": {"color": "green"}});
-        let causes = validate_and_prune(&widget_schema(), &mut w);
+        let causes = validate_prune_report(&widget_schema(), &mut w).0;
         let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["spec.color", "spec.size"]);
         let mut w = json!({"spec": {"size": 0}});
-        assert_eq!(validate_and_prune(&widget_schema(), &mut w).len(), 1);
+        assert_eq!(validate_prune_report(&widget_schema(), &mut w).0.len(), 1);
     }
 }

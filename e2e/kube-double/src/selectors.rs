@@ -488,7 +488,7 @@ impl FieldSelector {
         })
     }
 
-    /// The name this selector pins, as `kubectl wait` and `kube::runtime` use it.
+    /// Whether the selector has no term.
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
