@@ -57,6 +57,8 @@ pub struct ListQuery {
     pub label: Option<String>,
     /// Cluster group name.
     pub group: Option<String>,
+    /// Only clusters whose agent has been silent past the offline limit.
+    pub offline: bool,
     pub offset: usize,
     pub limit: Option<usize>,
 }
@@ -68,6 +70,7 @@ struct Compiled {
     state: Option<BundleState>,
     selector: Option<LabelSelector>,
     group: Option<String>,
+    offline: bool,
 }
 
 impl ListQuery {
@@ -88,6 +91,7 @@ impl ListQuery {
                 .map(|l| parse_label_filter(&l))
                 .transpose()?,
             group: nonempty(&self.group),
+            offline: self.offline,
         })
     }
 
@@ -98,8 +102,9 @@ impl ListQuery {
 
 impl Compiled {
     /// Whether a cluster passes every filter but the state one.
-    fn cluster_matches(&self, c: &ClusterRow) -> bool {
-        self.namespace.as_ref().is_none_or(|ns| &c.namespace == ns)
+    fn cluster_matches(&self, s: &Snapshot, c: &ClusterRow, at: i64) -> bool {
+        (!self.offline || s.offline(&c.namespace, &c.name, at))
+            && self.namespace.as_ref().is_none_or(|ns| &c.namespace == ns)
             && self
                 .q
                 .as_ref()
@@ -659,7 +664,7 @@ pub fn bundle(
         };
         summary.desired_ready += 1;
         summary.add(cell.state, 1);
-        if f.cluster_matches(c) && f.state.is_none_or(|st| st == cell.state) {
+        if f.cluster_matches(s, c, at) && f.state.is_none_or(|st| st == cell.state) {
             matching.push((c, cell));
         }
     }
@@ -681,7 +686,7 @@ pub fn clusters(s: &Snapshot, q: &ListQuery, at: i64) -> Result<ClusterList, Que
         .clusters
         .iter()
         .map(|c| &**c)
-        .filter(|c| f.cluster_matches(c) && f.state.is_none_or(|st| st == c.worst()))
+        .filter(|c| f.cluster_matches(s, c, at) && f.state.is_none_or(|st| st == c.worst()))
         .collect();
     let total = matching.len();
     Ok(ClusterList {
@@ -901,6 +906,19 @@ mod tests {
         assert!(
             page.page.items[0].offline,
             "last seen at 1, offline after 300 s"
+        );
+        let q = ListQuery {
+            offline: true,
+            ..Default::default()
+        };
+        let off = clusters(&s, &q, 1000).unwrap();
+        assert_eq!(
+            off.page
+                .items
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["b-2"]
         );
         let q = ListQuery {
             group: Some("prod-group".into()),

@@ -113,13 +113,18 @@ function filterForm(params, onApply) {
     STATES.map((s) => h('option', { value: s, text: s, selected: params.get('state') === s })));
   const label = h('input', { id: 'f-label', name: 'label', value: params.get('label') || '', placeholder: 'env=prod,region!=eu' });
   const group = h('input', { id: 'f-group', name: 'group', value: params.get('group') || '', placeholder: 'group name' });
+  const offline = h('input', { id: 'f-offline', name: 'offline', type: 'checkbox', checked: params.get('offline') === 'true' });
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter clusters' },
     field('q', 'Name', q), field('state', 'State', state), field('label', 'Labels', label), field('group', 'Group', group),
+    h('label', { for: 'f-offline', class: 'check' }, offline, 'Offline only'),
     h('button', { type: 'submit', text: 'Filter' }));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const next = new URLSearchParams();
     for (const el of [q, state, label, group]) if (el.value.trim()) next.set(el.name, el.value.trim());
+    if (offline.checked) next.set('offline', 'true');
+    // Keep the namespace a group link came with.
+    if (params.get('namespace')) next.set('namespace', params.get('namespace'));
     onApply(next);
   });
   return form;
@@ -145,7 +150,7 @@ page(/^\/$/, () => api('/overview'), (d) => [
   h('h1', { text: 'Fleet overview' }),
   h('section', { 'aria-labelledby': 'sum-h' },
     h('h2', { id: 'sum-h', text: 'All deployments' }),
-    h('p', {}, `${d.clusters} clusters, `, link('#offline', `${d.offline.count} offline`), '.'),
+    h('p', {}, `${d.clusters} clusters, `, link('/ui/clusters?offline=true', `${d.offline.count} offline`), '.'),
     stateBar(d.summary, 'All bundle deployments')),
   h('section', { 'aria-labelledby': 'gr-h' },
     h('h2', { id: 'gr-h', text: 'GitRepos' }),
@@ -182,7 +187,8 @@ page(/^\/$/, () => api('/overview'), (d) => [
         h('td', {}, link(clusterHref(c.namespace, c.name), c.name)),
         h('td', { text: ago(c.lastSeen) }),
         h('td', { text: c.agentVersion })))),
-    d.offline.count > d.offline.items.length ? h('p', { class: 'muted', text: `and ${d.offline.count - d.offline.items.length} more` }) : null),
+    d.offline.count > d.offline.items.length
+      ? h('p', {}, link('/ui/clusters?offline=true', `All ${d.offline.count} offline clusters`)) : null),
 ]);
 
 page(/^\/ui\/gitrepos\/([^/]+)\/([^/]+)$/, (m) => api(`/gitrepos/${m[1]}/${m[2]}`), (d) => {
@@ -330,10 +336,25 @@ async function refresh(reason) {
     try {
       const params = new URLSearchParams(location.search);
       const data = await current.page.load(current.match, params);
-      const focusedId = document.activeElement && document.activeElement.id;
+      const focused = document.activeElement;
+      const focusedId = focused && focused.id;
+      const caret = focused && typeof focused.selectionStart === 'number' ? [focused.selectionStart, focused.selectionEnd] : null;
+      // A live re-render must not eat what the user is typing into a filter.
+      const typed = reason === 'live'
+        ? [...el.querySelectorAll('form.filters input, form.filters select')].map((i) => [i.id, i.type === 'checkbox' ? i.checked : i.value])
+        : [];
       const nodes = current.page.render(data, params, navigate);
       el.replaceChildren(...nodes.flat().filter(Boolean));
-      if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus();
+      for (const [id, v] of typed) {
+        const i = document.getElementById(id);
+        if (!i) continue;
+        if (i.type === 'checkbox') i.checked = v; else i.value = v;
+      }
+      const refocus = focusedId && document.getElementById(focusedId);
+      if (refocus) {
+        refocus.focus();
+        if (caret && typeof refocus.setSelectionRange === 'function') refocus.setSelectionRange(caret[0], caret[1]);
+      }
       shownVersion = data.version;
       document.body.dataset.version = String(data.version);
       document.body.dataset.renderMs = String(Math.round(performance.now() - started));
