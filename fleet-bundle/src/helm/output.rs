@@ -326,6 +326,7 @@ pub fn sort_release(
     root_notes: &str,
 ) -> Result<SortedRelease, OutputError> {
     let mut release = SortedRelease::default();
+    let mut docs: Vec<(&String, String)> = Vec::new();
     for (path, content) in files {
         if path.ends_with("NOTES.txt") {
             if path == root_notes {
@@ -337,63 +338,124 @@ pub fn sort_release(
         if base.starts_with('_') || go_trim_space(content).is_empty() {
             continue;
         }
-        for doc in split_manifests(content) {
-            let head = read_head(&doc, path)?;
-            let hook_value = head
-                .annotations
-                .as_ref()
-                .filter(|a| !a.is_empty())
-                .and_then(|a| a.get(HOOK_ANNOTATION).cloned());
-            let Some(hook_types) = hook_value else {
-                release.manifests.push(Manifest {
-                    source: path.clone(),
-                    content: doc,
-                    head,
-                });
-                continue;
-            };
-            let annotations = head.annotations.clone().unwrap_or_default();
-            let mut events = Vec::new();
-            let mut unknown = false;
-            for t in hook_types.split(',') {
-                match HookEvent::parse(&t.trim().to_ascii_lowercase()) {
-                    Some(e) => events.push(e),
-                    None => {
-                        unknown = true;
-                        break;
-                    }
+        docs.extend(split_manifests(content).into_iter().map(|doc| (path, doc)));
+    }
+    let heads = read_heads(&docs);
+    for ((path, doc), head) in docs.into_iter().zip(heads) {
+        // The first unreadable document in file order is the error, as in Helm.
+        let head = head?;
+        let hook_value = head
+            .annotations
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .and_then(|a| a.get(HOOK_ANNOTATION).cloned());
+        let Some(hook_types) = hook_value else {
+            release.manifests.push(Manifest {
+                source: path.clone(),
+                content: doc,
+                head,
+            });
+            continue;
+        };
+        let annotations = head.annotations.clone().unwrap_or_default();
+        let mut events = Vec::new();
+        let mut unknown = false;
+        for t in hook_types.split(',') {
+            match HookEvent::parse(&t.trim().to_ascii_lowercase()) {
+                Some(e) => events.push(e),
+                None => {
+                    unknown = true;
+                    break;
                 }
             }
-            if unknown {
-                tracing::info!(hook_types = %hook_types, file = %path, "skipping unknown hooks");
-                continue;
-            }
-            release.hooks.push(Hook {
-                name: head.name.clone(),
-                kind: head.kind.clone(),
-                source: path.clone(),
-                manifest: doc,
-                events,
-                weight: annotations
-                    .get(HOOK_WEIGHT_ANNOTATION)
-                    .and_then(|w| w.parse().ok())
-                    .unwrap_or(0),
-                delete_policies: annotations
-                    .get(HOOK_DELETE_ANNOTATION)
-                    .map(|p| {
-                        p.split(',')
-                            .map(|s| s.trim().to_ascii_lowercase())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            });
         }
+        if unknown {
+            tracing::info!(hook_types = %hook_types, file = %path, "skipping unknown hooks");
+            continue;
+        }
+        release.hooks.push(Hook {
+            name: head.name.clone(),
+            kind: head.kind.clone(),
+            source: path.clone(),
+            manifest: doc,
+            events,
+            weight: annotations
+                .get(HOOK_WEIGHT_ANNOTATION)
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0),
+            delete_policies: annotations
+                .get(HOOK_DELETE_ANNOTATION)
+                .map(|p| {
+                    p.split(',')
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
     }
     release
         .manifests
         .sort_by(|a, b| kind_order(&a.head.kind, &b.head.kind));
     release.hooks.sort_by(|a, b| kind_order(&a.kind, &b.kind));
     Ok(release)
+}
+
+/// Reads the heads of all documents, in parallel when there is enough YAML to make it
+/// worth a thread; results stay in document order.
+fn read_heads(docs: &[(&String, String)]) -> Vec<Result<Head, OutputError>> {
+    const PARALLEL_BYTES: usize = 256 * 1024;
+    let total: usize = docs.iter().map(|(_, d)| d.len()).sum();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(4);
+    if total < PARALLEL_BYTES || workers < 2 || docs.len() < 2 {
+        return docs
+            .iter()
+            .map(|(path, doc)| read_head(doc, path))
+            .collect();
+    }
+    // Contiguous chunks of about equal size, so order is kept by concatenation.
+    let target = total.div_ceil(workers);
+    let mut chunks: Vec<&[(&String, String)]> = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, (_, doc)) in docs.iter().enumerate() {
+        size += doc.len();
+        if size >= target {
+            chunks.push(&docs[start..=i]);
+            start = i + 1;
+            size = 0;
+        }
+    }
+    if start < docs.len() {
+        chunks.push(&docs[start..]);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(path, doc)| read_head(doc, path))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(&chunks)
+            .flat_map(|(handle, chunk)| {
+                handle.join().unwrap_or_else(|_| {
+                    // A panicking parser thread: read this chunk again here, so the
+                    // failure (if any) surfaces as an error rather than a lost result.
+                    chunk
+                        .iter()
+                        .map(|(path, doc)| read_head(doc, path))
+                        .collect()
+                })
+            })
+            .collect()
+    })
 }
 
 /// Helm's `lessByKind` as an ordering (used with a stable sort).
@@ -626,6 +688,29 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "could not find template templates/nope.yaml in chart"
+        );
+    }
+
+    #[test]
+    fn large_releases_keep_document_order_and_the_first_error() {
+        let mut content = String::new();
+        for i in 0..400 {
+            content.push_str(&format!(
+                "---\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  pad: {}\n",
+                "x".repeat(1000)
+            ));
+        }
+        let f = files(&[("c/templates/many.yaml", &content)]);
+        let r = sort_release(&f, "").unwrap();
+        let names: Vec<String> = r.manifests.iter().map(|m| m.head.name.clone()).collect();
+        let expected: Vec<String> = (0..400).map(|i| format!("cm-{i}")).collect();
+        assert_eq!(names, expected);
+        let broken = format!("{content}---\nkind: [oops]\n---\nkind: {{bad\n");
+        let f = files(&[("c/templates/many.yaml", &broken)]);
+        let err = sort_release(&f, "").unwrap_err().to_string();
+        assert!(
+            err.contains("cannot unmarshal array"),
+            "the first bad document wins: {err}"
         );
     }
 
