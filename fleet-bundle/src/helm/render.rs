@@ -215,6 +215,39 @@ impl RenderedRelease {
 }
 
 /// Renders a chart directory or archive and prints it as `helm template` does.
+///
+/// # Example
+///
+/// ```
+/// use fleet_bundle::helm::render::{template, GoTemplateEngine, TemplateOptions};
+/// use fleet_bundle::helm::values::ValueOptions;
+///
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("Chart.yaml"), "apiVersion: v2\nname: demo\nversion: 0.1.0\n")?;
+/// std::fs::write(dir.path().join("values.yaml"), "color: blue\n")?;
+/// std::fs::create_dir(dir.path().join("templates"))?;
+/// std::fs::write(
+///     dir.path().join("templates/cm.yaml"),
+///     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  color: {{ .Values.color }}\n",
+/// )?;
+/// let opts = TemplateOptions {
+///     release_name: "web".into(),
+///     values: ValueOptions { values: vec!["color=red".into()], ..ValueOptions::default() },
+///     ..TemplateOptions::default()
+/// };
+/// let out = template(dir.path(), &opts, &GoTemplateEngine)?;
+/// assert_eq!(
+///     out,
+///     "---\n# Source: demo/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  color: red\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// Whatever stops `helm template`: an unloadable chart, missing vendored dependencies,
+/// unreadable values, a library chart, a `kubeVersion` the cluster does not meet, values
+/// the schemas refuse, a template that fails, a rendered document that is not YAML.
 pub fn template(
     chart_path: &Path,
     opts: &TemplateOptions,
