@@ -13,6 +13,9 @@ pub struct Metrics {
     pub git_sync_seconds: HistogramVec,
     pub git_sync_errors: IntCounterVec,
     pub desired_answers: IntCounterVec,
+    /// `desired_answers` for 200 and 304, resolved once (the poll hot path).
+    pub desired_200: prometheus::IntCounter,
+    pub desired_304: prometheus::IntCounter,
     pub targeting_seconds: HistogramVec,
     pub agents_online: IntGauge,
     pub clusters: IntGauge,
@@ -84,8 +87,12 @@ impl Metrics {
         registry.register(Box::new(clusters.clone()))?;
         registry.register(Box::new(bundle_states.clone()))?;
         registry.register(Box::new(is_leader.clone()))?;
+        let desired_200 = desired_answers.with_label_values(&["200"]);
+        let desired_304 = desired_answers.with_label_values(&["304"]);
         Ok(Metrics {
             registry,
+            desired_200,
+            desired_304,
             api_latency,
             git_sync_seconds,
             git_sync_errors,

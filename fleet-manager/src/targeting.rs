@@ -808,11 +808,14 @@ impl Index {
         inner.name_dependent = name_dependent;
     }
 
-    /// The cluster holding this credential hash.
+    /// The cluster holding this credential hash; notes the call as the cluster's
+    /// last-seen time (lock-free on the slot, under the same read lock).
     pub fn cluster_by_credential(&self, hash: &[u8; 32]) -> Option<ClusterHandle> {
         let inner = self.inner.read().ok()?;
         let id = *inner.by_credential.get(hash)?;
         let slot = inner.slot(id)?;
+        slot.last_seen
+            .store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
         Some(ClusterHandle {
             id,
             namespace: inner.workspaces[slot.workspace as usize].clone(),

@@ -490,3 +490,78 @@ async fn hostile_input_gets_clear_errors() {
     let doc = api.get("/api/v1/openapi.json").await;
     assert_eq!(doc["openapi"], "3.0.3");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_tls_with_rustls() {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("cert");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("tls.crt"), cert.pem()).expect("write");
+    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).expect("write");
+    let mut opts = fleet_manager::server::ServeOptions::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().join("data"),
+    );
+    opts.admin_token = Some(ADMIN_TOKEN.into());
+    opts.tls_cert = Some(dir.path().join("tls.crt"));
+    opts.tls_key = Some(dir.path().join("tls.key"));
+    let mgr = fleet_manager::server::start(opts)
+        .await
+        .expect("starts with TLS");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("ca"))
+        .resolve("localhost", mgr.addr)
+        .build()
+        .expect("client");
+    let url = format!("https://localhost:{}/api/v1/clusters", mgr.addr.port());
+    let resp = client
+        .get(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("https call");
+    assert_eq!(resp.status(), StatusCode::OK);
+    // Plain HTTP on the TLS port gets nowhere.
+    let plain = reqwest::Client::new()
+        .get(format!("http://{}/healthz", mgr.addr))
+        .timeout(std::time::Duration::from_secs(15))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.expect("resp").status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_dropped_and_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let mut slow = tokio::net::TcpStream::connect(mgr.addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    // Meanwhile everyone else is served.
+    assert_eq!(
+        api.raw(Method::GET, "/api/v1/clusters", None).await.0,
+        StatusCode::OK
+    );
+    // The unfinished request is cut off after the header-read timeout.
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), slow.read(&mut buf)).await;
+    match read {
+        Ok(Ok(n)) => {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+        }
+        Ok(Err(_)) => {}
+        Err(_) => panic!("the server kept a slowloris connection open for 30 s"),
+    }
+}

@@ -56,7 +56,6 @@ impl FromRequestParts<Arc<Manager>> for AgentCluster {
                 })?
             }
         };
-        manager.index.touch(handle.id, crate::store::now());
         Ok(AgentCluster(handle))
     }
 }

@@ -34,7 +34,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The full router.
 pub fn router(manager: Arc<Manager>) -> Router {
-    let long_poll_timeout = manager.config.max_wait + Duration::from_secs(15);
     let admin = Router::new()
         .route(
             "/api/v1/openapi.json",
@@ -91,13 +90,12 @@ pub fn router(manager: Arc<Manager>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
+    // No request timeout layer here: the handler bounds its own wait (at most
+    // `max_wait`), a GET has no body to stall on, and slow headers are cut by the
+    // server's header-read timeout. This keeps the hot path free of a timer per poll.
     let agent_poll = Router::new()
         .route("/agent/v1/desired", get(agent::desired))
-        .layer(DefaultBodyLimit::max(AGENT_BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            long_poll_timeout,
-        ));
+        .layer(DefaultBodyLimit::max(AGENT_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -156,17 +154,17 @@ async fn metrics(State(manager): State<Arc<Manager>>) -> Response {
 
 /// Records the latency of each call by route and status.
 async fn observe(State(manager): State<Arc<Manager>>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    // MatchedPath is reference-counted: no allocation per request.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let resp = next.run(req).await;
     manager
         .metrics
         .api_latency
-        .with_label_values(&[route.as_str(), resp.status().as_str()])
+        .with_label_values(&[
+            route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            resp.status().as_str(),
+        ])
         .observe(started.elapsed().as_secs_f64());
     resp
 }

@@ -62,7 +62,11 @@ pub async fn sync_commit(
     bundle_labels.insert("fleet.cattle.io/repo-name".into(), name.to_string());
     let commit_s = commit.to_string();
     let spec_c = spec.clone();
+    let chart_cache = manager.config.data_dir.join("charts");
     let outcome = tokio::task::spawn_blocking(move || {
+        // Charts named by `helm.repo`, chart URLs and OCI references are downloaded at
+        // scan time (digest-verified, cached), so agents get self-contained bundles.
+        let charts = fleet_bundle::chart_source::HelmRepoChartSource::new(chart_cache);
         let opts = ScanOptions {
             repo_name,
             namespace: ns,
@@ -77,6 +81,7 @@ pub async fn sync_commit(
             delete_namespace: spec_c.delete_namespace,
             correct_drift: spec_c.correct_drift.clone(),
             sync_generation: spec_c.force_sync_generation,
+            charts: &charts,
             ..Default::default()
         };
         fleet_bundle::scan::scan(&checkout, &opts)
