@@ -1,7 +1,6 @@
 //! Plain YAML bundles: the Kubernetes objects of every `.yaml`, `.yml` and `.json` file,
 //! selected and read as Fleet's raw-YAML chart does.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{BundleFiles, RenderError, RenderInput, Renderer};
@@ -57,20 +56,16 @@ pub fn objects(files: &BundleFiles) -> Result<Vec<Value>, RenderError> {
     Ok(out)
 }
 
-/// The Kubernetes objects of one multi-document YAML (or JSON) text.
+/// The Kubernetes objects of one multi-document YAML (or JSON) text, read as Fleet reads
+/// it (`sigs.k8s.io/yaml`: YAML 1.1 scalars, so `yes` is a boolean and `0755` octal).
 pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Value>, RenderError> {
+    let docs = crate::helm::yaml11::parse_documents(text).map_err(|e| RenderError::Yaml {
+        file: file.to_string(),
+        message: e.to_string(),
+    })?;
     let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (i, json) in docs.into_iter().enumerate() {
         let document = i + 1;
-        let value = serde_yaml::Value::deserialize(doc).map_err(|e| RenderError::Yaml {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
-        let json = serde_json::to_value(&value).map_err(|e| RenderError::Object {
-            file: file.to_string(),
-            document,
-            message: e.to_string(),
-        })?;
         match json {
             Value::Null => {}
             Value::Object(_) => push_object(json, file, document, &mut out)?,
@@ -174,6 +169,19 @@ mod tests {
         let objs = objects(&f).unwrap();
         let kinds: Vec<_> = objs.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ConfigMap", "Secret", "Service", "Namespace"]);
+    }
+
+    #[test]
+    fn scalars_are_read_as_yaml_1_1_like_fleet() {
+        let objs = parse_documents(
+            "a.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nspec: {on: yes, mode: 0755, count: 1_000}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            objs[0]["spec"],
+            serde_json::json!({"true": true, "mode": 493, "count": 1000})
+        );
     }
 
     #[test]
