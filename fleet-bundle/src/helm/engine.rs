@@ -361,32 +361,5 @@ fn parse_kube_version(text: &str) -> Result<KubeVersion, EngineError> {
     })
 }
 
-/// The engine behind [`super::render::TemplateEngine`], for the `helm template` pipeline.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GoTemplateEngine;
-
-impl super::render::TemplateEngine for GoTemplateEngine {
-    fn render(
-        &self,
-        chart: &Chart,
-        values: &serde_json::Value,
-        ctx: &super::render::ReleaseContext,
-    ) -> Result<BTreeMap<String, String>, String> {
-        let rc = RenderContext {
-            release_name: ctx.name.clone(),
-            namespace: ctx.namespace.clone(),
-            revision: i64::from(ctx.revision),
-            is_install: ctx.is_install,
-            is_upgrade: ctx.is_upgrade,
-            service: "Helm".into(),
-            kube_version: ctx.kube_version.version.clone(),
-            api_versions: ctx.extra_api_versions.clone(),
-            limits: Limits::default(),
-        };
-        render(chart, values, &rc).map_err(|e| e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests;
-
