@@ -615,6 +615,9 @@ impl Reconciler {
                 }
             };
             let mut drift = observe(&id, obj, live.as_ref(), options.diff.as_ref());
+            if let Some(d) = &drift {
+                tracing::info!(resource = %id, missing = d.missing, paths = ?d.paths, correcting = correct, "drift detected");
+            }
             if drift.is_some() && correct {
                 match self.applier.reapply(obj).await {
                     Ok(after) => {

@@ -664,3 +664,40 @@ async fn history_is_trimmed_to_max_history() {
     );
     world.kill_agent().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_workload_is_scaled_back_with_correct_drift() {
+    let mut world = World::start().await;
+    let web = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+    let v1 = world.manager.add_content(&[("deploy.yaml", web)]);
+    let options = BundleDeploymentOptions {
+        target_namespace: "app".into(),
+        correct_drift: Some(CorrectDrift {
+            enabled: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, options)]);
+    let mut config = world.config();
+    config.resync_interval = Duration::from_secs(3600);
+    world.start_agent(config).await;
+    reported(&world, "web", "d1", BundleState::Ready).await;
+    world.manager.set_offline(true);
+    world.scale("apps/v1", "Deployment", "app", "web", 7).await;
+    eventually("scaled back", LIMIT, || async {
+        let live = world
+            .get("apps/v1", "Deployment", "app", "web")
+            .await
+            .unwrap();
+        if live["spec"]["replicas"] == 2 {
+            Ok(())
+        } else {
+            Err(live["spec"]["replicas"].to_string())
+        }
+    })
+    .await;
+    world.kill_agent().await;
+}

@@ -416,6 +416,22 @@ impl World {
         api.create(&Default::default(), &object).await.unwrap();
     }
 
+    /// Scales a workload through its scale subresource (what `kubectl scale` does).
+    pub async fn scale(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        replicas: i64,
+    ) {
+        let api = self.api(api_version, kind, namespace).await;
+        let patch = serde_json::json!({"spec": {"replicas": replicas}});
+        api.patch_scale(name, &Default::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
     /// Deletes a live object.
     pub async fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) {
         let api = self.api(api_version, kind, namespace).await;
