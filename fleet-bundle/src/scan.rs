@@ -683,13 +683,6 @@ fn load_bundle(
             spec.options.correct_drift = Some(cd.clone());
         }
     }
-    // Fleet's API types hold these two as plain structs, so every Bundle it prints carries
-    // `correctDrift: {}` and `ignore: {}`; we print the same.
-    fill_fleet_defaults(&mut spec.options);
-    for target in &mut spec.targets {
-        fill_fleet_defaults(&mut target.options);
-    }
-
     Ok(Some(Bundle {
         api_version: API_VERSION.to_string(),
         kind: "Bundle".to_string(),
@@ -701,6 +694,20 @@ fn load_bundle(
         },
         spec,
     }))
+}
+
+/// Adds the `correctDrift: {}` and `ignore: {}` that every Bundle printed by Fleet's CLI
+/// carries, bundle-wide and on each target, so `fleet-bundle build` prints what `fleet
+/// apply -o -` prints.
+///
+/// Only for printing: on a target, a present `correctDrift` replaces the bundle's when
+/// options are merged, so filling it in the stored spec would switch off the GitRepo's
+/// `correctDrift` (and `ignore`) for every target.
+pub fn fill_fleet_print_defaults(bundle: &mut Bundle) {
+    fill_fleet_defaults(&mut bundle.spec.options);
+    for target in &mut bundle.spec.targets {
+        fill_fleet_defaults(&mut target.options);
+    }
 }
 
 fn fill_fleet_defaults(options: &mut BundleDeploymentOptions) {

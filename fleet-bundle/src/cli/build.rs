@@ -72,7 +72,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bundles: Vec<serde_json::Value> = outcome
         .bundles
         .iter()
-        .map(serde_json::to_value)
+        .map(|b| {
+            let mut b = b.clone();
+            fleet_bundle::scan::fill_fleet_print_defaults(&mut b);
+            serde_json::to_value(b)
+        })
         .collect::<Result<_, _>>()
         .context("serializing bundles")?;
     let text = match args.output {

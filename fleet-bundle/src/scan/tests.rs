@@ -203,7 +203,24 @@ fn targets_customizations_overrides_and_gitrepo_targets() {
         .iter()
         .all(|t| t.options.target_namespace == "forced"));
     assert_eq!(spec.options.target_namespace, "forced");
-    assert_eq!(spec.options.correct_drift, Some(CorrectDrift::default()));
+    // Fleet's printed `correctDrift: {}` is added only when printing: a filled-in target
+    // value would replace the GitRepo's correctDrift when options are merged.
+    assert_eq!(spec.options.correct_drift, None);
+    assert!(spec
+        .targets
+        .iter()
+        .all(|t| t.options.correct_drift.is_none()));
+    let mut printed = out.bundles[0].clone();
+    fill_fleet_print_defaults(&mut printed);
+    assert_eq!(
+        printed.spec.options.correct_drift,
+        Some(CorrectDrift::default())
+    );
+    assert!(printed
+        .spec
+        .targets
+        .iter()
+        .all(|t| t.options.correct_drift.is_some()));
 
     write(
         tmp.path(),
