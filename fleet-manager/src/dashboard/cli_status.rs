@@ -7,6 +7,7 @@
 //! manager announces on its event stream, reconnecting when the manager restarts.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -102,7 +103,12 @@ async fn watch_once(client: &Client, args: &StatusArgs, last: &mut String) -> Re
                 let text = render(&v, args)?;
                 if text != *last {
                     // Clear the screen and redraw from the top.
-                    print!("\x1b[2J\x1b[H{text}");
+                    if std::io::stdout().is_terminal() {
+                        print!("\x1b[2J\x1b[H{text}");
+                    } else {
+                        // Piped: one snapshot after another, no terminal control codes.
+                        print!("---\n{text}");
+                    }
                     *last = text;
                 }
             }
@@ -503,17 +509,21 @@ pub fn render(v: &Value, args: &StatusArgs) -> Result<String> {
     let mut out = String::new();
     match (args.subject, args.name.is_some()) {
         (None, _) => {
+            let states: Vec<String> = STATES
+                .iter()
+                .filter(|(_, k)| v["summary"][*k].as_u64().unwrap_or(0) > 0)
+                .map(|(s, k)| format!("{s} {}", text(&v["summary"][*k])))
+                .collect();
             let _ = writeln!(
                 out,
                 "{} clusters, {} offline; deployments: {}\n",
                 text(&v["clusters"]),
                 text(&v["offline"]["count"]),
-                STATES
-                    .iter()
-                    .filter(|(_, k)| v["summary"][*k].as_u64().unwrap_or(0) > 0)
-                    .map(|(s, k)| format!("{s} {}", text(&v["summary"][*k])))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                if states.is_empty() {
+                    "none".to_string()
+                } else {
+                    states.join(", ")
+                }
             );
             let mut t = Table::new(&[
                 "GITREPO",

@@ -943,4 +943,104 @@ mod tests {
         assert_eq!((sums[1].ready, sums[1].err_applied), (3, 1));
         assert_eq!(sums[1].worst(), BundleState::ErrApplied);
     }
+
+    /// The scale the issue names: 10,000 clusters × 100 bundles (a million cells). The
+    /// answers are checked against counts computed independently; the times are printed
+    /// (`--nocapture`), never asserted.
+    #[tokio::test]
+    async fn ten_thousand_clusters_by_a_hundred_bundles() {
+        use BundleState::*;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open("sqlite::memory:").await.unwrap();
+        let secrets = crate::secrets::SecretBox::load(None, dir.path()).unwrap();
+        let manager = Manager::new(
+            store,
+            secrets,
+            crate::manager::Config::new(dir.path().into(), "t"),
+        )
+        .unwrap();
+        let state_of = |c: usize, b: usize| match (c * 7 + b * 13) % 1000 {
+            0 => ErrApplied,
+            1 | 2 => Modified,
+            3..=9 => NotReady,
+            _ => Ready,
+        };
+        let mut s = Snapshot {
+            offline_after: 300,
+            ..Default::default()
+        };
+        s.bundles = (0..100)
+            .map(|b| BundleRecord {
+                namespace: "fleet-default".into(),
+                name: format!("bundle-{b:03}"),
+                ..Default::default()
+            })
+            .collect();
+        s.clusters = (0..10_000)
+            .map(|c| {
+                std::sync::Arc::new(ClusterRow {
+                    namespace: "fleet-default".into(),
+                    name: format!("cluster-{c:05}"),
+                    labels: labels(&[("env", if c % 2 == 0 { "prod" } else { "dev" })]),
+                    groups: vec![],
+                    agent_version: "v1".into(),
+                    cells: (0..100)
+                        .map(|b| Cell {
+                            bundle: b as u32,
+                            state: state_of(c, b),
+                            message: String::new(),
+                            deployment_id: String::new(),
+                            applied_id: String::new(),
+                            reported: None,
+                            resources: 0,
+                            updated_at: 0,
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+
+        let started = std::time::Instant::now();
+        let o = overview(&manager, &s, 0);
+        eprintln!("overview over 10,000 x 100: {:?}", started.elapsed());
+        let err_cells = (0..10_000)
+            .flat_map(|c| (0..100).map(move |b| (c, b)))
+            .filter(|&(c, b)| state_of(c, b) == ErrApplied)
+            .count();
+        assert_eq!(o.summary.desired_ready, 1_000_000);
+        assert_eq!(o.summary.err_applied as usize, err_cells);
+        assert_eq!(o.bundles.len(), 100);
+
+        let q = ListQuery {
+            state: Some("ErrApplied".into()),
+            label: Some("env=prod".into()),
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let page = clusters(&s, &q, 0).unwrap();
+        eprintln!(
+            "cluster filter (worst state + label) over 10,000 x 100: {:?}",
+            started.elapsed()
+        );
+        let expected = (0..10_000)
+            .filter(|c| c % 2 == 0 && (0..100).any(|b| state_of(*c, b) == ErrApplied))
+            .count();
+        assert_eq!(page.page.total, expected);
+        assert_eq!(page.page.items.len(), expected.min(DEFAULT_LIMIT));
+
+        let q = ListQuery {
+            state: Some("Modified".into()),
+            offset: 10,
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let b = bundle(&manager, &s, "fleet-default", "bundle-042", &q, 0).unwrap();
+        eprintln!(
+            "one bundle's clusters filtered by state: {:?}",
+            started.elapsed()
+        );
+        let expected = (0..10_000).filter(|c| state_of(*c, 42) == Modified).count();
+        assert_eq!(b.clusters.total, expected);
+        assert_eq!(b.bundle.summary.desired_ready, 10_000);
+    }
 }
