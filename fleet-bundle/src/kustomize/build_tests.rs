@@ -757,6 +757,124 @@ metadata:
 "#
         );
     }
+
+    /// Generators in an overlay merge into (and replace) the base's generated objects
+    /// although the base renamed and moved them; custom legacy order.
+    #[test]
+    fn generator_behaviors_across_renames() {
+        let files: &[(&str, &str)] = &[
+            (
+                "b/kustomization.yaml",
+                r#"namePrefix: base-
+namespace: ns1
+configMapGenerator:
+- name: cm
+  literals: [a=1, b=2]
+secretGenerator:
+- name: sec
+  namespace: ns1
+  literals: [x=1]
+resources: [d.yaml]
+"#,
+            ),
+            (
+                "b/d.yaml",
+                r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: d
+spec:
+  template:
+    spec:
+      containers:
+      - name: c
+        image: i
+        envFrom:
+        - configMapRef:
+            name: cm
+        - secretRef:
+            name: sec
+"#,
+            ),
+            (
+                "o/kustomization.yaml",
+                r#"resources: [../b]
+namePrefix: top-
+configMapGenerator:
+- name: cm
+  namespace: ns1
+  behavior: merge
+  literals: [b=3, c=4]
+- name: other
+  namespace: ns2
+  behavior: create
+  literals: [q=1]
+  options:
+    labels:
+      l: v
+secretGenerator:
+- name: sec
+  namespace: ns1
+  behavior: replace
+  literals: [y=2]
+sortOptions:
+  order: legacy
+  legacySortOptions:
+    orderFirst: [Deployment]
+    orderLast: [ConfigMap]
+"#,
+            ),
+        ];
+        assert_eq!(
+            build_tree(files, "o"),
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: top-base-d
+  namespace: ns1
+spec:
+  template:
+    spec:
+      containers:
+      - envFrom:
+        - configMapRef:
+            name: top-base-cm-fbcmkbc66h
+        - secretRef:
+            name: top-base-sec-thbb5hb82m
+        image: i
+        name: c
+---
+apiVersion: v1
+data:
+  "y": Mg==
+kind: Secret
+metadata:
+  name: top-base-sec-thbb5hb82m
+  namespace: ns1
+type: Opaque
+---
+apiVersion: v1
+data:
+  a: "1"
+  b: "3"
+  c: "4"
+kind: ConfigMap
+metadata:
+  name: top-base-cm-fbcmkbc66h
+  namespace: ns1
+---
+apiVersion: v1
+data:
+  q: "1"
+kind: ConfigMap
+metadata:
+  labels:
+    l: v
+  name: top-other-h2cbk2bbtf
+  namespace: ns2
+"#
+        );
+    }
 }
 
 mod bad_input {

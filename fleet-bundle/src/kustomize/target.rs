@@ -361,10 +361,19 @@ pub fn absorb_generated(
     file: &Path,
 ) -> Result<(), KustomizeError> {
     let id = generated.id();
+    // Like kustomize: the resource that has (or once had) this id, else the one with
+    // this kind and current name in any namespace.
     let existing = acc
         .resources
         .iter()
-        .position(|r| r.original_id().matches_loosely(&id) || r.id() == id);
+        .position(|r| {
+            r.id().matches_loosely(&id) || r.previous_ids.iter().any(|p| p.matches_loosely(&id))
+        })
+        .or_else(|| {
+            acc.resources
+                .iter()
+                .position(|r| r.gvk() == id.gvk && r.name() == id.name)
+        });
     match (generated.behavior, existing) {
         (Behavior::Create, None) => {
             acc.resources.push(generated);
