@@ -69,6 +69,14 @@ impl Response {
         String::from_utf8(buf).ok()
     }
 
+    /// Whether the stream has ended (rather than merely gone quiet for 15s).
+    async fn ended(&mut self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_secs(15), self.chunk()).await,
+            Ok(None)
+        )
+    }
+
     /// Watch events until `want` of them arrived or the stream ended.
     async fn events(&mut self, want: usize) -> Vec<Value> {
         let mut events = Vec::new();
@@ -441,6 +449,7 @@ async fn watch_streams_events_bookmarks_and_expires_old_versions() {
     )
     .await;
     assert!(short.events(100).await.is_empty());
+    assert!(short.ended().await, "timeoutSeconds ends the stream");
 }
 
 #[tokio::test]
@@ -476,6 +485,10 @@ async fn faults_answer_429_with_retry_after_500_and_cut_watches() {
     .await;
     assert_eq!(w.status, 200);
     let events = w.events(100).await;
+    assert!(
+        w.ended().await,
+        "the stream is cut long before its 600s timeout"
+    );
     assert_eq!(
         events.len(),
         4,
