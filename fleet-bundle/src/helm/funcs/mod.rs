@@ -5,6 +5,12 @@
 //! as Go/Sprig/Helm word it. [`lookup`] is the single table of names; `include`, `tpl`,
 //! `and` and `or` are run by the executor itself (they need it) and only listed here
 //! so the parser accepts them.
+//!
+//! Coverage: Go's builtins, Helm 4.1's own functions and Sprig's library, except
+//! `env`/`expandenv` (Helm removes them too), and `encryptAES`, `decryptAES` and
+//! `derivePassword`, which are not provided (a chart using them fails to parse with
+//! Go's "function not defined"). Keys and certificates are ECDSA P-256 rather than
+//! Sprig's RSA (see [`crypto`]).
 
 pub mod builtins;
 pub mod capabilities;

@@ -448,8 +448,8 @@ pub fn write_v(v: &Value, out: &mut String) {
 }
 
 /// `strconv.FormatFloat(f, 'g', -1, 64)`, which is also `%v` of a `float64`: the
-/// shortest digits that round-trip, in exponent form when the exponent is < -4 or >= 21
-/// for `%v`... no: Go uses 6 as the switch point for the shortest form (`1e+06`).
+/// shortest digits that round-trip, in exponent form when the decimal exponent is
+/// below -4 or at least 6 (Go's switch point for the shortest form: `1e+06`).
 pub fn format_float_g(f: f64) -> String {
     format_float_shortest(f, 6)
 }
