@@ -2,7 +2,9 @@
 //! loader does.
 //!
 //! A directory honours its `.helmignore` (the root one only, as Helm: the walk covers
-//! `charts/` too) plus Helm's default of skipping dotfiles in `templates/`. An archive
+//! `charts/` too) plus Helm's default of skipping dotfiles in `templates/`. Symbolic
+//! links are followed as Helm does, but only to targets inside the chart (a deliberate
+//! difference: charts come from Git repositories and must not read the host's files). An archive
 //! ignores `.helmignore` (Helm does too) but is read defensively: entries escaping the
 //! chart (`../`, absolute or drive paths), links and devices are refused, and the sizes
 //! and the number of entries are bounded so a hostile archive cannot exhaust memory.
@@ -62,6 +64,8 @@ pub enum LoadError {
     FileTooLarge { path: String, limit: u64 },
     #[error("{path}: cannot load irregular file (a device, socket or pipe)")]
     Irregular { path: String },
+    #[error("{path}: symbolic link points outside the chart (to {target}); copy the file into the chart instead")]
+    SymlinkEscape { path: String, target: String },
     #[error("{chart}: Chart.yaml file is missing")]
     MissingChartYaml { chart: String },
     #[error(transparent)]
@@ -196,6 +200,9 @@ pub fn load_dir(dir: &Path, limits: LoadLimits) -> Result<LoadedChart, LoadError
     };
     rules.add_defaults();
 
+    // Symbolic links are followed (as Helm does) but must stay inside the chart: a chart
+    // from a Git repository must not read the host's files into `.Files`.
+    let root = dir.canonicalize().map_err(|e| io(dir, e))?;
     let mut files = Vec::new();
     let mut walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -214,6 +221,18 @@ pub fn load_dir(dir: &Path, limits: LoadLimits) -> Result<LoadedChart, LoadError
             io(&path, source)
         })?;
         let rel = relative_slash_path(dir, entry.path());
+        if entry.path_is_symlink() {
+            let target = entry
+                .path()
+                .canonicalize()
+                .map_err(|e| io(entry.path(), e))?;
+            if !target.starts_with(&root) {
+                return Err(LoadError::SymlinkEscape {
+                    path: entry.path().display().to_string(),
+                    target: target.display().to_string(),
+                });
+            }
+        }
         let file_type = entry.file_type();
         if file_type.is_dir() {
             if rules.ignores(&rel, true) {
@@ -793,6 +812,31 @@ pub(crate) mod tests {
                 "charts/broken/Chart.yaml: validation: chart.metadata.version is required"
             ),
             "{source}"
+        );
+    }
+
+    #[test]
+    fn symlinks_stay_inside_the_chart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let chart = tmp.path().join("chart");
+        write(&chart, "Chart.yaml", std::str::from_utf8(CHART).unwrap());
+        write(&chart, "files/real.txt", "inside");
+        write(tmp.path(), "secret.txt", "host file");
+        std::os::unix::fs::symlink(chart.join("files/real.txt"), chart.join("files/link.txt"))
+            .unwrap();
+        let loaded = load(&chart).unwrap();
+        let link = loaded
+            .files
+            .iter()
+            .find(|f| f.name == "files/link.txt")
+            .unwrap();
+        assert_eq!(link.data, b"inside");
+        std::os::unix::fs::symlink(tmp.path().join("secret.txt"), chart.join("files/leak.txt"))
+            .unwrap();
+        let err = load(&chart).unwrap_err().to_string();
+        assert!(
+            err.contains("files/leak.txt: symbolic link points outside the chart"),
+            "{err}"
         );
     }
 
