@@ -68,7 +68,11 @@ pub struct BundleDeploymentOptions {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub default_namespace: String,
     /// `namespace` in fleet.yaml: every namespaced resource is forced into it.
-    #[serde(default, rename = "namespace", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "namespace",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub target_namespace: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yaml: Option<YamlOptions>,
@@ -321,9 +325,17 @@ impl IntOrString {
                 let pct = s
                     .strip_suffix('%')
                     .and_then(|p| p.trim().parse::<u64>().ok())
-                    .ok_or_else(|| format!("invalid value {s:?}: expected an integer or a percentage like \"25%\""))?;
+                    .ok_or_else(|| {
+                        format!(
+                            "invalid value {s:?}: expected an integer or a percentage like \"25%\""
+                        )
+                    })?;
                 let scaled = total as u64 * pct;
-                let value = if round_up { scaled.div_ceil(100) } else { scaled / 100 };
+                let value = if round_up {
+                    scaled.div_ceil(100)
+                } else {
+                    scaled / 100
+                };
                 Ok(value as usize)
             }
         }

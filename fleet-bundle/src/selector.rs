@@ -121,10 +121,31 @@ mod tests {
             "matchExpressions:\n- {key: env, operator: In, values: [prod, staging]}\n- {key: tier, operator: NotIn, values: [edge]}\n- {key: gpu, operator: DoesNotExist}\n- {key: region, operator: Exists}",
         );
         assert!(s.matches(&labels(&[("env", "prod"), ("region", "eu")])));
-        assert!(s.matches(&labels(&[("env", "staging"), ("region", "us"), ("tier", "core")])));
-        assert!(!s.matches(&labels(&[("env", "dev"), ("region", "eu")])), "In");
-        assert!(!s.matches(&labels(&[("env", "prod"), ("region", "eu"), ("tier", "edge")])), "NotIn");
-        assert!(!s.matches(&labels(&[("env", "prod"), ("region", "eu"), ("gpu", "a100")])), "DoesNotExist");
+        assert!(s.matches(&labels(&[
+            ("env", "staging"),
+            ("region", "us"),
+            ("tier", "core")
+        ])));
+        assert!(
+            !s.matches(&labels(&[("env", "dev"), ("region", "eu")])),
+            "In"
+        );
+        assert!(
+            !s.matches(&labels(&[
+                ("env", "prod"),
+                ("region", "eu"),
+                ("tier", "edge")
+            ])),
+            "NotIn"
+        );
+        assert!(
+            !s.matches(&labels(&[
+                ("env", "prod"),
+                ("region", "eu"),
+                ("gpu", "a100")
+            ])),
+            "DoesNotExist"
+        );
         assert!(!s.matches(&labels(&[("env", "prod")])), "Exists");
     }
 
@@ -139,7 +160,15 @@ mod tests {
     #[test]
     fn parses_label_arguments() {
         let l = parse_labels(["env=prod,region=eu", "x=", "tier=core"]).unwrap();
-        assert_eq!(l, labels(&[("env", "prod"), ("region", "eu"), ("x", ""), ("tier", "core")]));
+        assert_eq!(
+            l,
+            labels(&[
+                ("env", "prod"),
+                ("region", "eu"),
+                ("x", ""),
+                ("tier", "core")
+            ])
+        );
         assert!(parse_labels(["novalue"]).is_err());
         assert!(parse_labels(["=v"]).is_err());
     }
