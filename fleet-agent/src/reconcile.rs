@@ -496,12 +496,19 @@ impl Reconciler {
         self.applier.apply_all(objects, ctx).await?;
         if let Some(previous) = previous {
             if !deployment.options.keep_resources {
-                let keep: BTreeSet<ResourceId> =
-                    objects.iter().filter_map(ResourceId::of).collect();
+                // An object moved to another API version of its kind is the same object:
+                // compare without the version, or an upgrade would delete what it applied.
+                let keep: BTreeSet<_> = objects
+                    .iter()
+                    .filter_map(ResourceId::of)
+                    .map(|id| id.versionless())
+                    .collect();
                 let mut stale: Vec<Value> = previous
                     .objects
                     .iter()
-                    .filter(|o| ResourceId::of(o).is_some_and(|id| !keep.contains(&id)))
+                    .filter(|o| {
+                        ResourceId::of(o).is_some_and(|id| !keep.contains(&id.versionless()))
+                    })
                     .filter(|o| resource::annotation(o, RESOURCE_POLICY_ANNOTATION) != Some("keep"))
                     .cloned()
                     .collect();

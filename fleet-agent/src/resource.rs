@@ -71,6 +71,19 @@ impl ResourceId {
     }
 }
 
+impl ResourceId {
+    /// `(group, kind, namespace, name)`: the identity of the object whatever API version
+    /// it is read or written through.
+    pub fn versionless(&self) -> (String, String, String, String) {
+        (
+            self.group().to_string(),
+            self.kind.clone(),
+            self.namespace.clone(),
+            self.name.clone(),
+        )
+    }
+}
+
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.namespace.is_empty() {
@@ -148,6 +161,22 @@ mod tests {
         assert_eq!(core.group(), "");
         assert_eq!(core.version(), "v1");
         assert_eq!(core.to_string(), "Namespace shop");
+    }
+
+    #[test]
+    fn versions_of_one_object_share_an_identity() {
+        let v1 = ResourceId::of(
+            &json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "shop"}}),
+        )
+        .unwrap();
+        let v2 = ResourceId::of(
+            &json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "shop"}}),
+        )
+        .unwrap();
+        assert_ne!(v1, v2);
+        assert_eq!(v1.versionless(), v2.versionless());
     }
 
     #[test]
