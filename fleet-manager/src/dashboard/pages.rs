@@ -226,11 +226,13 @@ fn cross_site(headers: &HeaderMap) -> bool {
     origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
 
+/// Whether the browser reached the login page over HTTPS (directly, as the `Origin` of
+/// its form post says, or through a proxy that says so), so the cookie is marked
+/// `Secure`. Over plain HTTP a `Secure` cookie would never come back.
 fn https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"))
+        || header("origin").is_some_and(|o| o.to_ascii_lowercase().starts_with("https://"))
 }
 
 /// `POST /login`: the token is checked and never echoed, whatever the outcome.
@@ -324,6 +326,19 @@ mod tests {
         assert!(page.contains("&lt;b&gt;x&lt;/b&gt;"));
         assert!(page.contains("/&quot;&gt;&lt;script&gt;"));
         assert!(!page.contains("{{"));
+    }
+
+    #[test]
+    fn secure_cookies_over_https_only() {
+        let mut h = HeaderMap::new();
+        assert!(!https(&h));
+        h.insert(header::ORIGIN, "http://fleet.example.org".parse().unwrap());
+        assert!(!https(&h));
+        h.insert(header::ORIGIN, "https://fleet.example.org".parse().unwrap());
+        assert!(https(&h));
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-proto", "HTTPS".parse().unwrap());
+        assert!(https(&h));
     }
 
     #[test]
