@@ -84,6 +84,21 @@ async fn deploys_upgrades_and_prunes_as_a_helm_release() {
     assert_eq!(list[0]["status"], "deployed");
     let manifest = world.helm(&["-n", "fleet-system", "get", "manifest", "web"]);
     assert!(manifest.contains("name: b"), "{manifest}");
+    // The record has Helm's storage shape.
+    let record = world
+        .get("v1", "Secret", "fleet-system", "sh.helm.release.v1.web.v1")
+        .await
+        .unwrap();
+    assert_eq!(record["type"], "helm.sh/release.v1");
+    let labels: Vec<&str> = record["metadata"]["labels"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(labels, ["modifiedAt", "name", "owner", "status", "version"]);
+    assert_eq!(record["metadata"]["labels"]["owner"], "helm");
+    assert_eq!(record["metadata"]["labels"]["status"], "deployed");
 
     // Second deploymentID: b removed, a changed.
     let v2 = world.manager.add_content(&[("a.yaml", &cm("a", "two"))]);
@@ -699,5 +714,31 @@ async fn scaled_workload_is_scaled_back_with_correct_drift() {
         }
     })
     .await;
+    world.kill_agent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_reported_per_resource() {
+    let mut world = World::start().await;
+    let web = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+    world
+        .double
+        .set_not_ready("apps", "Deployment", "shop", "web", true);
+    let v1 = world
+        .manager
+        .add_content(&[("deploy.yaml", web), ("cm.yaml", &cm("settings", "x"))]);
+    world
+        .manager
+        .publish(vec![deployment("web", "d1", &v1, shop())]);
+    world.start_agent(world.config()).await;
+    let status = reported(&world, "web", "d1", BundleState::NotReady).await;
+    assert_eq!(status.non_ready.len(), 1, "{status:?}");
+    assert_eq!(status.non_ready[0].kind, "Deployment");
+    assert_eq!(status.non_ready[0].name, "web");
+    assert!(!status.non_ready[0].message.is_empty());
+    world
+        .double
+        .set_not_ready("apps", "Deployment", "shop", "web", false);
+    reported(&world, "web", "d1", BundleState::Ready).await;
     world.kill_agent().await;
 }
