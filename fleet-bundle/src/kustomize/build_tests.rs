@@ -1025,6 +1025,18 @@ mod bad_input {
     }
 
     #[test]
+    fn unsupported_fields_fail_instead_of_being_ignored() {
+        for (field, text) in [
+            ("generators", "generators:\n- gen.yaml\n"),
+            ("validators", "validators:\n- v.yaml\n"),
+            ("buildMetadata", "buildMetadata: [originAnnotations]\n"),
+        ] {
+            let err = build_error(&[("kustomization.yaml", text)], ".");
+            assert!(err.contains(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
     fn helm_charts_must_be_vendored() {
         let err = build_error(
             &[(

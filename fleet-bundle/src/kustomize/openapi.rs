@@ -32,22 +32,16 @@ pub fn load(
     ctx: &Context<'_>,
     spec: &indexmap::IndexMap<String, String>,
 ) -> Result<Schema, KustomizeError> {
-    if let Some(version) = spec.get("version") {
-        if spec.get("path").is_none() {
-            return Err(KustomizeError::transform(
-                ctx.file,
-                "openapi",
-                format!(
-                    "openapi version {version:?}: only a local schema file (`path:`) is supported"
-                ),
-            ));
-        }
-    }
     let Some(path) = spec.get("path") else {
+        // `version:` picks one of kustomize's bundled Kubernetes schemas; the merge keys
+        // of the built-in kinds are the same in all of them, so the built-in table serves.
+        if spec.contains_key("version") {
+            return Ok(Schema::default());
+        }
         return Err(KustomizeError::transform(
             ctx.file,
             "openapi",
-            "`path` is required",
+            "`path` or `version` is required",
         ));
     };
     let (resolved, text) = ctx.read(path, "openapi")?;

@@ -128,6 +128,7 @@ impl<'a> Builder<'a> {
                 "only a kustomization of kind Component can be used under `components`",
             ));
         }
+        refuse_unsupported(&k, &file)?;
         tracing::debug!(file = %file.display(), "building kustomization");
         let ctx = Context {
             loader: self.loader,
@@ -264,6 +265,31 @@ impl<'a> Builder<'a> {
         }
         Ok(())
     }
+}
+
+/// Fields whose kustomize behaviour is not reproduced fail loudly rather than being
+/// ignored, so a bundle never renders differently from `kubectl kustomize` in silence.
+fn refuse_unsupported(k: &Kustomization, file: &Path) -> Result<(), KustomizeError> {
+    let refuse = |field: &'static str, why: &str| Err(KustomizeError::transform(file, field, why));
+    if !k.generators.is_empty() {
+        return refuse(
+            "generators",
+            "generator plugin configurations are not supported; use configMapGenerator, secretGenerator or helmCharts",
+        );
+    }
+    if !k.validators.is_empty() {
+        return refuse(
+            "validators",
+            "validator plugins are not supported (they run foreign code)",
+        );
+    }
+    if !k.build_metadata.is_empty() {
+        return refuse(
+            "buildMetadata",
+            "build metadata annotations (origin, managed-by) are not supported; remove the field",
+        );
+    }
+    Ok(())
 }
 
 /// Where a step runs: the kustomization and its directory.
