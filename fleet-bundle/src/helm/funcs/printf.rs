@@ -58,6 +58,11 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             continue;
         };
         argi += 1;
+        if verb == 'v' {
+            // `%+v` and `%#v` select struct-field and Go syntax, not a sign or prefix.
+            spec.plus = false;
+            spec.sharp = false;
+        }
         format_one(&mut out, verb, spec, arg);
     }
     if argi < args.len() {
