@@ -599,3 +599,38 @@ fn bad_input_exits_non_zero_naming_the_file_and_cause() {
     assert!(!ok);
     assert!(stderr.contains("broken.yaml: invalid YAML"), "{stderr}");
 }
+
+#[test]
+fn target_json_reports_namespace_and_a_stable_deployment_id() {
+    let dir = examples().join("multi-cluster/manifests");
+    let json = |env: &str| -> Vec<Value> {
+        let label = format!("env={env}");
+        let (ok, stdout, stderr) = run_raw(&[
+            "target".as_ref(),
+            dir.as_os_str(),
+            "-o".as_ref(),
+            "json".as_ref(),
+            "-l".as_ref(),
+            label.as_ref(),
+        ]);
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains(&format!("# Matched: {env}")), "{stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let dev = json("dev");
+    assert_eq!(dev.len(), 1);
+    assert_eq!(dev[0]["namespace"], "fleet-mc-manifest-example");
+    assert_eq!(dev[0]["target"], "dev");
+    let id = dev[0]["deploymentID"].as_str().unwrap();
+    assert!(id.starts_with("s-") && id.contains(':'), "{id}");
+    assert_eq!(
+        json("dev")[0]["deploymentID"],
+        dev[0]["deploymentID"],
+        "stable"
+    );
+    assert_ne!(
+        json("prod")[0]["deploymentID"],
+        dev[0]["deploymentID"],
+        "overlays differ"
+    );
+}
