@@ -23,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod access_review;
 pub mod api_status;
 mod apply;
 mod auth;

@@ -304,6 +304,22 @@ async fn resource_request(
         Some("scale") if rt.scale_subresource => {}
         Some(_) => return error_response(&ApiError::resource_not_found()),
     }
+    if rt.is_review() {
+        let result = match (&ctx.method, p.name) {
+            (&Method::POST, None) => ctx
+                .object_body()
+                .and_then(|b| crate::access_review::answer(&rt, b)),
+            (m, _) => Err(ApiError::method_not_supported(
+                &rt.group,
+                &rt.plural,
+                &m.as_str().to_lowercase(),
+            )),
+        };
+        return match result {
+            Ok(v) => json_response(201, &v),
+            Err(e) => error_response(&e),
+        };
+    }
     let result = match (&ctx.method, p.name) {
         (&Method::GET, None) if ctx.flag("watch") => return watch(cluster, rt, p.namespace, &ctx),
         (&Method::GET, None) => list(&cluster, &rt, p.namespace, &ctx),

@@ -345,6 +345,11 @@ pub fn create(
             "Object 'Kind' is missing in the request body",
         ));
     }
+    if !applied && !meta_str(&body, "resourceVersion").is_empty() {
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     check_namespace(inner, t, &body, true)?;
     let mut name = meta_str(&body, "name");
     if name.is_empty() {
@@ -1213,6 +1218,34 @@ mod tests {
             created["metadata"]["resourceVersion"]
         );
         assert_eq!(ok["metadata"]["uid"], created["metadata"]["uid"]);
+    }
+
+    #[test]
+    fn create_refuses_a_resource_version() {
+        let mut inner = inner();
+        let reg = Registry::builtin();
+        let rt = reg.find("", "v1", "configmaps").expect("cm");
+        let t = Target {
+            rt,
+            namespace: "demo",
+            name: "",
+            subresource: "",
+        };
+        let err = create(
+            &mut inner,
+            &t,
+            json!({"metadata": {"name": "a", "resourceVersion": "5"}}),
+            &opts(),
+            false,
+        )
+        .expect_err("rv");
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                400,
+                "resourceVersion should not be set on objects to be created"
+            )
+        );
     }
 
     #[test]

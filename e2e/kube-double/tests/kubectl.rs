@@ -115,6 +115,12 @@ async fn client_side_apply_get_label_patch_wait_delete() {
         .await
         .contains("\"minor\": \"30\""));
     k.ok(&["create", "namespace", "demo"]).await;
+    assert_eq!(
+        k.ok(&["auth", "can-i", "delete", "deployments", "-n", "demo"])
+            .await
+            .trim(),
+        "yes"
+    );
 
     let created = k.apply(&[], &deployment(2, "nginx:1.25")).await;
     assert!(
