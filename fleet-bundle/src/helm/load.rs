@@ -471,6 +471,7 @@ pub fn load_files(
         metadata = Some(ChartMetadata::parse(&utf8(&f.data, &file)?, &file)?);
     }
     let mut subcharts: std::collections::BTreeMap<String, Vec<ChartFile>> = Default::default();
+    let mut values_file: Option<ChartFile> = None;
     for f in files {
         match f.name.as_str() {
             "Chart.yaml" | "Chart.lock" | "requirements.lock" => {
@@ -480,10 +481,7 @@ pub fn load_files(
                     chart.files.push(f);
                 }
             }
-            "values.yaml" => {
-                let file = shown(&f.name);
-                chart.values = read_values(&utf8(&f.data, &file)?, &file)?;
-            }
+            "values.yaml" => values_file = Some(f),
             "values.schema.json" => chart.schema = Some(f.data),
             "requirements.yaml" => {
                 let file = shown(&f.name);
@@ -509,51 +507,105 @@ pub fn load_files(
             _ => chart.files.push(f),
         }
     }
-    let Some(mut metadata) = metadata else {
-        return Err(LoadError::MissingChartYaml {
-            chart: origin.to_string(),
-        });
+    let parse_values = |f: &ChartFile| -> Result<Map<String, Value>, LoadError> {
+        let file = shown(&f.name);
+        read_values(&utf8(&f.data, &file)?, &file)
     };
-    metadata.validate(&shown("Chart.yaml"))?;
+    let checked = match metadata {
+        None => Err(LoadError::MissingChartYaml {
+            chart: origin.to_string(),
+        }),
+        Some(mut metadata) => metadata
+            .validate(&shown("Chart.yaml"))
+            .map(|()| metadata)
+            .map_err(LoadError::from),
+    };
+    let metadata = match checked {
+        Ok(metadata) => metadata,
+        Err(err) => {
+            // Helm reads values.yaml before it checks Chart.yaml: its error comes first.
+            if let Some(f) = &values_file {
+                parse_values(f)?;
+            }
+            return Err(err);
+        }
+    };
     chart.metadata = metadata;
 
-    for (name, files) in subcharts {
-        if name.starts_with('_') || name.starts_with('.') {
-            continue;
-        }
-        let sub_origin = if origin.ends_with(".tgz") || origin.contains(".tgz:") {
-            format!("{origin}:charts/{name}")
-        } else {
-            format!("{origin}/charts/{name}")
-        };
-        let wrap = |source: LoadError| LoadError::Subchart {
-            parent: chart.metadata.name.clone(),
-            name: name.clone(),
-            source: Box::new(source),
-        };
-        let sub = if Path::new(&name).extension().is_some_and(|e| e == "tgz") {
-            let Some(file) = files.iter().find(|f| f.name == name) else {
-                return Err(wrap(LoadError::Archive {
-                    archive: sub_origin,
-                    message: format!("expected {name} to be an archive, found a directory"),
-                }));
-            };
-            load_archive_bytes(&file.data, &sub_origin, limits).map_err(wrap)?
-        } else {
-            let inner: Vec<ChartFile> = files
-                .into_iter()
-                .filter_map(|f| {
-                    f.name.split_once('/').map(|(_, rest)| ChartFile {
-                        name: rest.to_string(),
-                        data: f.data,
+    // The chart's own values and each subchart load in parallel; errors are reported
+    // in Helm's order (values first, then subcharts by name).
+    let parent = chart.metadata.name.clone();
+    let subcharts: Vec<(String, Vec<ChartFile>)> = subcharts
+        .into_iter()
+        .filter(|(name, _)| !(name.starts_with('_') || name.starts_with('.')))
+        .collect();
+    let (values, loaded) = std::thread::scope(|scope| {
+        let handles: Vec<_> = subcharts
+            .into_iter()
+            .map(|(name, files)| {
+                let parent = parent.clone();
+                scope.spawn(move || load_subchart(&parent, name, files, origin, limits))
+            })
+            .collect();
+        let values = values_file.as_ref().map(parse_values).transpose();
+        let loaded: Vec<Result<LoadedChart, LoadError>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(LoadError::Archive {
+                        archive: origin.to_string(),
+                        message: "loading a subchart panicked".into(),
                     })
                 })
-                .collect();
-            load_files(inner, &sub_origin, limits).map_err(wrap)?
-        };
-        chart.dependencies.push(sub);
+            })
+            .collect();
+        (values, loaded)
+    });
+    chart.values = values?.unwrap_or_default();
+    for sub in loaded {
+        chart.dependencies.push(sub?);
     }
     Ok(chart)
+}
+
+/// Loads one entry of `charts/`: a directory or a `.tgz`.
+fn load_subchart(
+    parent: &str,
+    name: String,
+    files: Vec<ChartFile>,
+    origin: &str,
+    limits: LoadLimits,
+) -> Result<LoadedChart, LoadError> {
+    let sub_origin = if origin.ends_with(".tgz") || origin.contains(".tgz:") {
+        format!("{origin}:charts/{name}")
+    } else {
+        format!("{origin}/charts/{name}")
+    };
+    let wrap = |source: LoadError| LoadError::Subchart {
+        parent: parent.to_string(),
+        name: name.clone(),
+        source: Box::new(source),
+    };
+    if Path::new(&name).extension().is_some_and(|e| e == "tgz") {
+        let Some(file) = files.iter().find(|f| f.name == name) else {
+            return Err(wrap(LoadError::Archive {
+                archive: sub_origin,
+                message: format!("expected {name} to be an archive, found a directory"),
+            }));
+        };
+        load_archive_bytes(&file.data, &sub_origin, limits).map_err(wrap)
+    } else {
+        let inner: Vec<ChartFile> = files
+            .into_iter()
+            .filter_map(|f| {
+                f.name.split_once('/').map(|(_, rest)| ChartFile {
+                    name: rest.to_string(),
+                    data: f.data,
+                })
+            })
+            .collect();
+        load_files(inner, &sub_origin, limits).map_err(wrap)
+    }
 }
 
 fn utf8(data: &[u8], file: &str) -> Result<String, LoadError> {

@@ -848,7 +848,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("- at '/x': anyOf failed\n    - at '/x': got number, want string"),
+            out.contains("- at '/x': anyOf failed\n  - at '/x': got number, want string"),
             "{out}"
         );
         let err = validate(
