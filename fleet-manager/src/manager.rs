@@ -192,10 +192,18 @@ impl Manager {
         if clusters.is_empty() && !full {
             return Ok(());
         }
-        let moved = self.index.apply_clusters(&clusters);
+        let changes = self.index.apply_cluster_changes(&clusters);
         if let Some(max) = clusters.iter().map(|c| c.rev).max() {
             self.loaded_cluster_rev.fetch_max(max, Ordering::SeqCst);
         }
+        // Removals free ids that rollouts' promoted sets refer to: rebuild those too.
+        let full = full || changes.removed;
+        if !full {
+            self.index.refresh_after_cluster_changes(&changes);
+            self.metrics.clusters.set(self.index.cluster_count() as i64);
+            return Ok(());
+        }
+        let moved = changes.moved;
         if full {
             let groups = self
                 .store

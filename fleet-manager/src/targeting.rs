@@ -675,10 +675,17 @@ impl Index {
     /// Applies cluster changes from the store (new, changed, removed clusters) and
     /// returns the keys of clusters that moved, to wake their old watchers.
     pub fn apply_clusters(&self, records: &[ClusterRecord]) -> Vec<TargetKey> {
-        let mut moved = Vec::new();
+        self.apply_cluster_changes(records).moved
+    }
+
+    /// [`Index::apply_clusters`], also telling which clusters changed and whether any
+    /// was removed.
+    pub fn apply_cluster_changes(&self, records: &[ClusterRecord]) -> ClusterChanges {
+        let mut changes = ClusterChanges::default();
         let Ok(mut inner) = self.inner.write() else {
-            return moved;
+            return changes;
         };
+        let moved = &mut changes.moved;
         for r in records {
             let ws = inner.workspace_id(&r.namespace);
             let existing = inner.by_name.get(&(ws, r.name.as_str().into())).copied();
@@ -688,7 +695,9 @@ impl Index {
                     let cred = slot.credential;
                     inner.by_credential.remove(&cred);
                 }
+                changes.ids.push(id);
                 if r.deleted {
+                    changes.removed = true;
                     inner.clusters[id as usize] = None;
                     inner.by_name.remove(&(ws, r.name.as_str().into()));
                     inner.free.push(id);
@@ -731,8 +740,28 @@ impl Index {
             if credential != [0u8; 32] {
                 inner.by_credential.insert(credential, id);
             }
+            changes.ids.push(id);
         }
-        moved
+        changes
+    }
+
+    /// After cluster-only changes (bundles and groups unchanged): cached states stay valid
+    /// except those keyed by a changed cluster's own id; clusters that moved wake their
+    /// old key's long-polls, and their new keys are computed on first use. This keeps a
+    /// registration from recomputing the whole fleet.
+    pub fn refresh_after_cluster_changes(&self, changes: &ClusterChanges) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.retain(|k, _| k.name.is_none_or(|id| !changes.ids.contains(&id)));
+        }
+        let watchers = match self.watchers.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for key in &changes.moved {
+            if let Some(tx) = watchers.get(key) {
+                tx.send_modify(|n| *n += 1);
+            }
+        }
     }
 
     /// Replaces the cluster groups.
@@ -1105,6 +1134,17 @@ impl Index {
             })
             .unwrap_or_default()
     }
+}
+
+/// What [`Index::apply_cluster_changes`] did.
+#[derive(Debug, Default)]
+pub struct ClusterChanges {
+    /// The previous keys of clusters that changed or left.
+    pub moved: Vec<TargetKey>,
+    /// Index ids of every changed, added or removed cluster.
+    pub ids: Vec<ClusterId>,
+    /// Some cluster was removed (its id may be reused, so id-based state is rebuilt).
+    pub removed: bool,
 }
 
 /// One cluster targeted by a bundle, as rollouts and roll-ups see it.

@@ -20,7 +20,8 @@ impl Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     sqlite: "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -82,4 +83,12 @@ CREATE TABLE bundle_status (cluster_namespace TEXT NOT NULL, cluster TEXT NOT NU
   PRIMARY KEY (cluster_namespace, cluster, bundle_namespace, bundle));
 CREATE INDEX bundle_status_bundle ON bundle_status (bundle_namespace, bundle);
 ",
-}];
+},
+    // Cluster rows get their own counter: registrations and label changes must not look
+    // like bundle or group changes to replicas (which would reload everything).
+    Migration {
+        version: 2,
+        sqlite: "INSERT INTO meta (key, value) VALUES ('cluster_revision', (SELECT value FROM meta WHERE key = 'revision'));",
+        postgres: "INSERT INTO meta (key, value) VALUES ('cluster_revision', (SELECT value FROM meta WHERE key = 'revision'));",
+    },
+];

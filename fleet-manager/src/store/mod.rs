@@ -277,7 +277,8 @@ impl Store {
         self.db.dialect()
     }
 
-    /// The global revision: bumps whenever anything that affects targeting changes.
+    /// The global revision: bumps whenever objects or bundles change (clusters have
+    /// their own revision, see [`Store::clusters_since`]).
     pub async fn revision(&self) -> Result<i64, StoreError> {
         let rows = self
             .db
@@ -292,6 +293,18 @@ impl Store {
             .db
             .query(
                 "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
+                vec![],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.int(0)).unwrap_or(0))
+    }
+
+    /// Bumps and returns the cluster revision, which orders cluster row changes.
+    async fn bump_cluster_revision(&self) -> Result<i64, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "UPDATE meta SET value = value + 1 WHERE key = 'cluster_revision' RETURNING value",
                 vec![],
             )
             .await?;
@@ -466,7 +479,7 @@ impl Store {
 
     /// Registers a cluster (or re-registers it with a new credential and labels).
     pub async fn upsert_cluster(&self, c: &ClusterRecord) -> Result<(), StoreError> {
-        let rev = self.bump_revision().await?;
+        let rev = self.bump_cluster_revision().await?;
         self.db
             .execute(
                 "INSERT INTO clusters (namespace, name, labels, credential_hash, agent_version, last_seen, created_at, rev, deleted) \
@@ -525,7 +538,7 @@ impl Store {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<bool, StoreError> {
-        let rev = self.bump_revision().await?;
+        let rev = self.bump_cluster_revision().await?;
         let n = self
             .db
             .execute(
@@ -543,7 +556,7 @@ impl Store {
         name: &str,
         hash: &str,
     ) -> Result<bool, StoreError> {
-        let rev = self.bump_revision().await?;
+        let rev = self.bump_cluster_revision().await?;
         let n = self
             .db
             .execute(
@@ -556,7 +569,7 @@ impl Store {
 
     /// Removes a cluster (a tombstone, so replicas see it) and its status rows.
     pub async fn remove_cluster(&self, namespace: &str, name: &str) -> Result<bool, StoreError> {
-        let rev = self.bump_revision().await?;
+        let rev = self.bump_cluster_revision().await?;
         let n = self
             .db
             .execute(

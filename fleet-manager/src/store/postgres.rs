@@ -148,29 +148,22 @@ impl Database for Postgres {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        // A dedicated connection: the transaction-scoped advisory lock makes concurrent
-        // replicas wait for each other instead of racing to create the same tables.
+        // A dedicated connection holding a session advisory lock for the whole run:
+        // replicas starting together wait for each other instead of racing to create
+        // the same tables. The lock goes away with the connection.
         let mut client = connect_client(&self.url).await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(err("lock migrations"))?;
         client
             .batch_execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
             )
             .await
-            .or_else(|e| {
-                // Two replicas creating the table at once: one wins, the other sees a
-                // unique violation on the catalog, which is fine.
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
             .map_err(err("create schema_migrations"))?;
         for m in MIGRATIONS {
             let tx = client.transaction().await.map_err(err("begin migration"))?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .await
-                .map_err(err("lock migrations"))?;
             let done = tx
                 .query_opt(
                     "SELECT version FROM schema_migrations WHERE version = $1",
@@ -192,6 +185,10 @@ impl Database for Postgres {
             }
             tx.commit().await.map_err(err("commit migration"))?;
         }
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(err("unlock migrations"))?;
         Ok(())
     }
 }
