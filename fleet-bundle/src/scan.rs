@@ -187,6 +187,8 @@ pub enum BundleLoadError {
     ValuesFile { file: PathBuf, message: String },
     #[error("{}: {message}", file.display())]
     ChartYaml { file: PathBuf, message: String },
+    #[error("bundle name {name:?} is already used by the bundle in {first}; set a distinct `name:` in fleet.yaml")]
+    DuplicateName { name: String, first: String },
     #[error("{}: helm.chart {chart:?} is neither a directory of the bundle nor a repository chart (set helm.repo, or use a URL)", dir.display())]
     ChartNotFound { dir: PathBuf, chart: String },
     /// `reference` reads `repo=… chart=… version=…`, as Fleet reports download failures.
@@ -262,10 +264,24 @@ pub fn scan(checkout: &Path, opts: &ScanOptions) -> Result<ScanOutcome, ScanErro
     }
     let mut seen = BTreeSet::new();
     bundle_dirs.retain(|d| seen.insert(d.clone()));
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
     for rel in bundle_dirs {
         let mut warnings = Vec::new();
         match load_bundle(&root, &rel, opts, &mut warnings) {
-            Ok(Some(bundle)) => outcome.bundles.push(bundle),
+            Ok(Some(bundle)) => match names.get(&bundle.metadata.name) {
+                // Two bundles of one repo under one name would overwrite each other.
+                Some(first) => outcome.errors.push(BundleError {
+                    path: rel.clone(),
+                    error: BundleLoadError::DuplicateName {
+                        name: bundle.metadata.name.clone(),
+                        first: first.clone(),
+                    },
+                }),
+                None => {
+                    names.insert(bundle.metadata.name.clone(), rel.clone());
+                    outcome.bundles.push(bundle);
+                }
+            },
             Ok(None) => tracing::info!(path = %rel, "no resources found to deploy"),
             Err(error) => {
                 tracing::warn!(path = %rel, %error, "bundle failed");

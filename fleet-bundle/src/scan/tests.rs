@@ -531,3 +531,22 @@ fn chart_dependencies_are_vendored_at_scan_time() {
     let out = scan(tmp.path(), &o).unwrap();
     assert!(!resource_names(&out.bundles[0]).contains(&"chart/charts/redis/Chart.yaml"));
 }
+
+#[test]
+fn duplicate_bundle_names_fail_the_later_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        &[
+            ("a/fleet.yaml", "name: same\n"),
+            ("a/cm.yaml", CM),
+            ("b/fleet.yaml", "name: same\n"),
+            ("b/cm.yaml", CM),
+        ],
+    );
+    let out = scan(tmp.path(), &opts()).unwrap();
+    assert_eq!(names(&out), ["same"]);
+    assert_eq!(out.errors[0].path, "b");
+    let msg = out.errors[0].to_string();
+    assert!(msg.contains("already used by the bundle in a"), "{msg}");
+}
