@@ -143,7 +143,7 @@ impl Merger<'_> {
                 .collect();
             return Ok(());
         }
-        match list_strategy(self.gvk, path, orig, patch, self.schema) {
+        match list_strategy(self.gvk, path, self.schema) {
             ListStrategy::Replace => {
                 *orig = patch.iter().map(strip).collect();
             }

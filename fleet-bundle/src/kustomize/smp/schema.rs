@@ -3,12 +3,11 @@
 //!
 //! Built-in kinds use the table below, written from the Kubernetes API types. Lists of a
 //! built-in kind that are not in the table are atomic: a patch replaces them. Custom kinds
-//! use a schema given with `openapi:` when it names the field, and otherwise kustomize's
-//! heuristic: a list of maps that all carry one of the usual key fields merges by it.
+//! use a schema given with `openapi:` when it names the field; without one their lists
+//! are replaced too (kustomize infers no keys, checked against `kubectl kustomize`).
 
 use crate::kustomize::openapi::Schema;
 use crate::kustomize::resource::Gvk;
-use crate::kustomize::value::Value;
 
 /// How a list field combines with a patch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,49 +45,17 @@ fn is_builtin_group(group: &str) -> bool {
     )
 }
 
-/// Field names kyaml treats as list keys when there is no schema, in its order.
-const ASSOCIATIVE_KEYS: [&str; 6] = [
-    "mountPath",
-    "devicePath",
-    "ip",
-    "type",
-    "topologyKey",
-    "name",
-];
-
 /// The strategy for the list at `path` (field names from the resource root) of a resource
-/// of kind `gvk`; `original` and `patch` are the two lists.
-pub fn list_strategy(
-    gvk: &Gvk,
-    path: &[String],
-    original: &[Value],
-    patch: &[Value],
-    schema: &Schema,
-) -> ListStrategy {
+/// of kind `gvk`.
+pub fn list_strategy(gvk: &Gvk, path: &[String], schema: &Schema) -> ListStrategy {
     let field = path.last().map(String::as_str).unwrap_or("");
     if is_builtin_group(&gvk.group) {
         return builtin_strategy(gvk, path, field);
     }
-    if let Some(key) = schema.merge_key(field) {
-        return ListStrategy::MergeByKey(key.to_string());
+    match schema.merge_key(field) {
+        Some(key) => ListStrategy::MergeByKey(key.to_string()),
+        None => ListStrategy::Replace,
     }
-    heuristic(original, patch)
-}
-
-fn heuristic(original: &[Value], patch: &[Value]) -> ListStrategy {
-    let all: Vec<&Value> = original.iter().chain(patch.iter()).collect();
-    if all.is_empty() || !all.iter().all(|v| matches!(v, Value::Map(_))) {
-        return ListStrategy::Replace;
-    }
-    for key in ASSOCIATIVE_KEYS {
-        if all.iter().all(|v| {
-            v.as_map()
-                .is_some_and(|m| m.contains_key(key) || m.contains_key("$patch"))
-        }) {
-            return ListStrategy::MergeByKey(key.to_string());
-        }
-    }
-    ListStrategy::Replace
 }
 
 fn builtin_strategy(gvk: &Gvk, path: &[String], field: &str) -> ListStrategy {
@@ -136,26 +103,26 @@ mod tests {
         let dep = Gvk::from_api_version("apps/v1", "Deployment");
         let s = Schema::default();
         assert_eq!(
-            list_strategy(&dep, &p("spec.template.spec.containers"), &[], &[], &s),
+            list_strategy(&dep, &p("spec.template.spec.containers"), &s),
             ListStrategy::MergeByKey("name".into())
         );
         assert_eq!(
-            list_strategy(
-                &dep,
-                &p("spec.template.spec.containers.ports"),
-                &[],
-                &[],
-                &s
-            ),
+            list_strategy(&dep, &p("spec.template.spec.containers.ports"), &s),
             ListStrategy::MergeByKey("containerPort".into())
         );
         assert_eq!(
-            list_strategy(&dep, &p("spec.template.spec.tolerations"), &[], &[], &s),
+            list_strategy(&dep, &p("spec.template.spec.tolerations"), &s),
+            ListStrategy::Replace
+        );
+        // A custom kind without a schema: lists are replaced, whatever their elements.
+        let widget = Gvk::from_api_version("example.com/v1", "Widget");
+        assert_eq!(
+            list_strategy(&widget, &p("spec.items"), &s),
             ListStrategy::Replace
         );
         let svc = Gvk::from_api_version("v1", "Service");
         assert_eq!(
-            list_strategy(&svc, &p("spec.ports"), &[], &[], &s),
+            list_strategy(&svc, &p("spec.ports"), &s),
             ListStrategy::MergeByKey("port".into())
         );
     }
