@@ -125,16 +125,21 @@ try {
   for (const g of status.clusterGroups.items) {
     const row = `tr[data-group="${g.name}"]`;
     const sum = Object.fromEntries(STATES.map((s) => [s, 0]));
+    const worst = Object.fromEntries(STATES.map((s) => [s, 0]));
     let members = 0;
     for (let offset = 0; ; offset += 1000) {
       const p = await admin(`/api/v1/clusters?namespace=${NS}&group=${g.name}&limit=1000&offset=${offset}`);
-      for (const c of p.items) for (const s of STATES) sum[s] += c.summary[KEY[s]] || 0;
+      for (const c of p.items) {
+        for (const s of STATES) sum[s] += c.summary[KEY[s]] || 0;
+        worst[c.state] += 1;
+      }
       members += p.items.length;
       if (p.items.length === 0 || members >= p.total) break;
     }
     assert.equal(Number(await page.textContent(`${row} td:nth-child(2)`)), members, `group ${g.name}: members`);
     assert.equal(members, g.clusterCount, `group ${g.name}: members as the status API counts them`);
-    assert.deepEqual(await legendCounts(page, row), sum, `group ${g.name}: the bar's counts equal the API's`);
+    assert.deepEqual(await legendCounts(page, `${row} td.deployments`), sum, `group ${g.name}: the deployments bar equals the API's`);
+    assert.deepEqual(await legendCounts(page, `${row} td.cluster-states`), worst, `group ${g.name}: the clusters bar equals the API's`);
   }
   const overview = await admin('/api/v1/dashboard/overview');
   assert.equal(overview.clusters, CLUSTERS);

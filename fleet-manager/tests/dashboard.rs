@@ -185,6 +185,14 @@ async fn dashboard_api_auth_live_updates_and_status_cli() {
         (Some(2), Some(1))
     );
     assert_eq!(prod["summary"]["modified"], 1);
+    assert_eq!(
+        (
+            prod["clusterStates"]["ready"].as_u64(),
+            prod["clusterStates"]["modified"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "members by worst state: {prod}"
+    );
     let apps = overview["gitrepos"]
         .as_array()
         .and_then(|g| g.iter().find(|g| g["name"] == "apps"))

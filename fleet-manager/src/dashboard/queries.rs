@@ -234,7 +234,7 @@ pub struct RolloutView {
     pub error: String,
 }
 
-/// A cluster group with the states of its members' bundles.
+/// A cluster group: its members by their worst state, and the states of their bundles.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupView {
@@ -242,6 +242,9 @@ pub struct GroupView {
     pub name: String,
     pub clusters: usize,
     pub non_ready_clusters: usize,
+    /// Each member counted once, in its worst state.
+    pub cluster_states: Summary,
+    /// Every bundle deployment of the members (Fleet's ClusterGroup summary).
     pub summary: Summary,
 }
 
@@ -569,6 +572,7 @@ pub fn overview(manager: &Manager, s: &Snapshot, at: i64) -> Overview {
             name: g.name.clone(),
             clusters: 0,
             non_ready_clusters: 0,
+            cluster_states: Summary::default(),
             summary: Summary::default(),
         })
         .collect();
@@ -593,6 +597,8 @@ pub fn overview(manager: &Manager, s: &Snapshot, at: i64) -> Overview {
                 if cs.worst() != BundleState::Ready {
                     gv.non_ready_clusters += 1;
                 }
+                gv.cluster_states.desired_ready += 1;
+                gv.cluster_states.add(c.worst(), 1);
                 gv.summary.merge(&cs);
             }
         }
