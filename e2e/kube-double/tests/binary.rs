@@ -52,11 +52,12 @@ async fn kubectl(dir: &Path, args: &[&str]) -> (bool, String) {
 
 async fn interrupt(mut child: Child) {
     let pid = child.id().expect("running").to_string();
-    let sent = Command::new("kill")
-        .args(["-INT", &pid])
+    // The shell's builtin kill: no procps needed.
+    let sent = Command::new("sh")
+        .args(["-c", &format!("kill -INT {pid}")])
         .status()
         .await
-        .expect("kill runs");
+        .expect("sh runs");
     assert!(sent.success());
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
