@@ -437,8 +437,21 @@ async fn hostile_input_gets_clear_errors() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let v: serde_json::Value = resp.json().await.expect("json error body");
     assert_eq!(v["code"], "malformed_json");
-    let resp = post(vec![b' '; 2 << 20]).await.expect("post");
+    // The server answers 413 without reading the rest and closes that connection, so
+    // this request gets a client of its own (no pooled connection reused after it).
+    let resp = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+        .post(format!("{}/agent/v1/status", api.base))
+        .bearer_auth(&agent.credential)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 << 20])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let http = reqwest::Client::new();
     // Bad registrations and bad applies name the problem.
     let token = api.registration_token("fleet-default", json!({})).await;
     let resp = http
