@@ -1,12 +1,13 @@
 //! Helm bundles: the chart the options point at (in the bundle, or downloaded under
 //! `.chart/<sha256>/`), rendered with the effective values by the crate's Helm engine, as
-//! Fleet's agent installs it: the release manifests plus the chart's `crds/`, no hooks.
+//! Fleet's agent installs it: the release manifests plus the chart's `crds/`, and the
+//! chart's hooks set apart ([`ChartHook`]) for the agent to run around the install.
 
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{yaml, RenderError, RenderInput, Renderer};
+use super::{yaml, ChartHook, RenderError, RenderInput, Renderer};
 use crate::helm::output::StreamOptions;
 use crate::helm::render::{render_loaded, GoTemplateEngine, TemplateOptions};
 
@@ -20,11 +21,29 @@ impl Renderer for HelmRenderer {
     /// Flow: load the chart directory (its vendored `charts/` must be complete: nothing is
     /// downloaded at render time), coalesce the bundle's values over the chart's defaults,
     /// execute the templates for the release name and namespace of the deployment, and read
-    /// the resulting stream back as objects, CRDs of `crds/` first and hooks left out.
+    /// the resulting stream back as objects, CRDs of `crds/` first and hooks left out
+    /// (see [`HelmRenderer::render_with_hooks`] for them).
     ///
     /// Values are handed over with every number as a float, as Fleet's JSON-decoded values
     /// reach Helm (so `{{ .Values.big }}` prints as in Fleet).
     fn render(&self, input: &RenderInput) -> Result<Vec<Value>, RenderError> {
+        Ok(self.render_with_hooks(input)?.objects)
+    }
+}
+
+/// What a chart renders to: the release's objects and, apart, its hooks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChartOutput {
+    /// CRDs of `crds/` then the manifests, in Helm's install order.
+    pub objects: Vec<Value>,
+    /// The hooks in Helm's kind order, test hooks included (Helm records them in the
+    /// release although `helm install` never runs them).
+    pub hooks: Vec<ChartHook>,
+}
+
+impl HelmRenderer {
+    /// [`Renderer::render`] keeping the chart's hooks, as `helm install` renders a chart.
+    pub fn render_with_hooks(&self, input: &RenderInput) -> Result<ChartOutput, RenderError> {
         let chart_yaml = input.style.chart_yaml.as_deref().unwrap_or("Chart.yaml");
         let chart_rel = Path::new(chart_yaml).parent().unwrap_or(Path::new(""));
         let chart_dir = input.bundle_dir.join(chart_rel);
@@ -41,12 +60,13 @@ impl Renderer for HelmRenderer {
     }
 }
 
-/// Renders a loaded chart for the deployment of `input` and reads the objects back.
+/// Renders a loaded chart for the deployment of `input` and reads the objects and hooks
+/// back.
 fn render_chart(
     input: &RenderInput,
     chart: crate::helm::load::LoadedChart,
     shown: &str,
-) -> Result<Vec<Value>, RenderError> {
+) -> Result<ChartOutput, RenderError> {
     let helm_err = |e: String| RenderError::Helm(format!("chart {shown}: {e}"));
     let helm = input.options.helm.clone().unwrap_or_default();
     let values = match helm.values {
@@ -81,19 +101,37 @@ fn render_chart(
     let text = rendered
         .stream(&opts.stream)
         .map_err(|e| helm_err(e.to_string()))?;
-    yaml::parse_documents(&format!("chart {shown} (rendered)"), &text)
+    let objects = yaml::parse_documents(&format!("chart {shown} (rendered)"), &text)?;
+    let mut hooks = Vec::with_capacity(rendered.release.hooks.len());
+    for hook in rendered.release.hooks {
+        // One document each (the stream was split on `---` already); a hook rendering to
+        // comments only is nothing to run, as in Helm.
+        let Some(object) = yaml::parse_documents(&hook.source, &hook.manifest)?
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        hooks.push(ChartHook {
+            path: hook.source,
+            manifest: hook.manifest,
+            object,
+        });
+    }
+    Ok(ChartOutput { objects, hooks })
 }
 
 /// Renders the `templates/` files of a plain-YAML bundle as Fleet does: they become the
 /// templates of a chart generated for the bundle (named after it, version
-/// `v0.0.0+<content id>`), rendered with `helm.values`. Empty when there are none.
-pub fn render_raw_templates(input: &RenderInput) -> Result<Vec<Value>, RenderError> {
+/// `v0.0.0+<content id>`), rendered with `helm.values`; their hooks are the generated
+/// chart's hooks. Empty when there are none.
+pub fn render_raw_templates(input: &RenderInput) -> Result<ChartOutput, RenderError> {
     let templates: Vec<&str> = yaml::manifest_files(input.files)
         .into_iter()
         .filter(|name| name.starts_with("templates/"))
         .collect();
     if templates.is_empty() {
-        return Ok(Vec::new());
+        return Ok(ChartOutput::default());
     }
     let shown = format!("templates/ of bundle {}", input.bundle_name);
     let helm_err = |e: String| RenderError::Helm(format!("chart {shown}: {e}"));
@@ -207,6 +245,93 @@ mod tests {
         assert_eq!(out.objects[0]["metadata"]["name"], "bundle-x-base");
         assert_eq!(out.objects[0]["metadata"]["namespace"], "apps");
         assert_eq!(out.objects[0]["data"]["replicas"], "3");
+    }
+
+    #[test]
+    fn chart_hooks_are_kept_apart_from_the_objects() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("templates/tests")).unwrap();
+        std::fs::write(
+            dir.join("Chart.yaml"),
+            "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("templates/hooks.yaml"),
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    \"helm.sh/hook\": pre-install\n    \"helm.sh/hook-weight\": \"-5\"\nspec: {}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notify\n  annotations:\n    helm.sh/hook: post-upgrade\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("templates/tests/smoke.yaml"),
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: smoke\n  annotations:\n    helm.sh/hook: test\n",
+        )
+        .unwrap();
+        let out = super::super::render(
+            dir,
+            "rel",
+            &BundleDeploymentOptions::default(),
+            &ClusterInfo::default(),
+        )
+        .unwrap();
+        let names: Vec<_> = out
+            .objects
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["rel"], "hooks are not part of the release objects");
+        // Helm's kind order: ConfigMap, Pod, Job.
+        let hooks: Vec<_> = out
+            .hooks
+            .iter()
+            .map(|h| {
+                (
+                    h.path.as_str(),
+                    h.object["metadata"]["name"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            hooks,
+            [
+                ("web/templates/hooks.yaml", "notify"),
+                ("web/templates/tests/smoke.yaml", "smoke"),
+                ("web/templates/hooks.yaml", "migrate"),
+            ]
+        );
+        // The manifest is the rendered document as Helm records it: no `---`, no
+        // `# Source:` line, no trailing newline.
+        assert_eq!(
+            out.hooks[2].manifest,
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    \"helm.sh/hook\": pre-install\n    \"helm.sh/hook-weight\": \"-5\"\nspec: {}"
+        );
+    }
+
+    #[test]
+    fn hooks_of_plain_yaml_templates_are_the_generated_charts_hooks() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("templates")).unwrap();
+        std::fs::write(
+            tmp.path().join("templates/job.yaml"),
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-init\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n",
+        )
+        .unwrap();
+        let out = super::super::render(
+            tmp.path(),
+            "app",
+            &BundleDeploymentOptions::default(),
+            &ClusterInfo::default(),
+        )
+        .unwrap();
+        assert!(out.objects.is_empty());
+        assert_eq!(out.hooks.len(), 1);
+        assert_eq!(out.hooks[0].path, "app/templates/job.yaml");
+        assert_eq!(out.hooks[0].object["metadata"]["name"], "app-init");
     }
 
     #[test]

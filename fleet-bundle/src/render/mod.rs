@@ -157,11 +157,28 @@ pub trait Renderer {
     fn render(&self, input: &RenderInput) -> Result<Vec<Value>, RenderError>;
 }
 
+/// A Helm hook of a chart (`helm.sh/hook`), kept apart from the objects: Helm runs it around
+/// an install, upgrade or delete instead of applying it with the release, and records it in
+/// the release as rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartHook {
+    /// The template it came from, `<chart>/templates/<file>` (Helm's `path`).
+    pub path: String,
+    /// The rendered document, as Helm records it in the release (`manifest`).
+    pub manifest: String,
+    /// The same document parsed.
+    pub object: Value,
+}
+
 /// A rendered bundle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
     /// Objects in apply order, as `fleet test` prints them.
     pub objects: Vec<Value>,
+    /// The hooks of the chart (or of the chart generated for `templates/`), in Helm's kind
+    /// order, test hooks included; not post-processed, as Helm's post-renderer never sees
+    /// hooks. Hook-annotated objects of plain YAML files stay in `objects`.
+    pub hooks: Vec<ChartHook>,
     /// The namespace of the deployment: `namespace`, else `defaultNamespace`, else
     /// `default`. Namespaced objects without a namespace go there.
     pub namespace: String,
@@ -236,8 +253,11 @@ pub fn render_files(
         namespace: &namespace,
     };
     let mut objects = Vec::new();
+    let mut hooks = Vec::new();
     if style.chart_yaml.is_some() {
-        objects = helm::HelmRenderer.render(&input)?;
+        let chart = helm::HelmRenderer.render_with_hooks(&input)?;
+        objects = chart.objects;
+        hooks = chart.hooks;
     }
     if style.kustomization.is_some() {
         objects = kustomize::KustomizeRenderer {
@@ -246,12 +266,15 @@ pub fn render_files(
         .render(&input)?;
     }
     if style.is_raw_yaml() {
-        objects.extend(helm::render_raw_templates(&input)?);
+        let templates = helm::render_raw_templates(&input)?;
+        objects.extend(templates.objects);
+        hooks = templates.hooks;
         objects.extend(yaml::YamlRenderer.render(&input)?);
     }
     post_process(&mut objects, options);
     Ok(Rendered {
         objects,
+        hooks,
         namespace,
         release_name,
         style,
