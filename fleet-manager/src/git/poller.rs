@@ -313,17 +313,31 @@ async fn sync_repo(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let outcome = super::sync::sync_commit(
-        manager,
-        &r.namespace,
-        &r.name,
-        &r.labels,
-        &r.spec,
-        &commit_s,
-        dir.path().to_path_buf(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let helm_credentials = if r.spec.helm_secret_name.is_empty() {
+        None
+    } else {
+        Some(
+            open_secret(
+                manager,
+                &r.namespace,
+                &r.spec.helm_secret_name,
+                "helmSecretName",
+            )
+            .await?,
+        )
+    };
+    let request = super::sync::SyncRequest {
+        namespace: &r.namespace,
+        name: &r.name,
+        labels: &r.labels,
+        spec: &r.spec,
+        commit: &commit_s,
+        checkout: dir.path().to_path_buf(),
+        helm_credentials,
+    };
+    let outcome = super::sync::sync_commit(manager, request)
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(gitrepo = %r.key(), commit = %commit_s, bundles = outcome.bundles.len(), errors = outcome.errors.len(), "synced");
     set_status(manager, r, Some(&commit_s), None, Some(&outcome)).await;
     Ok(())
@@ -336,16 +350,30 @@ async fn secret_for(
     let Some((ns, name)) = key.secret.split_once('/') else {
         return Ok(None);
     };
+    open_secret(manager, ns, name, "clientSecretName")
+        .await
+        .map(Some)
+}
+
+/// Opens a sealed secret for a fetch or a scan; errors name the field and never the
+/// content.
+async fn open_secret(
+    manager: &Manager,
+    ns: &str,
+    name: &str,
+    field: &str,
+) -> Result<resources::SecretData, String> {
     let sealed = manager
         .store
         .get_secret(ns, name)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("clientSecretName {name:?} not found in {ns}: apply a v1 Secret with the Git credentials"))?;
+        .ok_or_else(|| {
+            format!("{field} {name:?} not found in {ns}: apply a v1 Secret with the credentials")
+        })?;
     manager
         .secrets
         .open(ns, name, &sealed)
-        .map(Some)
         .map_err(|e| e.to_string())
 }
 

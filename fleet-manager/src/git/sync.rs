@@ -33,17 +33,33 @@ pub struct SyncOutcome {
     pub warnings: Vec<String>,
 }
 
-/// Builds the bundles of `checkout` (the GitRepo `namespace/name` at `commit`) and stores
-/// them, then reloads targeting.
+/// One commit of one GitRepo, checked out, to turn into bundles.
+pub struct SyncRequest<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub labels: &'a std::collections::BTreeMap<String, String>,
+    pub spec: &'a GitRepoSpec,
+    pub commit: &'a str,
+    pub checkout: PathBuf,
+    /// The opened `helmSecretName` secret, for chart repositories.
+    pub helm_credentials: Option<crate::resources::SecretData>,
+}
+
+/// Builds the bundles of the checkout (the GitRepo `namespace/name` at `commit`) and
+/// stores them, then reloads targeting.
 pub async fn sync_commit(
     manager: &Arc<Manager>,
-    namespace: &str,
-    name: &str,
-    labels: &std::collections::BTreeMap<String, String>,
-    spec: &GitRepoSpec,
-    commit: &str,
-    checkout: PathBuf,
+    req: SyncRequest<'_>,
 ) -> Result<SyncOutcome, SyncError> {
+    let SyncRequest {
+        namespace,
+        name,
+        labels,
+        spec,
+        commit,
+        checkout,
+        helm_credentials,
+    } = req;
     let gitrepo_targets: Vec<BundleTargetRestriction> = spec
         .targets
         .iter()
@@ -66,7 +82,13 @@ pub async fn sync_commit(
     let outcome = tokio::task::spawn_blocking(move || {
         // Charts named by `helm.repo`, chart URLs and OCI references are downloaded at
         // scan time (digest-verified, cached), so agents get self-contained bundles.
-        let charts = fleet_bundle::chart_source::HelmRepoChartSource::new(chart_cache);
+        let mut charts = fleet_bundle::chart_source::HelmRepoChartSource::new(chart_cache);
+        // `helmSecretName`: Fleet's keys for chart repository credentials.
+        if let Some(secret) = &helm_credentials {
+            charts.options.username = secret.data.get("username").cloned();
+            charts.options.password = secret.data.get("password").cloned();
+            charts.options.ca_pem = secret.data.get("cacerts").map(|c| c.clone().into_bytes());
+        }
         let opts = ScanOptions {
             repo_name,
             namespace: ns,
