@@ -176,18 +176,39 @@ impl Manager {
     /// Recomputes desired states and wakes long-polls whose answer changed.
     pub async fn reload(&self) -> Result<(), StoreError> {
         let guard = self.reload_lock.lock().await;
-        self.reload_locked(guard).await
+        self.reload_locked(guard, Vec::new()).await
+    }
+
+    /// [`reload`](Self::reload), making sure `written` (cluster rows this call just wrote)
+    /// reach the index.
+    ///
+    /// A writer takes its cluster revision and then writes its row, so two concurrent
+    /// registrations can commit in the other order: a reload may load revision 6 and move
+    /// past revision 5 before 5 is written, and the cluster of revision 5 would then stay
+    /// unknown (its agent answered 401) until it changed again.
+    async fn reload_with(&self, written: Vec<ClusterRecord>) -> Result<(), StoreError> {
+        let guard = self.reload_lock.lock().await;
+        self.reload_locked(guard, written).await
     }
 
     async fn reload_locked(
         &self,
         _guard: tokio::sync::MutexGuard<'_, ()>,
+        written: Vec<ClusterRecord>,
     ) -> Result<(), StoreError> {
         self.last_reload_ms
             .store(chrono::Utc::now().timestamp_millis(), Ordering::SeqCst);
         let revision = self.store.revision().await?;
         let since = self.loaded_cluster_rev.load(Ordering::SeqCst);
-        let clusters = self.store.clusters_since(since).await?;
+        let mut clusters = self.store.clusters_since(since).await?;
+        for w in written {
+            if !clusters
+                .iter()
+                .any(|c| c.namespace == w.namespace && c.name == w.name)
+            {
+                clusters.push(w);
+            }
+        }
         let full = revision != self.loaded_revision.load(Ordering::SeqCst);
         if clusters.is_empty() && !full {
             return Ok(());
@@ -256,7 +277,7 @@ impl Manager {
         if last >= arrived_ms || chrono::Utc::now().timestamp_millis() - last < 20 {
             return Ok(());
         }
-        self.reload_locked(guard).await
+        self.reload_locked(guard, Vec::new()).await
     }
 
     /// Applies parsed resources (create or replace), auditing each.
@@ -449,6 +470,9 @@ impl Manager {
             .await?
             .is_some();
         self.store.upsert_cluster(&record).await?;
+        // Read back with its revision, to load it even if a concurrent registration's
+        // reload already moved past that revision.
+        let written = self.store.get_cluster(&token.namespace, &name).await?;
         tracing::info!(cluster = %name, namespace = %token.namespace, token = %token.id, reregistered = existed, "cluster registered");
         self.store
             .audit(
@@ -457,7 +481,7 @@ impl Manager {
                 &format!("{}/{name}", token.namespace),
             )
             .await?;
-        self.reload().await?;
+        self.reload_with(written.into_iter().collect()).await?;
         Ok(RegisterResponse {
             cluster_name: name,
             namespace: token.namespace,
