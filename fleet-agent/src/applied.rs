@@ -25,6 +25,14 @@ pub struct AppliedBundle {
     /// Whether the previous release is kept when the bundle goes away.
     #[serde(default)]
     pub keep_resources: bool,
+    /// Where namespaced objects naming none went (`defaultNamespace`, else `default`), so
+    /// the delete hooks read back from the release record at uninstall land where the
+    /// install put the release. Empty in records written before hooks were recorded raw.
+    #[serde(default)]
+    pub default_namespace: String,
+    /// The bundle's forced `namespace:` (target namespace), for the same reason.
+    #[serde(default)]
+    pub target_namespace: String,
 }
 
 impl AppliedBundle {

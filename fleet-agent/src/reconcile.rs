@@ -334,6 +334,14 @@ impl Reconciler {
         let release_name = rendered.release_name.clone();
         drop(content);
         let (documents, mut hooks) = hooks::split_hooks(rendered.documents);
+        // The chart's own hooks first, in the Helm renderer's kind order; the order among
+        // hooks of one event is settled by weight and name when they run.
+        let chart_hooks: Vec<Hook> = rendered
+            .chart_hooks
+            .iter()
+            .filter_map(|h| Hook::from_rendered(&h.object, &h.path, h.manifest.clone()))
+            .collect();
+        hooks.splice(0..0, chart_hooks);
         let ctx = self.context(deployment, &release_name);
         let (paths, objects): (Vec<String>, Vec<Value>) = documents.into_iter().unzip();
         let prepared = self.applier.prepare(objects, &ctx).await?;
@@ -354,8 +362,13 @@ impl Reconciler {
             order::install_rank(o.get("kind").and_then(Value::as_str).unwrap_or_default())
         });
 
-        self.ensure_namespaces(deployment, &ctx, &manifest_docs)
-            .await?;
+        // Hooks count: a pre-install hook may be the first object in its namespace.
+        let placed: Vec<&Value> = manifest_docs
+            .iter()
+            .map(|(_, o)| o)
+            .chain(hooks.iter().map(|h| &h.object))
+            .collect();
+        self.ensure_namespaces(deployment, &ctx, &placed).await?;
 
         if !self.release_namespace_ready {
             // The release records' namespace (fleet-system) is the agent's own; create it
@@ -406,7 +419,14 @@ impl Reconciler {
             chart: Chart {
                 metadata: rendered.chart.clone(),
                 lock: Value::Null,
-                templates: release::templates_for(&manifest_docs, &rendered.chart.name),
+                // Hook templates are the chart's templates too.
+                templates: release::templates_for(
+                    manifest_docs
+                        .iter()
+                        .map(|(p, o)| (p.as_str(), o))
+                        .chain(hooks.iter().map(|h| (h.path.as_str(), &h.object))),
+                    &rendered.chart.name,
+                ),
                 values: rendered.chart_values.clone(),
                 schema: Value::Null,
                 schemamodtime: release::zero_time(),
@@ -454,6 +474,8 @@ impl Reconciler {
                     revision,
                     objects,
                     keep_resources: deployment.options.keep_resources,
+                    default_namespace: ctx.default_namespace.clone(),
+                    target_namespace: ctx.policy.target_namespace.clone(),
                 };
                 if let Err(e) = self.state.save_applied(&applied) {
                     // The cluster is right; only a restart would re-apply (idempotently).
@@ -521,7 +543,61 @@ impl Reconciler {
                 }
             }
         }
+        if !hooks::hooks_for(hooks, post).is_empty() {
+            // Helm runs post hooks once the release's resources are ready (`--wait`), so a
+            // post-install hook may rely on the workloads it follows.
+            self.wait_ready(deployment, objects, post, timeout).await?;
+        }
         hooks::run_hooks(&mut self.applier, hooks, post, ctx, timeout).await
+    }
+
+    /// Waits until every object of `objects` is ready (as the status report judges it),
+    /// before the hooks of `event`; an error names the first object still not ready.
+    async fn wait_ready(
+        &mut self,
+        deployment: &BundleDeployment,
+        objects: &[Value],
+        event: HookEvent,
+        timeout: Duration,
+    ) -> Result<(), ApplyError> {
+        let health_options = HealthOptions {
+            wait_for_jobs: deployment
+                .options
+                .helm
+                .as_ref()
+                .is_some_and(|h| h.wait_for_jobs),
+            ignore_conditions: deployment
+                .options
+                .ignore
+                .as_ref()
+                .map(|i| i.conditions.clone())
+                .unwrap_or_default(),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        for obj in objects {
+            let Some(id) = ResourceId::of(obj) else {
+                continue;
+            };
+            loop {
+                let reason = match self.applier.get(&id).await? {
+                    Some(live) => match health::readiness(&live, &health_options) {
+                        Readiness::Ready => break,
+                        Readiness::NotReady(message) => message,
+                    },
+                    None => "it does not exist".to_string(),
+                };
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ApplyError::NotReadyForHooks {
+                        id,
+                        event: event.as_str(),
+                        seconds: timeout.as_secs(),
+                        reason,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        Ok(())
     }
 
     /// Creates the namespaces objects go into; the bundle's own namespace gets its
@@ -531,21 +607,21 @@ impl Reconciler {
         &mut self,
         deployment: &BundleDeployment,
         ctx: &ReleaseContext,
-        documents: &[(String, Value)],
+        objects: &[&Value],
     ) -> Result<(), ApplyError> {
-        let declared: BTreeSet<&str> = documents
+        let declared: BTreeSet<&str> = objects
             .iter()
-            .filter(|(_, o)| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
-            .filter_map(|(_, o)| o.pointer("/metadata/name").and_then(Value::as_str))
+            .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
+            .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
             .collect();
         let own = if ctx.policy.target_namespace.is_empty() {
             ctx.default_namespace.as_str()
         } else {
             ctx.policy.target_namespace.as_str()
         };
-        let mut wanted: BTreeSet<&str> = documents
+        let mut wanted: BTreeSet<&str> = objects
             .iter()
-            .filter_map(|(_, o)| o.pointer("/metadata/namespace").and_then(Value::as_str))
+            .filter_map(|o| o.pointer("/metadata/namespace").and_then(Value::as_str))
             .collect();
         let options = &deployment.options;
         let labelled =
@@ -686,7 +762,7 @@ impl Reconciler {
                             .ok()?
                             .into_iter()
                             .next()?;
-                        Hook::from_object(&obj, &h.path)
+                        Hook::from_rendered(&obj, &h.path, h.manifest.clone())
                     })
                     .collect()
             })
@@ -694,16 +770,31 @@ impl Reconciler {
         let ctx = ReleaseContext {
             release_name: applied.release_name.clone(),
             release_namespace: applied.release_namespace.clone(),
-            default_namespace: "default".into(),
+            default_namespace: if applied.default_namespace.is_empty() {
+                "default".into()
+            } else {
+                applied.default_namespace.clone()
+            },
             set_hash: set_hash(namespace, bundle),
             take_ownership: false,
             keep_crds: true,
             policy: NamespacePolicy {
+                target_namespace: applied.target_namespace.clone(),
                 allowed_namespaces: self.settings.allowed_namespaces.clone(),
                 allow_cluster_scoped: self.settings.allow_cluster_scoped,
-                ..Default::default()
             },
         };
+        // The record keeps hooks as rendered: place and mark them as at install.
+        for hook in &mut hooks {
+            let prepared = self
+                .applier
+                .prepare(vec![hook.object.clone()], &ctx)
+                .await?
+                .pop()
+                .ok_or(ApplyError::Incomplete { index: 0 })?;
+            hook.id = ResourceId::of(&prepared).ok_or(ApplyError::Incomplete { index: 0 })?;
+            hook.object = prepared;
+        }
         let timeout = self.settings.hook_timeout;
         hooks::run_hooks(
             &mut self.applier,

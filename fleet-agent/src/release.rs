@@ -215,7 +215,7 @@ impl HookRecord {
             name: hook.id.name.clone(),
             kind: hook.id.kind.clone(),
             path: hook.path.clone(),
-            manifest: to_yaml(&hook.object),
+            manifest: hook.manifest.clone(),
             events: hook.events.iter().map(|e| e.as_str().to_string()).collect(),
             last_run: HookExecution {
                 started_at: hook.last_run.started_at,
@@ -263,7 +263,10 @@ fn to_yaml(obj: &Value) -> String {
 /// Chart templates for a release of rendered documents: one template per source file with
 /// its rendered text, `{{` escaped so that re-rendering it (e.g. `helm rollback`) yields
 /// the same text.
-pub fn templates_for(documents: &[(String, Value)], chart_name: &str) -> Vec<ChartFile> {
+pub fn templates_for<'a>(
+    documents: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    chart_name: &str,
+) -> Vec<ChartFile> {
     let mut by_path: BTreeMap<String, String> = BTreeMap::new();
     for (path, obj) in documents {
         let name = path
@@ -614,17 +617,17 @@ mod tests {
         ));
         assert!(text.contains("name: demo\n---\n# Source: demo/templates/svc.yaml\n"));
         assert!(text.ends_with("name: demo\n"));
-        let templates = templates_for(&docs, "demo");
+        let templates = templates_for(docs.iter().map(|(p, o)| (p.as_str(), o)), "demo");
         assert_eq!(templates[0].name, "templates/sa.yaml");
     }
 
     #[test]
     fn templates_escape_go_template_actions() {
-        let docs = vec![(
+        let docs = [(
             "t.yaml".to_string(),
             json!({"data": {"x": "{{ .Values.y }}"}}),
         )];
-        let t = templates_for(&docs, "c");
+        let t = templates_for(docs.iter().map(|(p, o)| (p.as_str(), o)), "c");
         let text = String::from_utf8(
             base64::engine::general_purpose::STANDARD
                 .decode(&t[0].data)

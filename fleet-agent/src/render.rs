@@ -40,8 +40,11 @@ pub enum RenderError {
 #[derive(Debug, Clone, Default)]
 pub struct RenderedBundle {
     /// `(source path, object)` in render order; the path reads like Helm's `# Source:`
-    /// (`<chart>/templates/<file>`).
+    /// (`<chart>/templates/<file>`). Hook-annotated objects of plain bundles are among
+    /// them (split off with [`crate::apply::hooks::split_hooks`]).
     pub documents: Vec<(String, Value)>,
+    /// The chart's hooks, which the Helm renderer sets apart from the documents.
+    pub chart_hooks: Vec<fleet_bundle::render::ChartHook>,
     pub release_name: String,
     pub chart: ChartMetadata,
     /// The chart's default values.
@@ -137,6 +140,7 @@ fn render_in(
     }
     Ok(RenderedBundle {
         documents,
+        chart_hooks: rendered.hooks,
         release_name: rendered.release_name,
         chart,
         chart_values,

@@ -2,6 +2,10 @@
 //! instead of being part of the release's manifest, ordered by weight, waited for (Jobs
 //! until complete, Pods until they succeed) and deleted per `helm.sh/hook-delete-policy`.
 //! Test hooks are recorded but never run, as Helm runs them only on `helm test`.
+//!
+//! Hooks come from two places: the chart's own (set apart by fleet-bundle's Helm renderer,
+//! with the template path and rendered text Helm records) and hook-annotated objects of
+//! plain bundles ([`split_hooks`]).
 
 use std::time::Duration;
 
@@ -99,17 +103,29 @@ pub struct Hook {
     pub id: ResourceId,
     /// The template it came from (`<chart>/templates/<file>`).
     pub path: String,
+    /// The object to apply (prepared: namespaced and marked as the release's).
     pub object: Value,
+    /// The document as rendered, which the release record keeps (Helm's `manifest`), so
+    /// `helm get hooks` shows the chart's output rather than the agent's bookkeeping.
+    pub manifest: String,
     pub events: Vec<HookEvent>,
     pub weight: i64,
+    /// As annotated. Helm fills in its default (`before-hook-creation`) only when the hook
+    /// runs, and records it then; a hook that never ran keeps an empty list.
     pub delete_policies: Vec<DeletePolicy>,
     pub last_run: HookRun,
 }
 
 impl Hook {
-    /// Reads `obj` as a hook, `None` if it carries no `helm.sh/hook` annotation.
-    /// Unknown event names are ignored, as Helm ignores them.
+    /// Reads `obj` as a hook, `None` if it carries no `helm.sh/hook` annotation; its
+    /// recorded manifest is the object as YAML. Unknown event names are ignored.
     pub fn from_object(obj: &Value, path: &str) -> Option<Hook> {
+        let manifest = serde_yaml::to_string(obj).unwrap_or_else(|_| obj.to_string());
+        Hook::from_rendered(obj, path, manifest.trim_end().to_string())
+    }
+
+    /// Reads a chart's hook: `obj` parsed from `manifest`, the text Helm records.
+    pub fn from_rendered(obj: &Value, path: &str, manifest: String) -> Option<Hook> {
         let events_text = resource::annotation(obj, HOOK_ANNOTATION)?;
         let id = ResourceId::of(obj)?;
         let events = events_text
@@ -119,7 +135,7 @@ impl Hook {
         let weight = resource::annotation(obj, WEIGHT_ANNOTATION)
             .and_then(|w| w.trim().parse().ok())
             .unwrap_or(0);
-        let mut delete_policies: Vec<DeletePolicy> =
+        let delete_policies: Vec<DeletePolicy> =
             resource::annotation(obj, DELETE_POLICY_ANNOTATION)
                 .unwrap_or_default()
                 .split(',')
@@ -130,14 +146,11 @@ impl Hook {
                     _ => None,
                 })
                 .collect();
-        // Helm's default when no policy is given.
-        if delete_policies.is_empty() {
-            delete_policies.push(DeletePolicy::BeforeHookCreation);
-        }
         Some(Hook {
             id,
             path: path.to_string(),
             object: obj.clone(),
+            manifest,
             events,
             weight,
             delete_policies,
@@ -159,12 +172,36 @@ pub fn split_hooks(objects: Vec<(String, Value)>) -> (Vec<(String, Value)>, Vec<
     (plain, hooks)
 }
 
-/// Runs the hooks of `event` in Helm's order (weight, then kind install order, then name),
-/// waiting for each to finish before the next. The hooks' objects must be prepared
-/// ([`Applier::prepare`]): namespaced, checked and marked as the release's.
+/// The hooks that `event` runs, in Helm's order: by weight, then by name, then by kind
+/// install order (Helm sorts by kind first and then stably by weight and name).
+pub fn hooks_for(hooks: &[Hook], event: HookEvent) -> Vec<usize> {
+    let mut selected: Vec<usize> = (0..hooks.len())
+        .filter(|i| hooks[*i].events.contains(&event))
+        .collect();
+    selected.sort_by(|a, b| {
+        let (a, b) = (&hooks[*a], &hooks[*b]);
+        (a.weight, &a.id.name, super::order::install_rank(&a.id.kind)).cmp(&(
+            b.weight,
+            &b.id.name,
+            super::order::install_rank(&b.id.kind),
+        ))
+    });
+    selected
+}
+
+/// Runs the hooks of `event` as Helm's `execHook` does, waiting for each to finish before
+/// the next. The hooks' objects must be prepared ([`Applier::prepare`]): namespaced,
+/// checked and marked as the release's.
+///
+/// Flow, per hook in [`hooks_for`] order: the default policy `before-hook-creation` is
+/// filled in when none is annotated; under that policy the object of an earlier run is
+/// deleted and waited for; the object is applied and waited for (Jobs until complete,
+/// Pods until they succeed, other kinds once created). Once every hook of the event has
+/// succeeded, those with `hook-succeeded` are deleted, last first.
 ///
 /// A failing hook stops the run with an error; its object is deleted first if its policy
-/// says `hook-failed`. `hooks` records each run for the release record.
+/// says `hook-failed`. `hooks` records each run for the release record. Test hooks never
+/// run.
 pub async fn run_hooks(
     applier: &mut Applier,
     hooks: &mut [Hook],
@@ -175,20 +212,13 @@ pub async fn run_hooks(
     if event == HookEvent::Test {
         return Ok(());
     }
-    let mut selected: Vec<usize> = (0..hooks.len())
-        .filter(|i| hooks[*i].events.contains(&event))
-        .collect();
-    selected.sort_by(|a, b| {
-        let (a, b) = (&hooks[*a], &hooks[*b]);
-        (a.weight, super::order::install_rank(&a.id.kind), &a.id.name).cmp(&(
-            b.weight,
-            super::order::install_rank(&b.id.kind),
-            &b.id.name,
-        ))
-    });
-    for index in selected {
+    let selected = hooks_for(hooks, event);
+    for &index in &selected {
         let hook = &mut hooks[index];
         tracing::info!(hook = %hook.id, event = event.as_str(), weight = hook.weight, "running hook");
+        if hook.delete_policies.is_empty() {
+            hook.delete_policies.push(DeletePolicy::BeforeHookCreation);
+        }
         if hook
             .delete_policies
             .contains(&DeletePolicy::BeforeHookCreation)
@@ -205,12 +235,7 @@ pub async fn run_hooks(
         let outcome = wait_hook(applier, &hook.id, timeout).await;
         hook.last_run.completed_at = Some(Utc::now());
         match outcome {
-            Ok(()) => {
-                hook.last_run.phase = "Succeeded".into();
-                if hook.delete_policies.contains(&DeletePolicy::HookSucceeded) {
-                    applier.delete(&hook.id).await?;
-                }
-            }
+            Ok(()) => hook.last_run.phase = "Succeeded".into(),
             Err(reason) => {
                 hook.last_run.phase = "Failed".into();
                 if hook.delete_policies.contains(&DeletePolicy::HookFailed) {
@@ -221,6 +246,14 @@ pub async fn run_hooks(
                     reason,
                 });
             }
+        }
+    }
+    // Only once the whole event succeeded, as Helm does: a later failure leaves every
+    // object of the event in place to look at.
+    for &index in selected.iter().rev() {
+        let hook = &hooks[index];
+        if hook.delete_policies.contains(&DeletePolicy::HookSucceeded) {
+            applier.delete(&hook.id).await?;
         }
     }
     Ok(())
@@ -315,11 +348,47 @@ mod tests {
     }
 
     #[test]
-    fn default_policy_is_before_hook_creation() {
+    fn no_policy_is_recorded_until_the_hook_runs() {
         let hook = Hook::from_object(&obj("t", json!({HOOK_ANNOTATION: "test"})), "p").unwrap();
         assert_eq!(hook.events, vec![HookEvent::Test]);
-        assert_eq!(hook.delete_policies, vec![DeletePolicy::BeforeHookCreation]);
+        assert!(hook.delete_policies.is_empty());
         assert_eq!(hook.weight, 0);
+        assert!(hook.manifest.starts_with("apiVersion: batch/v1\n"));
+    }
+
+    #[test]
+    fn order_is_weight_then_name_then_kind() {
+        let hook = |kind: &str, name: &str, weight: &str| {
+            let mut o = obj(
+                name,
+                json!({HOOK_ANNOTATION: "pre-install", WEIGHT_ANNOTATION: weight}),
+            );
+            o["kind"] = json!(kind);
+            Hook::from_object(&o, "p").unwrap()
+        };
+        let hooks = vec![
+            hook("Job", "a", "0"),
+            hook("ConfigMap", "z", "-1"),
+            hook("ConfigMap", "a", "0"),
+            hook("Job", "b", "-1"),
+            hook("Job", "post", "0"),
+        ];
+        let mut hooks = hooks;
+        hooks[4].events = vec![HookEvent::PostInstall];
+        let order: Vec<_> = hooks_for(&hooks, HookEvent::PreInstall)
+            .into_iter()
+            .map(|i| format!("{}/{}", hooks[i].id.kind, hooks[i].id.name))
+            .collect();
+        assert_eq!(order, ["Job/b", "ConfigMap/z", "ConfigMap/a", "Job/a"]);
+    }
+
+    #[test]
+    fn a_chart_hook_keeps_its_rendered_text() {
+        let text = "kind: Job\napiVersion: batch/v1\nmetadata:\n  name: \"m\"\n  annotations:\n    helm.sh/hook: post-delete";
+        let object = obj("m", json!({HOOK_ANNOTATION: "post-delete"}));
+        let hook = Hook::from_rendered(&object, "c/templates/m.yaml", text.into()).unwrap();
+        assert_eq!(hook.manifest, text);
+        assert_eq!(hook.events, vec![HookEvent::PostDelete]);
     }
 
     #[test]

@@ -76,6 +76,13 @@ pub enum ApplyError {
     CrdNotEstablished { name: String, seconds: u64 },
     #[error("hook {id} failed: {reason}")]
     Hook { id: ResourceId, reason: String },
+    #[error("{event} hooks not run: {id} is not ready after {seconds}s ({reason})")]
+    NotReadyForHooks {
+        id: ResourceId,
+        event: &'static str,
+        seconds: u64,
+        reason: String,
+    },
 }
 
 /// How one bundle's objects are owned and placed.
