@@ -151,6 +151,11 @@ pub trait Database: Send + Sync {
     /// Applies every migration not applied yet, each in its own transaction, safely when
     /// several replicas start at once.
     async fn migrate(&self) -> Result<(), StoreError>;
+    /// Runs statements in one transaction; returns the rows each changed.
+    async fn transaction(
+        &self,
+        statements: Vec<(&'static str, Vec<Value>)>,
+    ) -> Result<Vec<u64>, StoreError>;
 }
 
 /// Current time as unix seconds.
@@ -299,16 +304,26 @@ impl Store {
         Ok(rows.first().map(|r| r.int(0)).unwrap_or(0))
     }
 
-    /// Bumps and returns the cluster revision, which orders cluster row changes.
-    async fn bump_cluster_revision(&self) -> Result<i64, StoreError> {
-        let rows = self
+    /// Runs a write of cluster rows that takes the next cluster revision, in one
+    /// transaction with the bump. The bump locks the counter row until commit, so rows
+    /// commit in revision order and a reader that has seen revision N never misses a
+    /// lower one committed later (which two separate statements would allow).
+    async fn cluster_write(
+        &self,
+        sql: &'static str,
+        params: Vec<Value>,
+    ) -> Result<u64, StoreError> {
+        let changed = self
             .db
-            .query(
-                "UPDATE meta SET value = value + 1 WHERE key = 'cluster_revision' RETURNING value",
-                vec![],
-            )
+            .transaction(vec![
+                (
+                    "UPDATE meta SET value = value + 1 WHERE key = 'cluster_revision'",
+                    vec![],
+                ),
+                (sql, params),
+            ])
             .await?;
-        Ok(rows.first().map(|r| r.int(0)).unwrap_or(0))
+        Ok(changed.get(1).copied().unwrap_or(0))
     }
 
     // ---- objects ----
@@ -479,26 +494,23 @@ impl Store {
 
     /// Registers a cluster (or re-registers it with a new credential and labels).
     pub async fn upsert_cluster(&self, c: &ClusterRecord) -> Result<(), StoreError> {
-        let rev = self.bump_cluster_revision().await?;
-        self.db
-            .execute(
-                "INSERT INTO clusters (namespace, name, labels, credential_hash, agent_version, last_seen, created_at, rev, deleted) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
-                 ON CONFLICT (namespace, name) DO UPDATE SET labels = excluded.labels, \
-                   credential_hash = excluded.credential_hash, agent_version = excluded.agent_version, \
-                   last_seen = excluded.last_seen, rev = excluded.rev, deleted = 0",
-                vec![
-                    c.namespace.as_str().into(),
-                    c.name.as_str().into(),
-                    json_text(&c.labels).into(),
-                    c.credential_hash.as_str().into(),
-                    c.agent_version.as_str().into(),
-                    c.last_seen.into(),
-                    c.created_at.into(),
-                    rev.into(),
-                ],
-            )
-            .await?;
+        self.cluster_write(
+            "INSERT INTO clusters (namespace, name, labels, credential_hash, agent_version, last_seen, created_at, rev, deleted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT value FROM meta WHERE key = 'cluster_revision'), 0) \
+             ON CONFLICT (namespace, name) DO UPDATE SET labels = excluded.labels, \
+               credential_hash = excluded.credential_hash, agent_version = excluded.agent_version, \
+               last_seen = excluded.last_seen, rev = excluded.rev, deleted = 0",
+            vec![
+                c.namespace.as_str().into(),
+                c.name.as_str().into(),
+                json_text(&c.labels).into(),
+                c.credential_hash.as_str().into(),
+                c.agent_version.as_str().into(),
+                c.last_seen.into(),
+                c.created_at.into(),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
@@ -538,12 +550,11 @@ impl Store {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<bool, StoreError> {
-        let rev = self.bump_cluster_revision().await?;
         let n = self
-            .db
-            .execute(
-                "UPDATE clusters SET labels = $3, rev = $4 WHERE namespace = $1 AND name = $2 AND deleted = 0",
-                vec![namespace.into(), name.into(), json_text(labels).into(), rev.into()],
+            .cluster_write(
+                "UPDATE clusters SET labels = $3, rev = (SELECT value FROM meta WHERE key = 'cluster_revision') \
+                 WHERE namespace = $1 AND name = $2 AND deleted = 0",
+                vec![namespace.into(), name.into(), json_text(labels).into()],
             )
             .await?;
         Ok(n > 0)
@@ -556,12 +567,11 @@ impl Store {
         name: &str,
         hash: &str,
     ) -> Result<bool, StoreError> {
-        let rev = self.bump_cluster_revision().await?;
         let n = self
-            .db
-            .execute(
-                "UPDATE clusters SET credential_hash = $3, rev = $4 WHERE namespace = $1 AND name = $2 AND deleted = 0",
-                vec![namespace.into(), name.into(), hash.into(), rev.into()],
+            .cluster_write(
+                "UPDATE clusters SET credential_hash = $3, rev = (SELECT value FROM meta WHERE key = 'cluster_revision') \
+                 WHERE namespace = $1 AND name = $2 AND deleted = 0",
+                vec![namespace.into(), name.into(), hash.into()],
             )
             .await?;
         Ok(n > 0)
@@ -569,12 +579,11 @@ impl Store {
 
     /// Removes a cluster (a tombstone, so replicas see it) and its status rows.
     pub async fn remove_cluster(&self, namespace: &str, name: &str) -> Result<bool, StoreError> {
-        let rev = self.bump_cluster_revision().await?;
         let n = self
-            .db
-            .execute(
-                "UPDATE clusters SET deleted = 1, rev = $3, credential_hash = '' WHERE namespace = $1 AND name = $2 AND deleted = 0",
-                vec![namespace.into(), name.into(), rev.into()],
+            .cluster_write(
+                "UPDATE clusters SET deleted = 1, rev = (SELECT value FROM meta WHERE key = 'cluster_revision'), credential_hash = '' \
+                 WHERE namespace = $1 AND name = $2 AND deleted = 0",
+                vec![namespace.into(), name.into()],
             )
             .await?;
         self.db

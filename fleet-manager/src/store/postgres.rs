@@ -147,6 +147,26 @@ impl Database for Postgres {
         rows.iter().map(row_values).collect()
     }
 
+    async fn transaction(
+        &self,
+        statements: Vec<(&'static str, Vec<Value>)>,
+    ) -> Result<Vec<u64>, StoreError> {
+        // Exclusive use of the client for the transaction's few statements: other calls
+        // of this replica wait instead of landing inside it.
+        let mut client = self.client.write().await;
+        if client.is_closed() {
+            *client = connect_client(&self.url).await?;
+        }
+        let tx = client.transaction().await.map_err(err("begin"))?;
+        let mut changed = Vec::with_capacity(statements.len());
+        for (sql, values) in &statements {
+            let n = tx.execute(*sql, &params(values)).await.map_err(err(sql))?;
+            changed.push(n);
+        }
+        tx.commit().await.map_err(err("commit"))?;
+        Ok(changed)
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         // A dedicated connection holding a session advisory lock for the whole run:
         // replicas starting together wait for each other instead of racing to create

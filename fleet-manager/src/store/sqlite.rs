@@ -128,6 +128,27 @@ impl Database for Sqlite {
         .await
     }
 
+    async fn transaction(
+        &self,
+        statements: Vec<(&'static str, Vec<Value>)>,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(err("begin"))?;
+            let mut changed = Vec::with_capacity(statements.len());
+            for (sql, params) in &statements {
+                let sql = sqlite_sql(sql);
+                let mut stmt = tx.prepare_cached(&sql).map_err(err(&sql))?;
+                let n = stmt
+                    .execute(rusqlite::params_from_iter(params.iter().map(to_sql)))
+                    .map_err(err(&sql))?;
+                changed.push(n as u64);
+            }
+            tx.commit().map_err(err("commit"))?;
+            Ok(changed)
+        })
+        .await
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             conn.execute_batch(
