@@ -444,3 +444,95 @@ async fn chart_hooks_run_as_helm_runs_them() {
     assert_eq!(count(&uninstall, "ADDED", "Pod/smoke"), 0);
     world.kill_agent().await;
 }
+
+const FAILING: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: prep
+  annotations:
+    \"helm.sh/hook\": pre-install
+    \"helm.sh/hook-weight\": \"-1\"
+    \"helm.sh/hook-delete-policy\": hook-succeeded
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: gate
+  annotations:
+    \"helm.sh/hook\": pre-install
+    \"helm.sh/hook-delete-policy\": hook-failed
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: gate
+        image: busybox
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_hook_fails_the_revision_and_follows_its_policies() {
+    let mut world = World::start().await;
+    let content = world.manager.add_content(&[
+        ("Chart.yaml", CHART),
+        ("templates/app.yaml", APP),
+        ("templates/pre.yaml", FAILING),
+    ]);
+    // The Job never completes: it fails once `helm.timeoutSec` is up.
+    world
+        .double
+        .set_not_ready("batch", "Job", "shop", "gate", true);
+    let mut opts = options("one");
+    if let Some(helm) = opts.helm.as_mut() {
+        helm.timeout_seconds = 2;
+    }
+    world
+        .manager
+        .publish(vec![deployment("hooked", "h1", &content, opts)]);
+    world.start_agent(world.config()).await;
+
+    let v1 = eventually("revision 1 recorded failed", LIMIT, || async {
+        let Some(secret) = world
+            .get(
+                "v1",
+                "Secret",
+                "fleet-system",
+                "sh.helm.release.v1.hooked.v1",
+            )
+            .await
+        else {
+            return Err("no record yet".to_string());
+        };
+        match secret["metadata"]["labels"]["status"].as_str() {
+            Some("failed") => Ok(record(&world, 1).await),
+            other => Err(format!("status {other:?}")),
+        }
+    })
+    .await;
+    let description = v1["info"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("gate") && description.contains("not finished within 2s"),
+        "{description}"
+    );
+    assert_eq!(hook_record(&v1, "gate")["last_run"]["phase"], "Failed");
+    assert_eq!(hook_record(&v1, "prep")["last_run"]["phase"], "Succeeded");
+    let history = steps(&world, "shop", KINDS, 1).await;
+    // A failed pre-install hook stops the install before the manifest.
+    let failed = at(&history, "DELETED", "Job/gate");
+    assert!(
+        at(&history, "ADDED", "Job/gate") < failed
+            && history
+                .iter()
+                .filter(|(_, e, o)| e == "ADDED" && o == "ConfigMap/app")
+                .all(|(rv, _, _)| *rv > failed),
+        "hook-failed deletes the Job, the manifest waits: {history:#?}"
+    );
+    // hook-succeeded applies only when the whole event succeeded.
+    assert_eq!(
+        count(&history, "DELETED", "ConfigMap/prep"),
+        0,
+        "{history:#?}"
+    );
+    assert!(world.get("v1", "ConfigMap", "shop", "prep").await.is_some());
+    world.kill_agent().await;
+}
