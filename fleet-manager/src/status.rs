@@ -390,12 +390,22 @@ pub struct BundleSummary {
 /// report (at any deploymentID) count as WaitApplied.
 pub async fn bundles(manager: &Manager, f: &Filter) -> Result<Page<BundleSummary>, ManagerError> {
     let targeted = manager.index.targeted_counts();
+    let current = manager.index.current_deployment_ids();
     let mut reported: BTreeMap<(String, String), Summary> = BTreeMap::new();
-    for (ns, bundle, state, n) in manager.store.status_counts().await? {
-        reported
-            .entry((ns, bundle))
-            .or_default()
-            .add(parse_state(&state), n.max(0) as u64);
+    for (ns, bundle, deployment_id, state, n) in manager.store.status_counts_by_deployment().await?
+    {
+        let key = (ns, bundle);
+        // A report about a deploymentID no cluster should run any more (the cluster has
+        // not applied the new one yet) counts as WaitApplied, as `derive_state` does.
+        let state = if current
+            .get(&key)
+            .is_some_and(|ids| ids.contains(&deployment_id))
+        {
+            parse_state(&state)
+        } else {
+            BundleState::WaitApplied
+        };
+        reported.entry(key).or_default().add(state, n.max(0) as u64);
     }
     let mut rows = Vec::new();
     for b in manager.store.list_bundles(f.namespace.as_deref()).await? {

@@ -1111,6 +1111,32 @@ impl Index {
         out
     }
 
+    /// Per bundle, the deploymentIDs some cluster should run right now (one per distinct
+    /// target key, the previous one for clusters a rollout still holds). A report about any
+    /// other ID is about content no cluster should run any more.
+    pub fn current_deployment_ids(&self) -> HashMap<(String, String), HashSet<String>> {
+        let mut ids: HashMap<TargetKey, ClusterId> = HashMap::new();
+        if let Ok(inner) = self.inner.read() {
+            for (id, slot) in inner.clusters.iter().enumerate() {
+                if let Some(slot) = slot {
+                    ids.entry(inner.key_of(id as ClusterId, slot))
+                        .or_insert(id as ClusterId);
+                }
+            }
+        }
+        let mut out: HashMap<(String, String), HashSet<String>> = HashMap::new();
+        for id in ids.values() {
+            if let Some((_, d)) = self.desired(*id) {
+                for v in &d.deployments {
+                    out.entry((v.deployment.namespace.clone(), v.deployment.bundle.clone()))
+                        .or_default()
+                        .insert(v.deployment.deployment_id.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Number of registered clusters.
     pub fn cluster_count(&self) -> usize {
         self.inner.read().map(|i| i.by_name.len()).unwrap_or(0)

@@ -968,6 +968,27 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Report counts per bundle, deploymentID and state: (namespace, bundle, deploymentID,
+    /// state, count).
+    pub async fn status_counts_by_deployment(
+        &self,
+    ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT bundle_namespace, bundle, deployment_id, state, COUNT(*) FROM bundle_status \
+                 GROUP BY bundle_namespace, bundle, deployment_id, state",
+                vec![],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.text(0), r.text(1), r.text(2), r.text(3), r.int(4)))
+            .collect())
+    }
+}
+
 const STATUS_SELECT: &str = "SELECT cluster_namespace, cluster, bundle_namespace, bundle, deployment_id, state, report, sequence, updated_at FROM bundle_status";
 
 fn json_text<T: Serialize>(v: &T) -> String {
