@@ -1,49 +1,10 @@
 //! The order Helm installs and uninstalls kinds in, so that a Namespace exists before what
 //! lives in it and a ServiceAccount before the Deployment running as it.
 
+// Helm's `InstallOrder` (kinds not listed go last), shared with the chart renderer's
+// output so both sort alike.
+use fleet_bundle::helm::output::INSTALL_ORDER;
 use serde_json::Value;
-
-/// Helm's `InstallOrder` (pkg/release/util/kind_sorter.go), kinds not listed go last.
-const INSTALL_ORDER: &[&str] = &[
-    "PriorityClass",
-    "Namespace",
-    "NetworkPolicy",
-    "ResourceQuota",
-    "LimitRange",
-    "PodSecurityPolicy",
-    "PodDisruptionBudget",
-    "ServiceAccount",
-    "Secret",
-    "SecretList",
-    "ConfigMap",
-    "StorageClass",
-    "PersistentVolume",
-    "PersistentVolumeClaim",
-    "CustomResourceDefinition",
-    "ClusterRole",
-    "ClusterRoleList",
-    "ClusterRoleBinding",
-    "ClusterRoleBindingList",
-    "Role",
-    "RoleList",
-    "RoleBinding",
-    "RoleBindingList",
-    "Service",
-    "DaemonSet",
-    "Pod",
-    "ReplicationController",
-    "ReplicaSet",
-    "Deployment",
-    "HorizontalPodAutoscaler",
-    "StatefulSet",
-    "Job",
-    "CronJob",
-    "IngressClass",
-    "Ingress",
-    "APIService",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-];
 
 /// The rank of `kind` when installing: CRDs and Namespaces come first (their objects
 /// depend on them), then Helm's order, then unknown kinds (custom resources) last.
