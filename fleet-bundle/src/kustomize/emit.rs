@@ -7,10 +7,11 @@
 //! that would read back as another type or hold special characters, literal blocks for
 //! multi-line text, and plain or quoted text folded at column 80 on spaces.
 
-use std::cmp::Ordering;
-
 use super::scalar::{float_after_json, v2_reads_as_non_string};
 use super::value::Value;
+// go-yaml's key order, shared with Helm's toYaml: letters compare as text, runs of digits
+// as numbers, a non-letter sorts before a letter (`a9` < `a10`, `a-b` < `ab`).
+use crate::helm::funcs::goyaml::natural_cmp;
 
 const BEST_WIDTH: usize = 80;
 const BEST_INDENT: usize = 2;
@@ -82,7 +83,7 @@ impl Emitter {
     fn map(&mut self, value: &Value, indent: usize, inline_first: bool) {
         let Value::Map(map) = value else { return };
         let mut keys: Vec<&String> = map.keys().collect();
-        keys.sort_by(|a, b| natural_key_order(a, b));
+        keys.sort_by(|a, b| natural_cmp(a, b));
         for (i, key) in keys.into_iter().enumerate() {
             if !(i == 0 && inline_first) {
                 self.write_indent(indent);
@@ -440,66 +441,6 @@ fn escape(c: char) -> String {
     }
 }
 
-/// go-yaml's key order: letters compare as text, runs of digits compare as numbers, and
-/// a non-letter sorts before a letter (`a9` < `a10`, `a-b` < `ab`).
-pub fn natural_key_order(a: &str, b: &str) -> Ordering {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
-    let mut i = 0;
-    while i < ar.len() && i < br.len() {
-        if ar[i] == br[i] {
-            i += 1;
-            continue;
-        }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
-        if al && bl {
-            return ar[i].cmp(&br[i]);
-        }
-        if al || bl {
-            return if bl {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            };
-        }
-        let (mut an, mut bn): (i64, i64) = (0, 0);
-        if ar[i] == '0' || br[i] == '0' {
-            let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
-                j -= 1;
-                if ar[j] != '0' {
-                    an = 1;
-                    bn = 1;
-                    break;
-                }
-            }
-        }
-        let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an
-                .wrapping_mul(10)
-                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
-            ai += 1;
-        }
-        let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn
-                .wrapping_mul(10)
-                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
-            bi += 1;
-        }
-        if an != bn {
-            return an.cmp(&bn);
-        }
-        if ai != bi {
-            return ai.cmp(&bi);
-        }
-        return ar[i].cmp(&br[i]);
-    }
-    ar.len().cmp(&br.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,7 +527,7 @@ spec:
     #[test]
     fn natural_order_matches_go_yaml() {
         let mut keys = vec!["a10", "a9", "b", "A1", "a-b", "ab"];
-        keys.sort_by(|a, b| natural_key_order(a, b));
+        keys.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(keys, vec!["A1", "a-b", "a9", "a10", "ab", "b"]);
     }
 }
