@@ -684,13 +684,6 @@ fn is_base60_float(s: &str) -> bool {
         .is_some_and(|re| re.is_match(s))
 }
 
-fn yaml_style_float(s: &str) -> bool {
-    static RE: OnceLock<Option<Regex>> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").ok())
-        .as_ref()
-        .is_some_and(|re| re.is_match(s))
-}
-
 /// go-yaml v2's `resolve`: would this text, unquoted, read back as a string?
 pub fn resolves_to_string(s: &str) -> bool {
     let Some(&first) = s.as_bytes().first() else {
@@ -754,7 +747,7 @@ pub fn resolves_to_string(s: &str) -> bool {
             if go_parse_int(&plain).is_some() {
                 return false;
             }
-            if yaml_style_float(&plain) && plain.parse::<f64>().is_ok() {
+            if crate::helm::yaml11::is_yaml_style_float(&plain) && plain.parse::<f64>().is_ok() {
                 return false;
             }
             if let Some(b) = plain.strip_prefix("-0b") {
