@@ -274,8 +274,14 @@ impl Manager {
     pub async fn reload_unless_since(&self, arrived_ms: i64) -> Result<(), StoreError> {
         let guard = self.reload_lock.lock().await;
         let last = self.last_reload_ms.load(Ordering::SeqCst);
-        if last >= arrived_ms || chrono::Utc::now().timestamp_millis() - last < 20 {
+        if last >= arrived_ms {
             return Ok(());
+        }
+        // At most one reload per 20 ms, but never skipped: a reload that began before this
+        // request arrived may have missed the cluster it asks about.
+        let since_last = chrono::Utc::now().timestamp_millis() - last;
+        if since_last < 20 {
+            tokio::time::sleep(Duration::from_millis((20 - since_last) as u64)).await;
         }
         self.reload_locked(guard, Vec::new()).await
     }
