@@ -332,6 +332,17 @@ pub fn archive_files(
             ));
         }
         let delimiter = if raw_name.contains('\\') { '\\' } else { '/' };
+        // A deliberate difference from Helm: Helm drops the first component of every
+        // entry, so `/tmp/evil.yaml` silently becomes the chart file `tmp/evil.yaml`,
+        // unused by the templates yet readable through `.Files`. An entry naming an
+        // absolute path is never what `helm package` writes: refuse it rather than load
+        // content under a name nobody reviewing the archive would look for.
+        if raw_name.starts_with(['/', '\\']) {
+            return Err(unsafe_entry(
+                &raw_name,
+                "chart illegally contains absolute paths (entries must sit under the chart's directory)",
+            ));
+        }
         let parts: Vec<&str> = raw_name.split(delimiter).collect();
         if parts[0] == "Chart.yaml" {
             return Err(unsafe_entry(&raw_name, "chart yaml not in base directory"));
@@ -786,6 +797,24 @@ pub(crate) mod tests {
             err.to_string().contains("chart yaml not in base directory"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn archive_leading_slash_entries_are_refused() {
+        for name in [
+            "/tmp/evil.yaml",
+            "/demo/Chart.yaml",
+            "\\demo\\templates\\x.yaml",
+        ] {
+            let data = tgz_raw_name(name, b"x: 1\n");
+            let err = archive_files(&data, "abs.tgz", LoadLimits::default()).unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "abs.tgz: entry {name:?}: chart illegally contains absolute paths"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]
