@@ -11,10 +11,15 @@ use crate::selector::LabelSelector;
 /// The API version of every Fleet object we read or print.
 pub const API_VERSION: &str = "fleet.cattle.io/v1alpha1";
 
-fn is_false(b: &bool) -> bool {
+/// `skip_serializing_if` predicate for a `bool` that Fleet's Go types mark `omitempty`:
+/// a false field is left out, so the objects we print match what Fleet prints.
+pub fn is_false(b: &bool) -> bool {
     !*b
 }
-fn is_zero(n: &i64) -> bool {
+
+/// `skip_serializing_if` predicate for an integer that Fleet's Go types mark `omitempty`:
+/// a zero field is left out, so the objects we print match what Fleet prints.
+pub fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use fleet_bundle::bundle::{CorrectDrift, API_VERSION};
+use fleet_bundle::bundle::{is_false, is_zero, CorrectDrift, API_VERSION};
 use fleet_bundle::selector::LabelSelector;
 use serde::{Deserialize, Serialize};
 
@@ -113,13 +113,6 @@ pub struct GitRepoSpec {
     pub delete_namespace: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct_drift: Option<CorrectDrift>,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-fn is_zero(n: &i64) -> bool {
-    *n == 0
 }
 
 /// `ClusterGroupSpec`: the clusters of the group's namespace matching `selector`.
