@@ -11,7 +11,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
+use crate::auth::oidc::OidcConfig;
 use crate::server::{self, ServeOptions};
+use crate::tls::ClientCertMode;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,7 +54,7 @@ pub struct ClientArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the manager.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or update GitRepo, ClusterGroup and Secret resources from files.
     Apply {
         #[command(flatten)]
@@ -127,12 +129,80 @@ pub struct ServeArgs {
     pub tls_cert: Option<PathBuf>,
     #[arg(long, env = "FLEET_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// PEM bundle of the CA that signs agents' client certificates: turns on mTLS for the
+    /// agent API (a certificate must name the cluster by CN or DNS SAN). Needs --tls-cert.
+    #[arg(long, env = "FLEET_CLIENT_CA", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// With --client-ca: `required` refuses agent calls without a certificate;
+    /// `optional` serves them on their credential alone (while a fleet moves to mTLS).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = ClientCertMode::Required,
+        env = "FLEET_CLIENT_CERT_MODE",
+        requires = "client_ca"
+    )]
+    pub client_cert_mode: ClientCertMode,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
     /// Seconds without an agent call after which a cluster is offline.
     #[arg(long, default_value_t = 300)]
     pub offline_after: u64,
     /// Concurrent Git fetches.
     #[arg(long, default_value_t = 4)]
     pub git_concurrency: usize,
+}
+
+/// OIDC bearer tokens for the admin API and the dashboard API, named as
+/// kube-apiserver's flags.
+#[derive(Args, Debug, Clone)]
+pub struct OidcArgs {
+    /// Issuer URL of the OIDC provider (the `iss` of its tokens); turns OIDC on.
+    #[arg(long, env = "FLEET_OIDC_ISSUER_URL", requires = "oidc_client_id")]
+    pub oidc_issuer_url: Option<String>,
+    /// Client ID registered at the provider: the audience (`aud`) tokens must carry.
+    #[arg(long, env = "FLEET_OIDC_CLIENT_ID", requires = "oidc_issuer_url")]
+    pub oidc_client_id: Option<String>,
+    /// Claim naming the user in the audit log.
+    #[arg(long, default_value = "email", env = "FLEET_OIDC_USERNAME_CLAIM")]
+    pub oidc_username_claim: String,
+    /// Prefix of OIDC user names (`oidc:alice@example.com`), so they never look like
+    /// admin token names.
+    #[arg(long, default_value = "oidc:", env = "FLEET_OIDC_USERNAME_PREFIX")]
+    pub oidc_username_prefix: String,
+    /// Claim listing the user's groups.
+    #[arg(long, default_value = "groups", env = "FLEET_OIDC_GROUPS_CLAIM")]
+    pub oidc_groups_claim: String,
+    /// Groups whose members get the admin role (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', env = "FLEET_OIDC_ADMIN_GROUPS")]
+    pub oidc_admin_groups: Vec<String>,
+    /// Groups whose members get the read-only role (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', env = "FLEET_OIDC_READONLY_GROUPS")]
+    pub oidc_readonly_groups: Vec<String>,
+    /// Extra CA (PEM) to trust for the provider's HTTPS.
+    #[arg(long, env = "FLEET_OIDC_CA_FILE")]
+    pub oidc_ca_file: Option<PathBuf>,
+}
+
+impl OidcArgs {
+    /// The OIDC configuration, `None` when OIDC is off.
+    pub fn config(&self) -> Option<OidcConfig> {
+        let issuer = self.oidc_issuer_url.as_deref()?;
+        let mut c = OidcConfig::new(issuer, self.oidc_client_id.as_deref().unwrap_or_default());
+        let groups = |g: &[String]| {
+            g.iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        c.username_claim = self.oidc_username_claim.clone();
+        c.username_prefix = self.oidc_username_prefix.clone();
+        c.groups_claim = self.oidc_groups_claim.clone();
+        c.admin_groups = groups(&self.oidc_admin_groups);
+        c.readonly_groups = groups(&self.oidc_readonly_groups);
+        c.ca_file = self.oidc_ca_file.clone();
+        Some(c)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -226,7 +296,7 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve(a) => serve(a).await,
+        Command::Serve(a) => serve(*a).await,
         Command::Apply { client, files } => apply(&Client::new(&client)?, &files).await,
         Command::Get {
             client,
@@ -275,6 +345,9 @@ async fn serve(a: ServeArgs) -> Result<()> {
     opts.database = a.database;
     opts.tls_cert = a.tls_cert;
     opts.tls_key = a.tls_key;
+    opts.client_ca = a.client_ca;
+    opts.client_cert_mode = a.client_cert_mode;
+    opts.oidc = a.oidc.config();
     opts.admin_token = std::env::var("FLEET_ADMIN_TOKEN").ok();
     opts.secret_key = std::env::var("FLEET_SECRET_KEY").ok();
     opts.webhook_secret = std::env::var("FLEET_WEBHOOK_SECRET").ok();
@@ -736,6 +809,58 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn oidc_and_mtls_flags() {
+        let cli = Cli::try_parse_from([
+            "fleet-manager",
+            "serve",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--client-ca",
+            "ca.pem",
+            "--client-cert-mode",
+            "optional",
+            "--oidc-issuer-url",
+            "https://idp.example.com",
+            "--oidc-client-id",
+            "fleet",
+            "--oidc-admin-groups",
+            "ops,platform",
+            "--oidc-readonly-groups",
+            "dev",
+        ])
+        .unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("serve expected");
+        };
+        assert_eq!(a.client_cert_mode, ClientCertMode::Optional);
+        let c = a.oidc.config().unwrap();
+        assert_eq!(c.client_id, "fleet");
+        assert_eq!(c.admin_groups, ["ops", "platform"]);
+        assert_eq!(c.readonly_groups, ["dev"]);
+        assert_eq!(
+            (c.username_claim.as_str(), c.groups_claim.as_str()),
+            ("email", "groups")
+        );
+        // OIDC is off without an issuer; each half of OIDC and --client-ca alone are refused.
+        let cli = Cli::try_parse_from(["fleet-manager", "serve"]).unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("serve expected");
+        };
+        assert!(a.oidc.config().is_none());
+        for args in [
+            &["--oidc-issuer-url", "https://idp.example.com"][..],
+            &["--oidc-client-id", "fleet"][..],
+            &["--client-ca", "ca.pem"][..],
+        ] {
+            let mut argv = vec!["fleet-manager", "serve"];
+            argv.extend_from_slice(args);
+            assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
+        }
     }
 
     #[test]

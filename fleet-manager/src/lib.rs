@@ -11,7 +11,8 @@
 //! - [`targeting`]: desired state computed once per distinct target key, ETags, watches;
 //! - [`rollout`]: partitions, maxUnavailable, maxUnavailablePartitions, paused;
 //! - [`status`]: per (cluster, bundle) states and roll-ups;
-//! - [`auth`], [`secrets`]: tokens, credentials, secrets sealed at rest;
+//! - [`auth`], [`secrets`]: tokens, OIDC bearer tokens, credentials, secrets sealed at rest;
+//! - [`tls`]: the listener's TLS and agents' client certificates (mTLS);
 //! - [`store`]: SQLite (default) or PostgreSQL behind one interface; [`leader`]: election;
 //! - [`metrics`]: Prometheus; [`cli`]: the command line.
 //!
@@ -40,3 +41,4 @@ pub mod server;
 pub mod status;
 pub mod store;
 pub mod targeting;
+pub mod tls;

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::auth::oidc::{OidcConfig, OidcVerifier};
 use crate::auth::{self, AdminTokenSource};
 use crate::manager::{Config, Manager};
 use crate::secrets::SecretBox;
 use crate::store::Store;
+use crate::tls::{ClientCertMode, TlsFiles, TlsServer};
 
 /// Everything `fleet-manager serve` can be told.
 #[derive(Debug, Clone)]
@@ -23,6 +25,12 @@ pub struct ServeOptions {
     pub database: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// CA bundle of agents' client certificates: turns on mTLS for the agent API.
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: whether agents must present a certificate.
+    pub client_cert_mode: ClientCertMode,
+    /// OIDC bearer tokens for the admin API and the dashboard API.
+    pub oidc: Option<OidcConfig>,
     pub admin_token: Option<String>,
     pub secret_key: Option<String>,
     pub webhook_secret: Option<String>,
@@ -40,6 +48,9 @@ impl ServeOptions {
             database: None,
             tls_cert: None,
             tls_key: None,
+            client_ca: None,
+            client_cert_mode: ClientCertMode::Required,
+            oidc: None,
             admin_token: None,
             secret_key: None,
             webhook_secret: None,
@@ -65,11 +76,15 @@ pub enum ServerError {
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] crate::tls::TlsError),
+    #[error("OIDC: {0}")]
+    Oidc(#[from] crate::auth::oidc::OidcError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("--tls-cert and --tls-key go together")]
     TlsPair,
+    #[error("--client-ca needs --tls-cert and --tls-key: client certificates are a TLS feature")]
+    ClientCaWithoutTls,
 }
 
 /// A started manager.
@@ -126,19 +141,30 @@ pub async fn start(opts: ServeOptions) -> Result<Running, ServerError> {
     manager.reload().await?;
 
     let tls = match (&opts.tls_cert, &opts.tls_key) {
-        (Some(c), Some(k)) => {
-            Some(crate::api::tls_acceptor(c, k).map_err(|e| ServerError::Tls(format!("{e:#}")))?)
-        }
+        (Some(c), Some(k)) => Some(TlsServer::load(
+            &TlsFiles {
+                cert: c.clone(),
+                key: k.clone(),
+                client_ca: opts.client_ca.clone(),
+            },
+            opts.client_cert_mode,
+        )?),
+        (None, None) if opts.client_ca.is_some() => return Err(ServerError::ClientCaWithoutTls),
         (None, None) => None,
         _ => return Err(ServerError::TlsPair),
     };
+    let oidc = opts.oidc.clone().map(OidcVerifier::new).transpose()?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(io(format!("listening on {}", opts.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(io("reading the bound address".into()))?;
-    let app = crate::api::router(manager.clone());
+    let mut app = crate::api::router(manager.clone());
+    if let Some(verifier) = &oidc {
+        // The extractors of the admin and dashboard APIs find the verifier here.
+        app = app.layer(axum::Extension(verifier.clone()));
+    }
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(async move {
         if let Err(e) = crate::api::serve(listener, app, tls).await {
@@ -154,7 +180,16 @@ pub async fn start(opts: ServeOptions) -> Result<Running, ServerError> {
     tasks.push(tokio::spawn(reload_loop(manager.clone())));
     tasks.push(tokio::spawn(rollout_loop(manager.clone())));
     tasks.push(tokio::spawn(heartbeat_loop(manager.clone())));
-    tracing::info!(%addr, tls = opts.tls_cert.is_some(), "fleet-manager listening");
+    if let Some(verifier) = oidc {
+        tasks.push(tokio::spawn(verifier.refresh_loop()));
+    }
+    tracing::info!(
+        %addr,
+        tls = opts.tls_cert.is_some(),
+        client_certificates = opts.client_ca.as_ref().map_or("off", |_| opts.client_cert_mode.as_str()),
+        oidc = opts.oidc.as_ref().map_or("off", |o| o.issuer_url.as_str()),
+        "fleet-manager listening"
+    );
     Ok(Running {
         addr,
         manager,

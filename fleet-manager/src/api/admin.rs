@@ -1,7 +1,8 @@
 //! The admin API (`/api/v1`): resources (GitRepo, ClusterGroup, Secret names), bundles,
 //! clusters, registration and admin tokens, status roll-ups and the audit log.
 //!
-//! Every call needs an admin token; read-only tokens may only `GET`. Mutations are
+//! Every call needs an admin token or, when configured, an OIDC bearer token
+//! ([`authenticate_bearer`]); read-only callers may only `GET`. Mutations are
 //! audited by [`Manager`]. Secrets can be written and deleted, never read back.
 
 use std::collections::BTreeMap;
@@ -9,13 +10,14 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, Extensions, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{body_bytes, ApiFailure, ApiJson};
+use crate::auth::oidc::{OidcVerifier, TokenError};
 use crate::auth::{self, Caller, Role};
 use crate::manager::Manager;
 use crate::resources::{self, Kind};
@@ -43,18 +45,58 @@ impl FromRequestParts<Arc<Manager>> for Admin {
                 "send an admin token as Authorization: Bearer <token>",
             )
         })?;
-        let caller = manager.authenticate_admin(token).await?.ok_or_else(|| {
-            ApiFailure::unauthorized("invalid_token", "unknown or revoked admin token")
-        })?;
+        let caller = authenticate_bearer(manager, &parts.extensions, token).await?;
         if parts.method != Method::GET && caller.role != Role::Admin {
             return Err(ApiFailure::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("token {:?} is read-only", caller.name),
+                format!("{:?} is read-only", caller.name),
             ));
         }
         Ok(Admin(caller))
     }
+}
+
+/// The caller behind an admin bearer token: with OIDC configured (the server puts its
+/// [`OidcVerifier`] in the request extensions) a token shaped like a JWT must be a
+/// valid OIDC token; anything else is looked up as a Fleet admin token.
+///
+/// # Errors
+/// 401 for an unknown admin token or a refused JWT (the reason is logged and returned,
+/// the token never), 403 for a valid JWT whose groups map to no role, 503 when the
+/// provider's keys were never fetched.
+pub async fn authenticate_bearer(
+    manager: &Manager,
+    extensions: &Extensions,
+    token: &str,
+) -> Result<Caller, ApiFailure> {
+    if let Some(oidc) = extensions.get::<Arc<OidcVerifier>>() {
+        match oidc.authenticate(token).await {
+            Ok(Some(caller)) => return Ok(caller),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::info!(reason = %e, "OIDC bearer token refused");
+                return Err(match e {
+                    TokenError::NoRole { .. } => {
+                        ApiFailure::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
+                    }
+                    TokenError::KeysUnavailable => ApiFailure::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "oidc_unavailable",
+                        "the OIDC provider's signing keys cannot be fetched; retry later",
+                    ),
+                    _ => ApiFailure::unauthorized(
+                        "invalid_token",
+                        format!("OIDC token refused: {e}"),
+                    ),
+                });
+            }
+        }
+    }
+    manager
+        .authenticate_admin(token)
+        .await?
+        .ok_or_else(|| ApiFailure::unauthorized("invalid_token", "unknown or revoked admin token"))
 }
 
 fn kind_of(plural: &str) -> Result<Kind, ApiFailure> {

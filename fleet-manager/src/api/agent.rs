@@ -56,6 +56,8 @@ impl FromRequestParts<Arc<Manager>> for AgentCluster {
                 })?
             }
         };
+        // With mTLS, the credential counts only with a certificate naming its cluster.
+        super::client_cert::authorize_cluster(&parts.extensions, &handle)?;
         Ok(AgentCluster(handle))
     }
 }
@@ -64,7 +66,8 @@ impl FromRequestParts<Arc<Manager>> for AgentCluster {
 pub async fn register(
     State(manager): State<Arc<Manager>>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<RegisterRequest>,
+    peer: super::client_cert::PeerCert,
+    ApiJson(mut req): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiFailure> {
     let token = auth::bearer(
         headers
@@ -77,6 +80,7 @@ pub async fn register(
             "send the registration token as Authorization: Bearer <token>",
         )
     })?;
+    peer.authorize_registration(&mut req.cluster_name)?;
     let resp = manager.register(token, req).await?;
     Ok((StatusCode::CREATED, axum::Json(resp)).into_response())
 }

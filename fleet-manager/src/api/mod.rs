@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod client_cert;
 pub mod error;
 pub mod openapi;
 pub mod webhooks;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::manager::Manager;
+use crate::tls::{ClientCert, TlsServer};
 
 /// Largest agent request body (status reports).
 pub const AGENT_BODY_LIMIT: usize = 1 << 20;
@@ -169,37 +171,16 @@ async fn observe(State(manager): State<Arc<Manager>>, req: Request, next: Next) 
     resp
 }
 
-/// TLS settings for [`serve`].
-pub fn tls_acceptor(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-    use anyhow::Context;
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading TLS certificate {}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("parsing TLS certificate {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("reading TLS key {}", key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("TLS protocol versions")?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .context("TLS certificate and key do not match")?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
 /// Serves `app` on `listener` until the process ends. Each connection gets
 /// [`HEADER_READ_TIMEOUT`] to send its headers (slowloris clients are dropped).
+///
+/// With TLS that verifies client certificates, every request of a connection carries
+/// that connection's [`ClientCert`] as an extension, for the agent API's mTLS checks
+/// ([`client_cert`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<TlsServer>,
 ) -> std::io::Result<()> {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -216,26 +197,39 @@ pub async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Some(tls) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(s)) => {
+                            let client = tls
+                                .client_cert_mode
+                                .map(|mode| ClientCert::of_connection(mode, s.get_ref().1, peer));
+                            serve_connection(TokioIo::new(s), app, client).await
+                        }
+                        // A client certificate from another CA ends here: say so at info,
+                        // since it is how a misconfigured agent shows up.
+                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_connection(TokioIo::new(stream), app).await,
+                None => serve_connection(TokioIo::new(stream), app, None).await,
             }
         });
     }
 }
 
-async fn serve_connection<I>(io: I, app: Router)
+async fn serve_connection<I>(io: I, app: Router, client: Option<ClientCert>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
-        async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }
+        let mut req = req.map(axum::body::Body::new);
+        if let Some(c) = &client {
+            req.extensions_mut().insert(c.clone());
+        }
+        async move { tower::ServiceExt::oneshot(app, req).await }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder

@@ -1,6 +1,8 @@
 //! Dashboard sessions: the admin token typed on the login page becomes an HttpOnly,
 //! SameSite=Strict cookie, and every dashboard call is authenticated by that cookie or,
-//! like the admin API, by an `Authorization: Bearer` admin token.
+//! like the admin API, by an `Authorization: Bearer` admin token or (when configured)
+//! OIDC token. The pages themselves (the HTML shell) need the cookie or an admin token:
+//! a browser sends no OIDC bearer of its own.
 //!
 //! The cookie is sealed (AES-256-GCM) with a key kept in the data directory, and holds
 //! the sha256 of the token (never the token), an expiry and a random session id. Each
@@ -248,6 +250,18 @@ impl FromRequestParts<Arc<Dashboard>> for Viewer {
                 "method_not_allowed",
                 "the dashboard API is read-only",
             ));
+        }
+        // A bearer token is checked as on the admin API, OIDC included (the server
+        // puts the verifier in the extensions), so a refused JWT says why.
+        if let Some(token) = auth::bearer(
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        ) {
+            return crate::api::admin::authenticate_bearer(&dash.manager, &parts.extensions, token)
+                .await
+                .map(Viewer);
         }
         authenticate(dash, &parts.headers)
             .await?

@@ -1,9 +1,11 @@
-//! Who may call what: admin tokens (bootstrap and named, read-only or admin), registration
-//! tokens, and per-cluster agent credentials.
+//! Who may call what: admin tokens (bootstrap and named, read-only or admin), OIDC
+//! bearer tokens ([`oidc`]), registration tokens, and per-cluster agent credentials.
 //!
 //! Every secret token is 32 random bytes, shown once, and stored only as its sha256; a
 //! presented token is hashed and looked up, so neither the store nor a backup of it lets
 //! anyone in. Comparisons of the bootstrap token run in constant time.
+
+pub mod oidc;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
