@@ -50,6 +50,9 @@ pub struct AgentConfig {
     pub labels: BTreeMap<String, String>,
     pub state_dir: PathBuf,
     pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for a manager that requires mTLS.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     pub metrics_addr: Option<SocketAddr>,
     /// Namespace of the Helm release records.
     pub release_namespace: String,
@@ -78,6 +81,8 @@ impl AgentConfig {
             labels: BTreeMap::new(),
             state_dir: state_dir.into(),
             ca_file: None,
+            client_cert: None,
+            client_key: None,
             metrics_addr: None,
             release_namespace: "fleet-system".into(),
             poll_wait: Duration::from_secs(60),
@@ -125,7 +130,14 @@ impl Shared {
 /// running, every failure is logged, reported and retried.
 pub async fn run(config: AgentConfig, kube: Client) -> Result<(), AgentError> {
     let state = StateDir::open(&config.state_dir)?;
-    let client = ManagerClient::new(&config.manager_url, config.ca_file.as_deref())?;
+    let client = ManagerClient::with_tls(
+        &config.manager_url,
+        &crate::client::ClientTls {
+            ca_file: config.ca_file.clone(),
+            client_cert: config.client_cert.clone(),
+            client_key: config.client_key.clone(),
+        },
+    )?;
     let metrics = Metrics::new()?;
     if let Some(addr) = config.metrics_addr {
         let (bound, _task) = metrics.clone().serve(addr).await?;

@@ -51,8 +51,15 @@ pub struct RunArgs {
     #[arg(long, default_value = "fleet-system")]
     pub release_namespace: String,
     /// Extra CA certificate (PEM) to trust for the manager.
-    #[arg(long)]
+    #[arg(long, env = "FLEET_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for a manager started with --client-ca; its CN or a DNS
+    /// SAN must be this cluster's name.
+    #[arg(long, env = "FLEET_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, env = "FLEET_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Seconds one long-poll of the desired state waits for a change.
     #[arg(long, default_value_t = 60)]
     pub poll_wait_seconds: u64,
@@ -83,6 +90,8 @@ impl RunArgs {
         config.cluster_name = self.cluster_name.clone();
         config.labels = self.labels.clone();
         config.ca_file = self.ca_file.clone();
+        config.client_cert = self.client_cert.clone();
+        config.client_key = self.client_key.clone();
         config.metrics_addr = self.metrics_addr;
         config.release_namespace = self.release_namespace.clone();
         config.poll_wait = Duration::from_secs(self.poll_wait_seconds.max(1));
@@ -153,6 +162,33 @@ mod tests {
         assert_eq!(config.allowed_namespaces, ["team-*", "apps"]);
         assert_eq!(config.resync_interval, Duration::from_secs(5));
         assert_eq!(config.release_namespace, "fleet-system");
+    }
+
+    #[test]
+    fn client_certificate_flags_go_together() {
+        let base = [
+            "fleet-agent",
+            "run",
+            "--manager",
+            "https://m",
+            "--token",
+            "t",
+        ];
+        let mut argv = base.to_vec();
+        argv.extend(["--client-cert", "c.pem", "--client-key", "k.pem"]);
+        let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command;
+        let config = args.config();
+        assert_eq!(
+            config.client_cert.as_deref(),
+            Some(std::path::Path::new("c.pem"))
+        );
+        assert_eq!(
+            config.client_key.as_deref(),
+            Some(std::path::Path::new("k.pem"))
+        );
+        let mut argv = base.to_vec();
+        argv.extend(["--client-cert", "c.pem"]);
+        assert!(Cli::try_parse_from(argv).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! The wire types and routes are those of [`fleet_bundle::deployment`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -36,6 +36,21 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("cannot read client certificate or key {path}: {source}")]
+    ClientCertFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid client certificate {cert} or key {key} (PEM certificate chain and PKCS#8, PKCS#1 or SEC1 key expected): {source}")]
+    ClientCert {
+        cert: String,
+        key: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("--client-cert and --client-key go together")]
+    ClientCertPair,
     #[error("cannot build the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
     #[error("manager unreachable ({call}): {source}")]
@@ -87,6 +102,17 @@ pub enum Poll {
     NotModified,
 }
 
+/// How the agent's TLS connections to the manager are set up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    /// Extra CA (PEM) to trust for the manager's certificate (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM, leaf first) for a manager that requires mTLS.
+    pub client_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub client_key: Option<PathBuf>,
+}
+
 /// A client of one manager.
 #[derive(Debug, Clone)]
 pub struct ManagerClient {
@@ -100,6 +126,18 @@ impl ManagerClient {
     /// A client for the manager at `url` (`https://host:port`, or `http://` for tests and
     /// local setups), trusting the extra CA in `ca_file` if given.
     pub fn new(url: &str, ca_file: Option<&Path>) -> Result<ManagerClient, ClientError> {
+        ManagerClient::with_tls(
+            url,
+            &ClientTls {
+                ca_file: ca_file.map(Path::to_path_buf),
+                ..ClientTls::default()
+            },
+        )
+    }
+
+    /// A client for the manager at `url` with `tls`: an extra CA to trust and, for a
+    /// manager started with `--client-ca`, the client certificate naming this cluster.
+    pub fn with_tls(url: &str, tls: &ClientTls) -> Result<ManagerClient, ClientError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| ClientError::InvalidUrl {
             url: url.to_string(),
             reason: e.to_string(),
@@ -114,7 +152,7 @@ impl ManagerClient {
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(1)
             .user_agent(concat!("fleet-agent/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = ca_file {
+        if let Some(path) = &tls.ca_file {
             let pem = std::fs::read(path).map_err(|source| ClientError::CaFile {
                 path: path.display().to_string(),
                 source,
@@ -125,6 +163,11 @@ impl ManagerClient {
                     source,
                 })?;
             builder = builder.add_root_certificate(cert);
+        }
+        match (&tls.client_cert, &tls.client_key) {
+            (Some(cert), Some(key)) => builder = builder.identity(identity(cert, key)?),
+            (None, None) => {}
+            _ => return Err(ClientError::ClientCertPair),
         }
         Ok(ManagerClient {
             http: builder.build().map_err(ClientError::Build)?,
@@ -267,6 +310,24 @@ impl ManagerClient {
     }
 }
 
+/// The client identity of a PEM certificate chain and key, as rustls presents it.
+fn identity(cert: &Path, key: &Path) -> Result<reqwest::Identity, ClientError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| ClientError::ClientCertFile {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let mut pem = read(cert)?;
+    pem.push(b'\n');
+    pem.extend_from_slice(&read(key)?);
+    reqwest::Identity::from_pem(&pem).map_err(|source| ClientError::ClientCert {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+        source,
+    })
+}
+
 /// Turns an error answer into a [`ClientError`], recognising `unknown_credential`.
 async fn check(
     call: &'static str,
@@ -348,6 +409,36 @@ mod tests {
         let err =
             ManagerClient::new("https://m", Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn client_certificates_are_checked_when_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["c1".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (c, k) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        let tls = |cert: Option<&Path>, key: Option<&Path>| ClientTls {
+            client_cert: cert.map(Path::to_path_buf),
+            client_key: key.map(Path::to_path_buf),
+            ..ClientTls::default()
+        };
+        assert!(ManagerClient::with_tls("https://m", &tls(Some(&c), Some(&k))).is_ok());
+        assert!(matches!(
+            ManagerClient::with_tls("https://m", &tls(Some(&c), None)),
+            Err(ClientError::ClientCertPair)
+        ));
+        let missing = dir.path().join("missing.key");
+        let err = ManagerClient::with_tls("https://m", &tls(Some(&c), Some(&missing))).unwrap_err();
+        assert!(err.to_string().contains("missing.key"), "{err}");
+        // A key that is not PEM is named with the certificate.
+        std::fs::write(&k, "not a key").unwrap();
+        let err = ManagerClient::with_tls("https://m", &tls(Some(&c), Some(&k))).unwrap_err();
+        assert!(matches!(err, ClientError::ClientCert { .. }), "{err}");
     }
 
     #[tokio::test]
