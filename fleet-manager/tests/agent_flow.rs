@@ -7,8 +7,8 @@ mod support;
 use fleet_bundle::deployment::BundleState;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::servers::GitDaemon;
 use support::*;
+use test_servers::GitDaemon;
 
 const PROD_ONLY: &str = "targetCustomizations:\n- name: not-prod\n  clusterSelector:\n    matchExpressions:\n    - {key: env, operator: NotIn, values: [prod]}\n  doNotDeploy: true\n";
 
@@ -24,8 +24,8 @@ fn seed(repo: &WorkRepo) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_desired_state_and_retargeting() {
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8 path"));
     let commit = seed(&work);
     let (mgr, _dir) = start_manager(None).await;
@@ -184,8 +184,8 @@ async fn push_to_desired_state_and_retargeting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_bundle_keeps_previous_content_and_others_go_out() {
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8 path"));
     seed(&work);
     let (mgr, _dir) = start_manager(None).await;
@@ -506,18 +506,10 @@ async fn hostile_input_gets_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_tls_with_rustls() {
-    let ca_key = rcgen::KeyPair::generate().expect("key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .expect("params")
-        .signed_by(&key, &ca, &ca_key)
-        .expect("cert");
+    let pki = test_servers::TestPki::issue("localhost").expect("test PKI");
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("tls.crt"), cert.pem()).expect("write");
-    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).expect("write");
+    std::fs::write(dir.path().join("tls.crt"), &pki.cert_pem).expect("write");
+    std::fs::write(dir.path().join("tls.key"), &pki.key_pem).expect("write");
     let mut opts = fleet_manager::server::ServeOptions::new(
         "127.0.0.1:0".parse().expect("addr"),
         dir.path().join("data"),
@@ -529,7 +521,7 @@ async fn serves_tls_with_rustls() {
         .await
         .expect("starts with TLS");
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("ca"))
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).expect("ca"))
         .resolve("localhost", mgr.addr)
         .build()
         .expect("client");

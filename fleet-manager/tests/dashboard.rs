@@ -11,8 +11,8 @@ use fleet_bundle::deployment::{BundleState, ModifiedResource, ResourceStatus};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::servers::GitDaemon;
 use support::*;
+use test_servers::GitDaemon;
 
 const SECRET_PASSWORD: &str = "hunter2-do-not-show";
 
@@ -54,8 +54,8 @@ async fn next_change<T: AsRef<[u8]>>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_api_auth_live_updates_and_status_cli() {
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8 path"));
     work.write("web/fleet.yaml", "defaultNamespace: web\n")
         .write("web/cm.yaml", &configmap("web", "v1"))
@@ -514,8 +514,8 @@ fn web_id(state: &fleet_bundle::deployment::DesiredState) -> String {
 /// partition's size and unavailable count, as the leader plans it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_progress_per_partition() {
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", STRATEGY)
         .write("web/cm.yaml", &configmap("web", "v1"));

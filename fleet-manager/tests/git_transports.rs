@@ -5,8 +5,8 @@ mod support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::servers::{GitDaemon, HttpGit, Sshd};
 use support::*;
+use test_servers::{GitDaemon, HttpGit, Sshd};
 
 fn secret(name: &str, data: &[(&str, &str)]) -> String {
     let mut s = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: fleet-default\nstringData:\n");
@@ -27,8 +27,8 @@ async fn gitrepo_status(api: &Api, name: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_basic_auth_through_nginx() {
-    let server = HttpGit::start();
-    let (path, url) = server.repo("apps.git");
+    let server = HttpGit::start().expect("nginx with git http-backend starts");
+    let (path, url) = server.repo("apps.git").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", "defaultNamespace: web\n")
         .write("web/cm.yaml", &configmap("web", "v1"));
@@ -110,8 +110,8 @@ async fn https_basic_auth_through_nginx() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_private_ca_bundle() {
     use base64::Engine;
-    let server = HttpGit::start_tls();
-    let (path, url) = server.repo("apps.git");
+    let server = HttpGit::start_tls().expect("nginx with git http-backend over TLS starts");
+    let (path, url) = server.repo("apps.git").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", "defaultNamespace: web\n")
         .write("web/cm.yaml", &configmap("web", "v1"));
@@ -180,8 +180,8 @@ async fn https_with_a_private_ca_bundle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_with_key_and_known_hosts() {
-    let sshd = Sshd::start();
-    let (path, url) = sshd.repo("apps.git");
+    let sshd = Sshd::start().expect("sshd starts");
+    let (path, url) = sshd.repo("apps.git").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", "defaultNamespace: web\n")
         .write("web/cm.yaml", &configmap("web", "v1"));
@@ -220,7 +220,7 @@ async fn ssh_with_key_and_known_hosts() {
     .await;
 
     // An unknown host key is refused.
-    let other = Sshd::start();
+    let other = Sshd::start().expect("sshd starts");
     api.apply(&secret(
         "ssh-wrong-host",
         &[
@@ -265,8 +265,8 @@ fn github_signature(body: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_trigger_a_fetch_of_matching_repos_only() {
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", "defaultNamespace: web\n")
         .write("web/cm.yaml", &configmap("web", "v1"));
@@ -345,8 +345,8 @@ async fn webhooks_trigger_a_fetch_of_matching_repos_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_and_workspaces_scope_targets() {
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", "defaultNamespace: web\n")
         .write("web/cm.yaml", &configmap("web", "v1"));

@@ -4,19 +4,19 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use fleet_bundle::deployment::BundleState;
 use serde_json::json;
-use support::servers::{GitDaemon, Guard, Postgres};
 use support::*;
+use test_servers::{free_port, Daemon, GitDaemon, Postgres};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_one_database() {
-    let pg = Postgres::start();
-    let db = pg.database("replicas");
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let pg = Postgres::start().expect("PostgreSQL starts");
+    let db = pg.database("replicas").expect("database created");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", "defaultNamespace: web\n")
         .write("web/cm.yaml", &configmap("web", "v1"));
@@ -84,38 +84,33 @@ async fn replicas_share_one_database() {
     .await;
 }
 
-/// A manager process (the real binary), killed on drop.
-fn spawn_manager(db: &str, dir: &std::path::Path, port: u16) -> Guard {
-    Guard(
-        Command::new(env!("CARGO_BIN_EXE_fleet-manager"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database",
-                db,
-            ])
-            .arg("--data-dir")
-            .arg(dir)
-            .env("FLEET_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env(
-                "FLEET_SECRET_KEY",
-                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-            )
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("manager.log")).expect("log file"))
-            .spawn()
-            .expect("manager process starts"),
+/// A manager process (the real binary), killed on drop, its output in `dir/manager.log`.
+fn spawn_manager(db: &str, dir: &std::path::Path, port: u16) -> Daemon {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet-manager"));
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--database",
+        db,
+    ])
+    .arg("--data-dir")
+    .arg(dir)
+    .env("FLEET_ADMIN_TOKEN", ADMIN_TOKEN)
+    .env(
+        "FLEET_SECRET_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     )
+    .env("RUST_LOG", "warn");
+    Daemon::spawn(cmd, &dir.join("manager.log")).expect("manager process starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced() {
-    let pg = Postgres::start();
-    let db = pg.database("failover");
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let pg = Postgres::start().expect("PostgreSQL starts");
+    let db = pg.database("failover").expect("database created");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", "defaultNamespace: web\n")
         .write("web/cm.yaml", &configmap("web", "v1"));
@@ -125,7 +120,10 @@ async fn a_killed_leader_is_replaced() {
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
     ];
-    let ports = [free_port(), free_port()];
+    let ports = [
+        free_port().expect("a free port"),
+        free_port().expect("a free port"),
+    ];
     let mut procs = vec![
         Some(spawn_manager(&db, dirs[0].path(), ports[0])),
         Some(spawn_manager(&db, dirs[1].path(), ports[1])),

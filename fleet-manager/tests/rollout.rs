@@ -5,8 +5,8 @@ mod support;
 
 use fleet_bundle::deployment::BundleState;
 use serde_json::json;
-use support::servers::GitDaemon;
 use support::*;
+use test_servers::GitDaemon;
 
 const STRATEGY: &str = "defaultNamespace: web\nrolloutStrategy:\n  maxUnavailable: 1\n  partitions:\n  - name: canary\n    clusterSelector:\n      matchLabels: {canary: \"true\"}\n  - name: rest\n    clusterSelector:\n      matchExpressions:\n      - {key: canary, operator: DoesNotExist}\n";
 
@@ -23,8 +23,8 @@ async fn deployment_id(agent: &Agent) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_advance_only_when_ready() {
-    let daemon = GitDaemon::start();
-    let (path, url) = daemon.repo("apps");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
     let work = WorkRepo::new(path.to_str().expect("utf8"));
     work.write("web/fleet.yaml", STRATEGY)
         .write("web/cm.yaml", &configmap("web", "v1"));

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use fleet_bundle::deployment::{BundleDeploymentStatus, BundleState};
 use fleet_manager::store::{now, ClusterRecord, RegistrationToken, StatusRecord, Store};
 use serde_json::json;
-use support::servers::Postgres;
+use test_servers::Postgres;
 
 fn status(deployment_id: &str, sequence: i64, state: BundleState) -> StatusRecord {
     StatusRecord {
@@ -253,8 +253,8 @@ async fn sqlite_store_contract() {
 
 #[tokio::test]
 async fn postgres_store_contract() {
-    let pg = Postgres::start();
-    let url = pg.database("contract");
+    let pg = Postgres::start().expect("PostgreSQL starts");
+    let url = pg.database("contract").expect("database created");
     // Two stores migrating at once: one applies, the other waits and sees it applied.
     let (a, b) = tokio::join!(Store::open(&url), Store::open(&url));
     a.expect("open a");

@@ -1,14 +1,11 @@
-//! Test harness: real servers started by the tests themselves (git daemon, git
-//! http-backend behind nginx + fcgiwrap with basic auth, sshd with key auth, PostgreSQL),
-//! each on a free loopback port in its own temp dir and stopped on drop; a manager started
-//! in-process (or as a child process) and HTTP helpers for the admin and agent APIs.
+//! Test harness: a manager started in-process (or as a child process), HTTP helpers for
+//! the admin and agent APIs, and a work tree to push Fleet repos from. The real servers
+//! the tests start (git daemon, git http-backend behind nginx with basic auth, sshd,
+//! PostgreSQL) come from the `test-servers` crate, shared with the whole-system tests.
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
-
-pub mod servers;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,41 +15,14 @@ use fleet_bundle::deployment::{
 use fleet_manager::server::{self, Running, ServeOptions};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use test_servers::WorkTree;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 
-/// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Runs a command, panicking with its output when it fails.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Waits (bounded) until `addr` accepts TCP connections.
-pub fn wait_for_port(addr: SocketAddr, what: &str) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not start listening on {addr}");
+    test_servers::process::run(cmd).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, up to `secs` seconds; panics with
@@ -74,82 +44,38 @@ where
     panic!("timed out waiting for {what}; last observation: {last}");
 }
 
-/// A work tree whose commits are pushed to a served bare repository.
+/// A work tree in a temp dir whose commits are pushed to a served bare repository, with
+/// chainable edits for test bodies.
 pub struct WorkRepo {
-    pub dir: tempfile::TempDir,
+    tree: WorkTree,
+    _dir: tempfile::TempDir,
 }
 
 impl WorkRepo {
     /// A new work tree on branch `main` pushing to `remote` (a local path or URL).
     pub fn new(remote: &str) -> WorkRepo {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path();
-        run(Command::new("git")
-            .args(["init", "-q", "-b", "main"])
-            .arg(p));
-        run(Command::new("git")
-            .arg("-C")
-            .arg(p)
-            .args(["config", "user.email", "t@example.org"]));
-        run(Command::new("git")
-            .arg("-C")
-            .arg(p)
-            .args(["config", "user.name", "t"]));
-        run(Command::new("git")
-            .arg("-C")
-            .arg(p)
-            .args(["remote", "add", "origin", remote]));
-        WorkRepo { dir }
+        let tree = WorkTree::init(dir.path(), remote).expect("work tree");
+        WorkRepo { tree, _dir: dir }
     }
 
     pub fn write(&self, path: &str, content: &str) -> &Self {
-        let full = self.dir.path().join(path);
+        let full = self.tree.dir().join(path);
         std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
         std::fs::write(full, content).expect("write");
         self
     }
 
     pub fn remove(&self, path: &str) -> &Self {
-        let _ = std::fs::remove_dir_all(self.dir.path().join(path));
-        let _ = std::fs::remove_file(self.dir.path().join(path));
+        let _ = std::fs::remove_dir_all(self.tree.dir().join(path));
+        let _ = std::fs::remove_file(self.tree.dir().join(path));
         self
     }
 
     /// Commits everything and pushes `main`; returns the commit id.
     pub fn commit_and_push(&self, message: &str) -> String {
-        let p = self.dir.path();
-        run(Command::new("git").arg("-C").arg(p).args(["add", "-A"]));
-        run(Command::new("git").arg("-C").arg(p).args([
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            message,
-        ]));
-        run(Command::new("git")
-            .arg("-C")
-            .arg(p)
-            .args(["push", "-q", "-f", "origin", "main"]));
-        run(Command::new("git")
-            .arg("-C")
-            .arg(p)
-            .args(["rev-parse", "HEAD"]))
-        .trim()
-        .to_string()
+        self.tree.commit_and_push(message).expect("commit and push")
     }
-}
-
-/// A bare repository in a temp dir, served by one of [`servers`].
-pub fn bare_repo(root: &Path, name: &str) -> PathBuf {
-    let path = root.join(name);
-    run(Command::new("git")
-        .args(["init", "-q", "--bare", "-b", "main"])
-        .arg(&path));
-    run(Command::new("git")
-        .arg("-C")
-        .arg(&path)
-        .args(["config", "http.receivepack", "true"]));
-    path
 }
 
 /// A manager running in this process with SQLite (or `database`), fast reload.
