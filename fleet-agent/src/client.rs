@@ -53,7 +53,7 @@ pub enum ClientError {
     ClientCertPair,
     #[error("cannot build the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
-    #[error("manager unreachable ({call}): {source}")]
+    #[error("manager unreachable ({call}): {}", causes(.source))]
     Unreachable {
         call: &'static str,
         #[source]
@@ -91,6 +91,23 @@ impl ClientError {
             _ => false,
         }
     }
+}
+
+/// An error and its causes on one line. The agent logs errors by `Display`, and the
+/// reason of a refused TLS handshake (an unknown CA, a missing client certificate) is
+/// several causes below reqwest's "error sending request".
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// The outcome of one long-poll for the desired state.
