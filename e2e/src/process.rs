@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -47,21 +47,9 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` with its output appended to `log_dir/<name>.log`.
     pub fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> anyhow::Result<Proc> {
-        std::fs::create_dir_all(log_dir)
-            .with_context(|| format!("creating log directory {}", log_dir.display()))?;
         let log = log_dir.join(format!("{name}.log"));
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .with_context(|| format!("opening {}", log.display()))?;
-        let err = out.try_clone()?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .with_context(|| format!("starting {name}: {cmd:?}"))?;
+        let child = test_servers::process::spawn_logged(&mut cmd, &log)
+            .with_context(|| format!("starting {name}"))?;
         Ok(Proc {
             name: name.to_string(),
             child,

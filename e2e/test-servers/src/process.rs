@@ -16,28 +16,33 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `cmd` with stdin closed and stdout and stderr appended to `log` (its
-    /// directory is created): the file to read when a server misbehaves, kept across a
-    /// restart of the same server.
+    /// Starts `cmd` with its output in `log` (see [`spawn_logged`]).
     pub fn spawn(mut cmd: Command, log: &Path) -> anyhow::Result<Daemon> {
-        if let Some(dir) = log.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating log directory {}", dir.display()))?;
-        }
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("opening {}", log.display()))?;
-        let err = out.try_clone()?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .with_context(|| format!("starting {cmd:?}"))?;
-        Ok(Daemon { child })
+        Ok(Daemon {
+            child: spawn_logged(&mut cmd, log)?,
+        })
     }
+}
+
+/// Starts `cmd` with stdin closed and stdout and stderr appended to `log` (its directory
+/// is created): the file to read when a process misbehaves, kept across a restart of the
+/// same process.
+pub fn spawn_logged(cmd: &mut Command, log: &Path) -> anyhow::Result<Child> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating log directory {}", dir.display()))?;
+    }
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let err = out.try_clone()?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))
 }
 
 impl Drop for Daemon {
