@@ -187,14 +187,10 @@ pub struct HookRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
     pub last_run: HookExecution,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "fleet_bundle::bundle::is_zero")]
     pub weight: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delete_policies: Vec<String>,
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
 }
 
 /// The last run of a hook.
