@@ -35,7 +35,7 @@ use super::funcs::capabilities::{Capabilities, KubeVersion};
 use super::funcs::files::Files;
 use super::template::exec::{Exec, ExecError, Limits};
 use super::template::value::{from_json, new_map, GoMap};
-use super::template::{ParseError, TemplateSet};
+use super::template::{strip_no_value, ParseError, TemplateSet};
 
 /// The release facts templates see besides values.
 #[derive(Debug, Clone)]
@@ -173,13 +173,17 @@ pub fn render(
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("helm-render".into())
-            .stack_size(256 << 20)
+            .stack_size(RENDER_STACK)
             .spawn_scoped(s, || render_here(chart, values, ctx))
             .map_err(|e| EngineError::Internal(format!("cannot start the render thread: {e}")))?
             .join()
             .map_err(|_| EngineError::Internal("the render thread panicked".into()))?
     })
 }
+
+/// Stack of the render thread and of its template-parsing helpers: deeply nested
+/// includes and templates recurse deeply (only what is touched is really allocated).
+const RENDER_STACK: usize = 256 << 20;
 
 fn render_here(
     chart: &Chart,
@@ -222,10 +226,12 @@ fn render_here(
     });
 
     let mut set = TemplateSet::new();
-    for r in &renderables {
-        set.add_file(&r.path, r.text, &super::funcs::exists)
-            .map_err(EngineError::Parse)?;
-    }
+    let files: Vec<(&str, &str)> = renderables
+        .iter()
+        .map(|r| (r.path.as_str(), r.text))
+        .collect();
+    set.add_files(&files, &super::funcs::exists, RENDER_STACK)
+        .map_err(EngineError::Parse)?;
 
     let mut exec = Exec::new(&set, ctx.limits);
     let mut rendered = BTreeMap::new();
@@ -242,7 +248,7 @@ fn render_here(
         let data = Value::from_dyn_object(r.scope.clone());
         exec.execute(&r.path, &data, &mut out)
             .map_err(EngineError::Exec)?;
-        rendered.insert(r.path.clone(), out.replace("<no value>", ""));
+        rendered.insert(r.path.clone(), strip_no_value(out));
     }
     Ok(rendered)
 }

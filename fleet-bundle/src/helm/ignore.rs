@@ -165,24 +165,50 @@ pub struct BadPattern;
 /// Go's `filepath.Match` on Unix: `*` and `?` never match `/`, classes `[a-z]` and
 /// `[^a-z]`, `\` escapes. The whole pattern is checked for syntax even after a mismatch,
 /// as Go does.
+///
+/// ASCII pattern and name (nearly every `.helmignore` line and chart path) are matched
+/// on their bytes with no allocation: a chart directory checks every path against every
+/// rule, and the copies into `char` vectors used to cost a tenth of a render.
 pub fn go_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
+    if pattern.is_ascii() && name.is_ascii() {
+        let (pattern, name) = (pattern.as_bytes(), name.as_bytes());
+        validate(pattern)?;
+        return Ok(match_here(pattern, name));
+    }
     let pattern: Vec<char> = pattern.chars().collect();
     let name: Vec<char> = name.chars().collect();
     validate(&pattern)?;
     Ok(match_here(&pattern, &name))
 }
 
-fn validate(p: &[char]) -> Result<(), BadPattern> {
+/// A pattern or name symbol: a byte of ASCII text, or a `char` of any text.
+trait Sym: Copy + Eq + Ord {
+    fn is(self, ascii: char) -> bool;
+}
+
+impl Sym for u8 {
+    fn is(self, ascii: char) -> bool {
+        char::from(self) == ascii
+    }
+}
+
+impl Sym for char {
+    fn is(self, ascii: char) -> bool {
+        self == ascii
+    }
+}
+
+fn validate<C: Sym>(p: &[C]) -> Result<(), BadPattern> {
     let mut i = 0;
     while i < p.len() {
         match p[i] {
-            '\\' => {
+            c if c.is('\\') => {
                 if i + 1 >= p.len() {
                     return Err(BadPattern);
                 }
                 i += 2;
             }
-            '[' => {
+            c if c.is('[') => {
                 i = parse_class(p, i, None)?.1;
             }
             _ => i += 1,
@@ -193,9 +219,9 @@ fn validate(p: &[char]) -> Result<(), BadPattern> {
 
 /// Parses the class starting at `p[start] == '['`; returns whether `c` (if given) is in it
 /// and the index after `]`.
-fn parse_class(p: &[char], start: usize, c: Option<char>) -> Result<(bool, usize), BadPattern> {
+fn parse_class<C: Sym>(p: &[C], start: usize, c: Option<C>) -> Result<(bool, usize), BadPattern> {
     let mut i = start + 1;
-    let negated = p.get(i) == Some(&'^');
+    let negated = p.get(i).is_some_and(|x| x.is('^'));
     if negated {
         i += 1;
     }
@@ -203,7 +229,7 @@ fn parse_class(p: &[char], start: usize, c: Option<char>) -> Result<(bool, usize
     let mut first = true;
     loop {
         let ch = *p.get(i).ok_or(BadPattern)?;
-        if ch == ']' && !first {
+        if ch.is(']') && !first {
             i += 1;
             break;
         }
@@ -211,7 +237,7 @@ fn parse_class(p: &[char], start: usize, c: Option<char>) -> Result<(bool, usize
         let (lo, next) = class_char(p, i)?;
         i = next;
         let mut hi = lo;
-        if p.get(i) == Some(&'-') {
+        if p.get(i).is_some_and(|x| x.is('-')) {
             let (h, next) = class_char(p, i + 1)?;
             hi = h;
             i = next;
@@ -225,47 +251,48 @@ fn parse_class(p: &[char], start: usize, c: Option<char>) -> Result<(bool, usize
     Ok((matched != negated, i))
 }
 
-fn class_char(p: &[char], i: usize) -> Result<(char, usize), BadPattern> {
+fn class_char<C: Sym>(p: &[C], i: usize) -> Result<(C, usize), BadPattern> {
     match p.get(i) {
-        None | Some('-' | ']') => Err(BadPattern),
-        Some('\\') => p.get(i + 1).map(|c| (*c, i + 2)).ok_or(BadPattern),
+        None => Err(BadPattern),
+        Some(c) if c.is('-') || c.is(']') => Err(BadPattern),
+        Some(c) if c.is('\\') => p.get(i + 1).map(|c| (*c, i + 2)).ok_or(BadPattern),
         Some(c) => Ok((*c, i + 1)),
     }
 }
 
-fn match_here(p: &[char], n: &[char]) -> bool {
+fn match_here<C: Sym>(p: &[C], n: &[C]) -> bool {
     let (mut pi, mut ni) = (0, 0);
     // Backtracking point for the last `*`: (pattern index after it, name index).
     let mut star: Option<(usize, usize)> = None;
     loop {
         if pi < p.len() {
             match p[pi] {
-                '*' => {
+                c if c.is('*') => {
                     star = Some((pi + 1, ni));
                     pi += 1;
                     continue;
                 }
-                '?' if ni < n.len() && n[ni] != '/' => {
+                c if c.is('?') && ni < n.len() && !n[ni].is('/') => {
                     pi += 1;
                     ni += 1;
                     continue;
                 }
-                '[' if ni < n.len() && n[ni] != '/' => {
+                c if c.is('[') && ni < n.len() && !n[ni].is('/') => {
                     if let Ok((true, next)) = parse_class(p, pi, Some(n[ni])) {
                         pi = next;
                         ni += 1;
                         continue;
                     }
                 }
-                '\\' if ni < n.len() && p.get(pi + 1) == Some(&n[ni]) => {
+                c if c.is('\\') && ni < n.len() && p.get(pi + 1) == Some(&n[ni]) => {
                     pi += 2;
                     ni += 1;
                     continue;
                 }
-                c if c != '*'
-                    && c != '?'
-                    && c != '['
-                    && c != '\\'
+                c if !c.is('*')
+                    && !c.is('?')
+                    && !c.is('[')
+                    && !c.is('\\')
                     && ni < n.len()
                     && n[ni] == c =>
                 {
@@ -280,7 +307,7 @@ fn match_here(p: &[char], n: &[char]) -> bool {
         }
         // Mismatch: let the last star swallow one more (non-separator) character.
         match star {
-            Some((sp, sn)) if sn < n.len() && n[sn] != '/' => {
+            Some((sp, sn)) if sn < n.len() && !n[sn].is('/') => {
                 star = Some((sp, sn + 1));
                 pi = sp;
                 ni = sn + 1;
@@ -308,6 +335,9 @@ mod tests {
         assert_eq!(go_match("a*b*c", "axxbyyc"), Ok(true));
         assert_eq!(go_match("[", "a"), Err(BadPattern));
         assert_eq!(go_match("a\\", "a"), Err(BadPattern));
+        assert_eq!(go_match("*.yäml", "a.yäml"), Ok(true));
+        assert_eq!(go_match("?.yaml", "ä.yaml"), Ok(true));
+        assert_eq!(go_match("[ä-ö]", "ö"), Ok(true));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod ignore;
 pub mod load;
 pub mod metadata;
 pub mod output;
+pub mod parallel;
 pub mod render;
 pub mod repo;
 pub mod schema;

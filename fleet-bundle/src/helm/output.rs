@@ -404,58 +404,15 @@ pub fn sort_release(
 /// worth a thread; results stay in document order.
 fn read_heads(docs: &[(&String, String)]) -> Vec<Result<Head, OutputError>> {
     const PARALLEL_BYTES: usize = 256 * 1024;
-    let total: usize = docs.iter().map(|(_, d)| d.len()).sum();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(4);
-    if total < PARALLEL_BYTES || workers < 2 || docs.len() < 2 {
-        return docs
-            .iter()
-            .map(|(path, doc)| read_head(doc, path))
-            .collect();
-    }
-    // Contiguous chunks of about equal size, so order is kept by concatenation.
-    let target = total.div_ceil(workers);
-    let mut chunks: Vec<&[(&String, String)]> = Vec::new();
-    let (mut start, mut size) = (0, 0);
-    for (i, (_, doc)) in docs.iter().enumerate() {
-        size += doc.len();
-        if size >= target {
-            chunks.push(&docs[start..=i]);
-            start = i + 1;
-            size = 0;
-        }
-    }
-    if start < docs.len() {
-        chunks.push(&docs[start..]);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(path, doc)| read_head(doc, path))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(&chunks)
-            .flat_map(|(handle, chunk)| {
-                handle.join().unwrap_or_else(|_| {
-                    // A panicking parser thread: read this chunk again here, so the
-                    // failure (if any) surfaces as an error rather than a lost result.
-                    chunk
-                        .iter()
-                        .map(|(path, doc)| read_head(doc, path))
-                        .collect()
-                })
-            })
-            .collect()
-    })
+    // YAML nesting recurses in the reader: the helpers get the main thread's stack.
+    const STACK: usize = 8 << 20;
+    super::parallel::map_weighted(
+        docs,
+        |(_, doc)| doc.len(),
+        PARALLEL_BYTES,
+        STACK,
+        |(path, doc)| read_head(doc, path),
+    )
 }
 
 /// Helm's `lessByKind` as an ordering (used with a stable sort).

@@ -448,15 +448,15 @@ impl Emitter {
         self.write_indicator("|", true, false, false);
         // Block scalar hints: an indentation indicator when the text starts with a
         // space or break, and the chomping indicator from its trailing breaks.
-        let chars: Vec<char> = value.chars().collect();
-        if chars.first().is_some_and(|c| *c == ' ' || is_break(*c)) {
+        if value.starts_with(|c: char| c == ' ' || is_break(c)) {
             self.write_indicator(&BEST_INDENT.to_string(), false, false, false);
         }
-        let chomp = match chars.len() {
-            0 => Some("-"),
-            n if !is_break(chars[n - 1]) => Some("-"),
-            1 => Some("+"),
-            n if is_break(chars[n - 2]) => Some("+"),
+        let mut last = value.chars().rev();
+        let chomp = match (last.next(), last.next()) {
+            (None, _) => Some("-"),
+            (Some(c), _) if !is_break(c) => Some("-"),
+            (Some(_), None) => Some("+"),
+            (Some(_), Some(c)) if is_break(c) => Some("+"),
             _ => None,
         };
         if let Some(ch) = chomp {
@@ -465,20 +465,25 @@ impl Emitter {
         self.put_break();
         self.indention = true;
         self.whitespace = true;
-        let mut breaks = true;
-        for &c in &chars {
-            if is_break(c) {
-                self.write_break(c);
-                self.indention = true;
-                breaks = true;
-            } else {
-                if breaks {
-                    self.write_indent();
-                }
-                self.put(c);
+        // Line by line rather than character by character (as libyaml does): a run of
+        // text always starts the value or follows a break, so it is indented once and
+        // copied whole; the column counts characters.
+        let mut rest = value;
+        while !rest.is_empty() {
+            let run_end = rest.find(is_break).unwrap_or(rest.len());
+            if run_end > 0 {
+                self.write_indent();
+                let run = &rest[..run_end];
+                self.out.push_str(run);
+                self.column += run.chars().count();
                 self.indention = false;
-                breaks = false;
             }
+            let Some(c) = rest[run_end..].chars().next() else {
+                break;
+            };
+            self.write_break(c);
+            self.indention = true;
+            rest = &rest[run_end + c.len_utf8()..];
         }
     }
 }

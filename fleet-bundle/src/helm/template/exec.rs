@@ -714,7 +714,7 @@ impl<'a> Exec<'a> {
                 return match r {
                     Ok(()) => {
                         if name == "tpl" {
-                            out = out.replace("<no value>", "");
+                            out = super::strip_no_value(out);
                         }
                         Ok(Value::from(out))
                     }

@@ -88,6 +88,21 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// The offset of the first `{{`: a `memchr` for `{` then a check of the next byte,
+/// several times faster than a substring search over long text between actions.
+fn find_left_delim(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = s[from..].find('{') {
+        let at = from + i;
+        if bytes.get(at + 1) == Some(&b'{') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 fn is_alnum(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
@@ -107,7 +122,7 @@ impl<'a> Lexer<'a> {
         let mut trim_next = false;
         while self.pos < self.bytes.len() {
             let rest = &self.src[self.pos..];
-            let (text_end, found) = match rest.find("{{") {
+            let (text_end, found) = match find_left_delim(rest) {
                 Some(i) => (self.pos + i, true),
                 None => (self.bytes.len(), false),
             };

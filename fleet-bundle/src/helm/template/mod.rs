@@ -94,6 +94,37 @@ impl TemplateSet {
         is_func: &dyn Fn(&str) -> bool,
     ) -> Result<(), ParseError> {
         let parsed = parser::parse(name, text, is_func)?;
+        self.add_parsed(name, text, parsed);
+        Ok(())
+    }
+
+    /// Adds many files as [`TemplateSet::add_file`] would one after the other, parsing
+    /// them in parallel (`files` are (name, text) in the order they are added: later
+    /// defines win). On failure, the error is the first file's in that order, as with
+    /// sequential adds. `stack` is the stack of helper threads: parsing recurses with
+    /// the nesting of the template.
+    pub fn add_files(
+        &mut self,
+        files: &[(&str, &str)],
+        is_func: &(dyn Fn(&str) -> bool + Sync),
+        stack: usize,
+    ) -> Result<(), ParseError> {
+        // Below this much text a helper thread costs more than it saves.
+        const PARALLEL_BYTES: usize = 64 * 1024;
+        let parsed = crate::helm::parallel::map_weighted(
+            files,
+            |(_, text)| text.len(),
+            PARALLEL_BYTES,
+            stack,
+            |(name, text)| parser::parse(name, text, is_func),
+        );
+        for ((name, text), parsed) in files.iter().zip(parsed) {
+            self.add_parsed(name, text, parsed?);
+        }
+        Ok(())
+    }
+
+    fn add_parsed(&mut self, name: &str, text: &str, parsed: parser::ParsedFile) {
         let source = Arc::new(Source {
             name: name.to_string(),
             text: text.to_string(),
@@ -102,7 +133,6 @@ impl TemplateSet {
             self.insert(def, source.clone(), body);
         }
         self.insert(name.to_string(), source, parsed.body);
-        Ok(())
     }
 
     /// Adds a template, applying Go's rule that an empty body never replaces a real one.
@@ -119,6 +149,41 @@ impl TemplateSet {
     }
 }
 
+/// The mark Go prints for a missing value (Helm's `missingkey=zero`).
+const NO_VALUE: &str = "<no value>";
+
+/// Removes every `<no value>` mark, as Helm does on each template's output (and on
+/// `tpl`'s). Most outputs have none, so they are returned as they are, without the copy
+/// `str::replace` always makes; the search looks for `<` with `memchr` rather than for
+/// the whole mark, which is several times faster on megabytes of CRDs.
+pub fn strip_no_value(out: String) -> String {
+    let Some(first) = find_no_value(&out, 0) else {
+        return out;
+    };
+    let mut stripped = String::with_capacity(out.len());
+    let mut from = 0;
+    let mut at = Some(first);
+    while let Some(i) = at {
+        stripped.push_str(&out[from..i]);
+        from = i + NO_VALUE.len();
+        at = find_no_value(&out, from);
+    }
+    stripped.push_str(&out[from..]);
+    stripped
+}
+
+/// The offset of the next `<no value>` at or after `from`.
+fn find_no_value(s: &str, mut from: usize) -> Option<usize> {
+    while let Some(i) = s[from..].find('<') {
+        let at = from + i;
+        if s[at..].starts_with(NO_VALUE) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// Go's `parse.IsEmptyTree`: only white-space text.
 fn is_empty_tree(list: &List) -> bool {
     list.iter()
@@ -133,6 +198,16 @@ mod tests {
     fn line_and_column_follow_go() {
         assert_eq!(Source::line_col_of("ab\ncd{{x}}", 5), (2, 2));
         assert_eq!(Source::line_col_of("{{x}}", 2), (1, 2));
+    }
+
+    #[test]
+    fn no_value_marks_are_removed() {
+        assert_eq!(strip_no_value("a: <no value>\n".into()), "a: \n");
+        assert_eq!(
+            strip_no_value("<<no value><no value>x<no valu".into()),
+            "<x<no valu"
+        );
+        assert_eq!(strip_no_value("a < b".into()), "a < b");
     }
 
     #[test]
