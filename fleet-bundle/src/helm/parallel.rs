@@ -3,14 +3,21 @@
 //!
 //! Helm spreads a render over every core (Go's runtime and garbage collector); these
 //! steps are where most of our time goes on big charts, and their items need nothing from
-//! one another. Items are cut into contiguous chunks of about equal weight (bytes of text),
-//! one per core, so the results come back in input order by concatenation and the first
+//! one another. Items are cut into contiguous chunks of about equal weight (bytes of
+//! text), several per core, which the threads claim one at a time: this thread works too,
+//! so on a loaded machine where a helper starts late it simply claims fewer chunks (or
+//! none) instead of being waited for. Results are put back in input order, so the first
 //! error in input order stays the first error.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Chunks per thread: enough for the threads to even out, few enough to stay cheap.
+const CHUNKS_PER_THREAD: usize = 4;
 
 /// Maps `f` over `items`, on up to one thread per core when the total `weight` reaches
 /// `min_weight`; otherwise (or on a single core) on this thread. Helper threads get
 /// `stack` bytes of stack, for the recursion of deeply nested input. A chunk whose
-/// thread cannot start or panics is mapped again here, so every item gets its result.
+/// helper panicked is mapped again here, so every item gets its result.
 pub fn map_weighted<T, R, F>(
     items: &[T],
     weight: impl Fn(&T) -> usize,
@@ -30,8 +37,52 @@ where
     if total < min_weight || workers < 2 || items.len() < 2 {
         return items.iter().map(&f).collect();
     }
-    let target = total.div_ceil(workers);
-    let mut chunks: Vec<&[T]> = Vec::new();
+    let chunks = split(items, &weight, total.div_ceil(workers * CHUNKS_PER_THREAD));
+    let next = AtomicUsize::new(0);
+    // Claims chunks until none is left: (chunk index, its results).
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = chunks.get(i) else {
+                return done;
+            };
+            done.push((i, chunk.iter().map(&f).collect::<Vec<R>>()));
+        }
+    };
+    let mut slots: Vec<Option<Vec<R>>> = chunks.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..workers)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("helm-parallel".into())
+                    .stack_size(stack)
+                    .spawn_scoped(scope, work)
+                    .ok()
+            })
+            .collect();
+        for (i, results) in work() {
+            slots[i] = Some(results);
+        }
+        for helper in helpers {
+            for (i, results) in helper.join().unwrap_or_default() {
+                slots[i] = Some(results);
+            }
+        }
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for (slot, chunk) in slots.into_iter().zip(&chunks) {
+        match slot {
+            Some(results) => out.extend(results),
+            None => out.extend(chunk.iter().map(&f)),
+        }
+    }
+    out
+}
+
+/// Contiguous chunks of `items` of about `target` weight each (at least one item).
+fn split<'t, T>(items: &'t [T], weight: &impl Fn(&T) -> usize, target: usize) -> Vec<&'t [T]> {
+    let mut chunks = Vec::new();
     let (mut start, mut size) = (0, 0);
     for (i, item) in items.iter().enumerate() {
         size += weight(item);
@@ -44,33 +95,7 @@ where
     if start < items.len() {
         chunks.push(&items[start..]);
     }
-    let f = &f;
-    std::thread::scope(|scope| {
-        // The first chunk runs on this thread while the others run on helpers.
-        let (first, rest) = chunks
-            .split_first()
-            .map_or((&[][..], &[][..]), |(a, b)| (*a, b));
-        let handles: Vec<_> = rest
-            .iter()
-            .map(|chunk| {
-                std::thread::Builder::new()
-                    .name("helm-parallel".into())
-                    .stack_size(stack)
-                    .spawn_scoped(scope, move || chunk.iter().map(f).collect::<Vec<R>>())
-            })
-            .collect();
-        let mut out: Vec<R> = first.iter().map(f).collect();
-        for (handle, chunk) in handles.into_iter().zip(rest) {
-            match handle
-                .map_err(|_| ())
-                .and_then(|h| h.join().map_err(|_| ()))
-            {
-                Ok(results) => out.extend(results),
-                Err(()) => out.extend(chunk.iter().map(f)),
-            }
-        }
-        out
-    })
+    chunks
 }
 
 #[cfg(test)]
@@ -82,6 +107,13 @@ mod tests {
         let items: Vec<usize> = (0..1000).collect();
         let out = map_weighted(&items, |_| 10, 0, 1 << 20, |i| i * 2);
         assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn uneven_weights_keep_order() {
+        let items: Vec<usize> = (0..300).collect();
+        let out = map_weighted(&items, |i| i % 17 * 1000, 0, 1 << 20, |i| i + 1);
+        assert_eq!(out, items.iter().map(|i| i + 1).collect::<Vec<_>>());
     }
 
     #[test]
