@@ -39,3 +39,14 @@ pub struct Chart {
     /// Subcharts enabled for this render, each with `name` set to its alias if any.
     pub dependencies: Vec<Chart>,
 }
+
+/// A file's bytes as text, invalid UTF-8 replaced by U+FFFD (Go's `string(bytes)` as
+/// Helm prints it). Valid text, the usual case, is checked by `str::from_utf8`, whose
+/// ASCII fast path is several times quicker than `String::from_utf8_lossy`'s scan on
+/// the megabytes of CRDs and dashboards charts carry.
+pub fn text_lossy(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(data).into_owned(),
+    }
+}

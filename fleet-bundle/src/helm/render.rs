@@ -373,7 +373,7 @@ fn collect_crds(chart: &LoadedChart, full_path: &str, out: &mut Vec<CrdFile>) {
         {
             out.push(CrdFile {
                 source: format!("{full_path}/{}", f.name),
-                data: String::from_utf8_lossy(&f.data).into_owned(),
+                data: super::chart::text_lossy(&f.data),
             });
         }
     }

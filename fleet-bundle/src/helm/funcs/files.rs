@@ -9,6 +9,7 @@ use minijinja::Value;
 
 use super::goyaml::to_yaml;
 use super::paths::base;
+use crate::helm::chart::text_lossy;
 use crate::helm::template::value::{new_struct, GoFields};
 
 /// The files of one chart (shared: `Glob` returns a subset without copying data).
@@ -27,7 +28,7 @@ impl Files {
     fn text(&self, name: &str) -> String {
         self.files
             .get(name)
-            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .map(|d| text_lossy(d))
             .unwrap_or_default()
     }
 
@@ -47,7 +48,7 @@ impl Files {
         let Some(data) = self.files.get(name) else {
             return Value::from(Vec::<Value>::new());
         };
-        let mut s = String::from_utf8_lossy(data).into_owned();
+        let mut s = text_lossy(data);
         if s.ends_with('\n') {
             s.pop();
         }
@@ -60,7 +61,7 @@ impl Files {
             let text = if encode {
                 base64::engine::general_purpose::STANDARD.encode(v.as_slice())
             } else {
-                String::from_utf8_lossy(v).into_owned()
+                text_lossy(v)
             };
             m.insert(base(k), serde_json::Value::String(text));
         }

@@ -9,7 +9,6 @@
 //! [`Limits::max_depth`], and any output buffer growing past [`Limits::max_output`]
 //! stops the render.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use minijinja::Value;
 
 use super::ast::{Arg, Branch, Command, Node, Pipe};
 use super::value::{self, as_list, as_map, kind, truth, GoStruct, Kind};
-use super::{parser, Source, Template, TemplateSet};
+use super::{parser, NameMap, Source, Template, TemplateSet};
 use crate::helm::funcs::{self, Args, FuncError};
 
 /// Bounds a chart cannot exceed.
@@ -118,7 +117,7 @@ struct Frame {
 /// A `tpl` text parsed once: its body and the templates it defines.
 struct TplTree {
     main: Arc<Template>,
-    defines: HashMap<String, Arc<Template>>,
+    defines: NameMap<Arc<Template>>,
 }
 
 /// Runs templates of one set. Keeps a cache of parsed `tpl` texts.
@@ -128,7 +127,7 @@ pub struct Exec<'a> {
     depth: usize,
     /// Templates defined by enclosing `tpl` texts, innermost last.
     overlays: Vec<Rc<TplTree>>,
-    tpl_cache: HashMap<String, Rc<TplTree>>,
+    tpl_cache: NameMap<Rc<TplTree>>,
 }
 
 type R<T> = Result<T, ExecError>;
@@ -140,7 +139,7 @@ impl<'a> Exec<'a> {
             limits,
             depth: 0,
             overlays: Vec::new(),
-            tpl_cache: HashMap::new(),
+            tpl_cache: NameMap::default(),
         }
     }
 
@@ -828,7 +827,7 @@ impl<'a> Exec<'a> {
                     name: TPL_NAME.to_string(),
                     text: text.to_string(),
                 });
-                let mut defines = HashMap::new();
+                let mut defines = NameMap::default();
                 for (name, body) in parsed.defines {
                     defines.insert(
                         name.clone(),

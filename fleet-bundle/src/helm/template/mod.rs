@@ -73,10 +73,15 @@ pub struct Template {
     pub body: List,
 }
 
+/// Maps keyed by template names or `tpl` texts, looked up on every `include` and `tpl`:
+/// foldhash hashes such keys several times faster than the default SipHash and is
+/// still seeded at random, so a chart cannot craft colliding names.
+pub(crate) type NameMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// All templates that can see one another (Go's template set: one namespace of names).
 #[derive(Debug, Default)]
 pub struct TemplateSet {
-    templates: HashMap<String, Arc<Template>>,
+    templates: NameMap<Arc<Template>>,
 }
 
 impl TemplateSet {
