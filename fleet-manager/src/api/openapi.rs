@@ -49,9 +49,13 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn document() -> Value {
     let admin_errors = [
         ("400", "bad input"),
-        ("401", "missing or invalid admin token"),
-        ("403", "read-only token"),
+        ("401", "missing or invalid admin token or OIDC bearer token"),
+        (
+            "403",
+            "read-only caller, or an OIDC token with no mapped group",
+        ),
         ("404", "not found"),
+        ("503", "OIDC provider keys not fetched yet"),
     ];
     let with = |summary: &str, tag: &str, ok: (&str, &str)| {
         let mut rs = vec![ok];
@@ -223,7 +227,11 @@ pub fn document() -> Value {
             &[
                 ("201", "registered"),
                 ("400", "bad input"),
-                ("401", "invalid token"),
+                (
+                    "401",
+                    "invalid token, or no client certificate where mTLS is required",
+                ),
+                ("403", "the client certificate names another cluster"),
             ],
         ),
     );
@@ -236,7 +244,11 @@ pub fn document() -> Value {
             &[
                 ("200", "the desired state with ETag"),
                 ("304", "unchanged"),
-                ("401", "unknown credential"),
+                (
+                    "401",
+                    "unknown credential, or no client certificate where mTLS is required",
+                ),
+                ("403", "the client certificate names another cluster"),
             ],
         ),
     );
@@ -248,7 +260,11 @@ pub fn document() -> Value {
             "agent",
             &[
                 ("200", "content"),
-                ("401", "unknown credential"),
+                (
+                    "401",
+                    "unknown credential, or no client certificate where mTLS is required",
+                ),
+                ("403", "the client certificate names another cluster"),
                 ("404", "not targeted or unknown"),
             ],
         ),
@@ -262,7 +278,11 @@ pub fn document() -> Value {
             &[
                 ("204", "accepted"),
                 ("400", "malformed"),
-                ("401", "unknown credential"),
+                (
+                    "401",
+                    "unknown credential, or no client certificate where mTLS is required",
+                ),
+                ("403", "the client certificate names another cluster"),
                 ("413", "too large"),
             ],
         ),
