@@ -28,6 +28,8 @@ bench: setup
 demo: setup
 	./scripts/demo.sh
 
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (default 60); fails on a crash,
+## a hang or an OOM, naming the input (see scripts/fuzz.sh)
 fuzz: setup
 	./scripts/fuzz.sh
 

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # `make fuzz`: runs every cargo-fuzz target for a bounded time (FUZZ_SECONDS each, default
-# 60) over its corpus kept in fuzz/corpus/<target>. A crash leaves its input under
-# fuzz/artifacts/<target>/ and fails the run; turn it into a regression test.
+# 60), all of them even when one fails, then exits non-zero if any found a crash, a
+# timeout (one input running over FUZZ_TIMEOUT seconds, default 20) or an out-of-memory
+# (over 2 GiB), printing where each failing input is and how to reproduce and minimize
+# it. Every such input becomes a regression test beside the code it broke.
+#
+# Corpora: the committed corpus fuzz/corpus/<target> (minimized, small) is read, never
+# written; what a run discovers goes to fuzz/target/corpus/<target> (not committed, kept
+# between runs). Real-world seeds from the shared corpus beside the repository
+# (../shared: charts, kustomizations, Fleet examples; FUZZ_SHARED overrides) are copied
+# to fuzz/seeds/<target> at run time, when that directory exists. To fold a run's
+# discoveries into the committed corpus: FUZZ_UPDATE_CORPUS=1 scripts/fuzz.sh, then
+# commit fuzz/corpus.
 #
 # cargo-fuzz needs nightly-only sanitizer flags; the machine has one stable toolchain, so
 # RUSTC_BOOTSTRAP=1 unlocks them for this build only.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+export RUSTC_BOOTSTRAP=1
 seconds="${FUZZ_SECONDS:-60}"
-shared="$(cd .. && pwd)/../shared"
+timeout="${FUZZ_TIMEOUT:-20}"
+shared="${FUZZ_SHARED:-$(cd .. && pwd)/../shared}"
 
-# Seeds: the repo's own examples are kept in corpus/<target>; real-world inputs from the
-# shared corpus (charts, kustomizations, Fleet examples) are added at run time, not
-# committed.
+# Seeds: real-world inputs, added at run time, not committed.
 seed_from_shared() { # target, find arguments...
   local target="$1"; shift
   mkdir -p "seeds/$target"
@@ -28,10 +38,44 @@ seed_from_shared fleet_yaml -name fleet.yaml
 seed_from_shared go_template -path '*/templates/*' -type f
 seed_from_shared agent_api -name '*.json' -path '*kube-transcripts*'
 
-for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+cargo fuzz build
+failed=()
+for target in $(cargo fuzz list); do
   echo "== fuzz $target for ${seconds}s"
-  mkdir -p "corpus/$target"
-  mkdir -p "seeds/$target"
-  RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536
+  work="target/corpus/$target"
+  log="target/fuzz-$target.log"
+  mkdir -p "$work" "corpus/$target" "seeds/$target" "artifacts/$target"
+  # The full libFuzzer log goes to $log; the terminal gets the lines that matter.
+  set +e
+  cargo fuzz run "$target" "$work" "corpus/$target" "seeds/$target" -- \
+    -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 2>&1 | tee "$log" |
+    grep -E '^(Done|stat::(number_of_executed_units|peak_rss_mb)|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)'
+  status="${PIPESTATUS[0]}"
+  set -e
+  if [ "$status" != 0 ]; then
+    input="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)"
+    echo "!! $target failed (exit $status); the input is ${input:-in fuzz/artifacts/$target/}"
+    echo "   reproduce: (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $target ${input:-<input>})"
+    echo "   minimize:  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz tmin $target ${input:-<input>})"
+    echo "   full log:  fuzz/$log"
+    failed+=("$target")
+    continue
+  fi
+  if [ -n "${FUZZ_UPDATE_CORPUS:-}" ]; then
+    # The smallest set of inputs covering what the committed corpus and this run's
+    # discoveries cover, inputs of at most 4 KiB so the committed corpus stays small.
+    fresh="target/corpus-merge/$target"
+    rm -rf "$fresh" && mkdir -p "$fresh"
+    cargo fuzz run "$target" "$fresh" "corpus/$target" "$work" -- \
+      -merge=1 -max_len=4096 -timeout="$timeout" -rss_limit_mb=2048 >/dev/null 2>&1
+    rm -rf "corpus/$target" && mv "$fresh" "corpus/$target"
+    echo "   corpus/$target: $(ls "corpus/$target" | wc -l) inputs, $(du -sh "corpus/$target" | cut -f1)"
+  fi
 done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "fuzz: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzz: every target ran ${seconds}s without a crash"
