@@ -403,7 +403,9 @@ pub fn sort_release(
 /// Reads the heads of all documents, in parallel when there is enough YAML to make it
 /// worth a thread; results stay in document order.
 fn read_heads(docs: &[(&String, String)]) -> Vec<Result<Head, OutputError>> {
-    const PARALLEL_BYTES: usize = 256 * 1024;
+    // Threads claim work as they start (see `parallel`), so a helper costs little even
+    // when it turns out not to be needed.
+    const PARALLEL_BYTES: usize = 64 * 1024;
     // YAML nesting recurses in the reader: the helpers get the main thread's stack.
     const STACK: usize = 8 << 20;
     super::parallel::map_weighted(
