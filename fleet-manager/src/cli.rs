@@ -46,9 +46,36 @@ pub struct ClientArgs {
         default_value = "http://127.0.0.1:8080"
     )]
     pub server: String,
-    /// Admin token.
+    /// Admin token, or an OIDC bearer token when the manager accepts them.
     #[arg(long, global = true, env = "FLEET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM CA bundle to trust for the manager's certificate (a private CA), in addition to
+    /// the system's roots.
+    #[arg(long, global = true, env = "FLEET_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    /// An HTTP client builder that trusts `--ca-file` besides the system's roots; a missing
+    /// or unparsable bundle is an error naming the file, not a later "unknown issuer".
+    pub fn http_builder(&self) -> Result<reqwest::ClientBuilder> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading the CA bundle {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("parsing the CA bundle {}", path.display()))?;
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "the CA bundle {} holds no certificate",
+                path.display()
+            );
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(builder)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -380,7 +407,8 @@ impl Client {
             .clone()
             .filter(|t| !t.is_empty())
             .context("no admin token: pass --token or set FLEET_TOKEN")?;
-        let http = reqwest::Client::builder()
+        let http = args
+            .http_builder()?
             .timeout(Duration::from_secs(120))
             .build()
             .context("building the HTTP client")?;

@@ -533,6 +533,27 @@ async fn serves_tls_with_rustls() {
         .await
         .expect("https call");
     assert_eq!(resp.status(), StatusCode::OK);
+    // The admin CLI trusts the private CA through --ca-file, and only through it.
+    std::fs::write(dir.path().join("ca.crt"), &pki.ca_pem).expect("write");
+    let cli_args = |ca_file: Option<std::path::PathBuf>| fleet_manager::cli::ClientArgs {
+        server: format!("https://localhost:{}", mgr.addr.port()),
+        token: Some(ADMIN_TOKEN.into()),
+        ca_file,
+    };
+    let cli = fleet_manager::cli::Client::new(&cli_args(Some(dir.path().join("ca.crt"))))
+        .expect("client with --ca-file");
+    cli.call(reqwest::Method::GET, "/api/v1/clusters", None)
+        .await
+        .expect("the CLI reaches the manager through its private CA");
+    let untrusting = fleet_manager::cli::Client::new(&cli_args(None)).expect("client");
+    assert!(untrusting
+        .call(reqwest::Method::GET, "/api/v1/clusters", None)
+        .await
+        .is_err());
+    let missing = fleet_manager::cli::Client::new(&cli_args(Some(dir.path().join("nope.crt"))))
+        .err()
+        .expect("a missing CA file is refused");
+    assert!(format!("{missing:#}").contains("nope.crt"), "{missing:#}");
     // Plain HTTP on the TLS port gets nowhere.
     let plain = reqwest::Client::new()
         .get(format!("http://{}/healthz", mgr.addr))

@@ -76,7 +76,11 @@ pub async fn run(args: StatusArgs) -> Result<()> {
 async fn watch_once(client: &Client, args: &StatusArgs, last: &mut String) -> Result<()> {
     // A client of its own: the stream stays open far longer than API calls may take.
     let token = args.client.token.clone().unwrap_or_default();
-    let resp = reqwest::Client::new()
+    let resp = args
+        .client
+        .http_builder()?
+        .build()
+        .context("building the HTTP client")?
         .get(format!(
             "{}/api/v1/dashboard/events",
             args.client.server.trim_end_matches('/')
