@@ -6,7 +6,7 @@
 //! that changes state goes through here, so the API, the Git poller and the tests share
 //! one path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -111,6 +111,10 @@ pub struct Manager {
     pub rollout_wake: Notify,
     /// Wakes the Git poller (webhook, apply of a GitRepo).
     pub git_wake: Arc<crate::git::Triggers>,
+    /// Clusters whose stored reports changed since the dashboard last looked.
+    status_dirty: std::sync::Mutex<HashSet<(String, String)>>,
+    /// Wakes the dashboard's board: a report was stored or a reload changed the index.
+    pub board_wake: Arc<Notify>,
 }
 
 impl Manager {
@@ -132,7 +136,29 @@ impl Manager {
             last_reload_ms: AtomicI64::new(0),
             rollout_wake: Notify::new(),
             git_wake: Arc::new(crate::git::Triggers::default()),
+            status_dirty: std::sync::Mutex::new(HashSet::new()),
+            board_wake: Arc::new(Notify::new()),
         }))
+    }
+
+    /// The clusters whose reports were stored since the previous call (the dashboard
+    /// re-reads exactly those).
+    pub fn take_status_dirty(&self) -> HashSet<(String, String)> {
+        let mut dirty = match self.status_dirty.lock() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        std::mem::take(&mut *dirty)
+    }
+
+    fn mark_status_dirty(&self, namespace: &str, name: &str) {
+        let mut dirty = match self.status_dirty.lock() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        dirty.insert((namespace.to_string(), name.to_string()));
+        drop(dirty);
+        self.board_wake.notify_one();
     }
 
     pub fn is_leader(&self) -> bool {
@@ -214,6 +240,7 @@ impl Manager {
             return Ok(());
         }
         let changes = self.index.apply_cluster_changes(&clusters);
+        self.board_wake.notify_one();
         if let Some(max) = clusters.iter().map(|c| c.rev).max() {
             self.loaded_cluster_rev.fetch_max(max, Ordering::SeqCst);
         }
@@ -634,6 +661,9 @@ impl Manager {
         if wake_rollout {
             self.rollout_wake.notify_one();
         }
+        if stored > 0 {
+            self.mark_status_dirty(&cluster.namespace, &cluster.name);
+        }
         Ok(stored)
     }
 
@@ -710,19 +740,41 @@ impl Manager {
     }
 
     /// Writes in-memory last-seen times to the store and updates the online gauge.
+    ///
+    /// Polls note a cluster's last contact in memory only ([`crate::targeting`]); this
+    /// writes those seen after `since` whose time moved by [`Self::heartbeat_granularity`]
+    /// past the stored one, in a few batched transactions. So an idle fleet polling every
+    /// 30 s costs one row write per cluster per minute, not one per poll. What the store
+    /// holds may lag the truth by the granularity plus the flush interval, and a crash
+    /// loses at most that much of it: only the heartbeat timestamp, never a status, which
+    /// is written as it is reported. Online/offline is decided on the in-memory times.
     pub async fn flush_heartbeats(&self, since: i64) -> Result<(), StoreError> {
         let offline_before = now() - self.config.offline_after.as_secs() as i64;
-        let mut online = 0;
-        for (ns, name, seen) in self.index.last_seen_all() {
-            if seen >= offline_before {
-                online += 1;
-            }
-            if seen > since {
-                self.store.touch_cluster(&ns, &name, seen, "").await?;
+        let online = self.index.cluster_count() - self.index.count_seen_before(offline_before);
+        self.metrics.agents_online.set(online as i64);
+        let due: Vec<_> = self
+            .index
+            .heartbeats_due(self.heartbeat_granularity())
+            .into_iter()
+            .filter(|(_, _, _, seen)| *seen > since)
+            .collect();
+        for chunk in due.chunks(500) {
+            let rows: Vec<(&str, &str, i64)> = chunk
+                .iter()
+                .map(|(_, ns, name, seen)| (ns.as_str(), name.as_str(), *seen))
+                .collect();
+            self.store.touch_clusters(&rows).await?;
+            for (id, _, _, seen) in chunk {
+                self.index.mark_stored(*id, *seen);
             }
         }
-        self.metrics.agents_online.set(online);
         Ok(())
+    }
+
+    /// How far a cluster's stored last-seen time may trail the in-memory one before a
+    /// flush rewrites it: a fifth of the offline limit, at most a minute.
+    pub fn heartbeat_granularity(&self) -> i64 {
+        (self.config.offline_after.as_secs() as i64 / 5).clamp(0, 60)
     }
 
     /// The rollout state a new version of a bundle starts with, given the stored record

@@ -49,6 +49,9 @@ pub struct ClusterSlot {
     pub credential: [u8; 32],
     /// Unix seconds of the last agent call; updated without locks on every poll.
     pub last_seen: AtomicI64,
+    /// The last-seen time last written to the store: heartbeats are flushed in batches
+    /// and only once they moved by a granularity (see [`Index::heartbeats_due`]).
+    pub stored_seen: AtomicI64,
 }
 
 /// A cluster group as targeting sees it.
@@ -719,6 +722,7 @@ impl Index {
                 agent_version,
                 credential,
                 last_seen: AtomicI64::new(r.last_seen),
+                stored_seen: AtomicI64::new(r.last_seen),
             };
             let id = match existing {
                 Some(id) => {
@@ -979,7 +983,57 @@ impl Index {
         out
     }
 
-    /// Last-seen times of every cluster, for flushing heartbeats to the store.
+    /// Clusters whose in-memory last-seen time moved at least `granularity` seconds past
+    /// what the store holds, as (id, namespace, name, last seen): what a heartbeat flush
+    /// writes. Polls only touch memory; this keeps the store's copy within `granularity`
+    /// (plus the flush interval) of the truth for a fraction of the writes.
+    pub fn heartbeats_due(&self, granularity: i64) -> Vec<(ClusterId, String, String, i64)> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        inner
+            .clusters
+            .iter()
+            .enumerate()
+            .filter_map(|(id, s)| {
+                let s = s.as_ref()?;
+                let seen = s.last_seen.load(Ordering::Relaxed);
+                (seen - s.stored_seen.load(Ordering::Relaxed) >= granularity).then(|| {
+                    (
+                        id as ClusterId,
+                        inner.workspaces[s.workspace as usize].clone(),
+                        s.name.to_string(),
+                        seen,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Records that the store now holds `seen` as the last-seen time of cluster `id`.
+    pub fn mark_stored(&self, id: ClusterId, seen: i64) {
+        if let Ok(inner) = self.inner.read() {
+            if let Some(slot) = inner.slot(id) {
+                slot.stored_seen.fetch_max(seen, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// How many clusters were last seen before `before` (unix seconds), without
+    /// allocating: the dashboard checks this every tick to notice clusters going offline.
+    pub fn count_seen_before(&self, before: i64) -> usize {
+        let Ok(inner) = self.inner.read() else {
+            return 0;
+        };
+        inner
+            .clusters
+            .iter()
+            .flatten()
+            .filter(|s| s.last_seen.load(Ordering::Relaxed) < before)
+            .count()
+    }
+
+    /// Last-seen times of every cluster.
     pub fn last_seen_all(&self) -> Vec<(String, String, i64)> {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();

@@ -8,15 +8,22 @@
 //! keystroke would decode every report each time; here each report is decoded when it
 //! changes, and a filter is a scan over compact rows in memory.
 //!
-//! How it stays fresh, using only what the manager already exposes:
-//! - every agent call (status report or desired-state poll) touches the cluster's
-//!   last-seen time in the targeting index; each tick re-reads the reports of exactly the
-//!   clusters seen since the previous tick (a status report always comes with a touch);
+//! How it stays fresh, event-driven, so an idle fleet costs nothing per cluster:
+//! - a stored status report marks its cluster dirty in the manager and wakes the loop
+//!   ([`Manager::take_status_dirty`], `board_wake`); the refresh re-reads the reports of
+//!   exactly those clusters. Desired-state polls only touch a last-seen atomic and cause
+//!   no work here (earlier, every poll made its cluster's reports be re-read: at 10,000
+//!   agents polling every 30 s that was most of an idle manager's CPU);
+//! - reports written through another replica are found by listing, every
+//!   [`REPORT_SCAN`], the clusters with a report stored since the previous listing;
 //! - a change of the store's global revision (clusters, bundles, groups) rebuilds the
-//!   whole picture (spaced out during bursts, see [`RefreshState`]), as do a periodic
-//!   resync (reports written through another replica) and the first tick after a start;
+//!   whole picture (spaced out during bursts, see [`RefreshState`]), as do the first
+//!   tick after a start and a rare safety resync ([`RESYNC`]);
 //! - GitRepo objects (commit, fetch error) are re-read each tick: their status does not
-//!   bump the revision.
+//!   bump the revision;
+//! - clusters going offline are noticed by counting stale last-seen atomics each tick
+//!   (no allocation); the last-seen times shown are re-read every tenth of the offline
+//!   limit (at most 10 s) or when something else changed.
 //!
 //! The version only moves when something a page shows changed (a state, a message, a
 //! cluster going offline, a GitRepo status), not on every heartbeat.
@@ -35,8 +42,15 @@ use crate::store::{now, BundleRecord, ObjectRecord, StatusRecord, StoreError};
 
 /// How often the picture is brought up to date (the live-update latency bound).
 pub const TICK: Duration = Duration::from_millis(500);
-/// How often everything is re-read regardless of change signals.
-pub const RESYNC: Duration = Duration::from_secs(30);
+/// After a wake-up, how long to let further changes gather before refreshing, so a
+/// push answered by thousands of reports costs a few refreshes, not thousands.
+pub const COALESCE: Duration = Duration::from_millis(50);
+/// How often the reports stored since the last look are listed (one indexed-free scan
+/// returning cluster names only), to pick up reports written through other replicas.
+pub const REPORT_SCAN: Duration = Duration::from_secs(5);
+/// How often everything is re-read regardless of change signals: a safety net only, as
+/// a full rebuild decodes every report (seconds of CPU at 100,000 clusters).
+pub const RESYNC: Duration = Duration::from_secs(300);
 /// The shortest time between two full rebuilds triggered by changes.
 pub const MIN_FULL_GAP: Duration = Duration::from_secs(2);
 
@@ -123,13 +137,6 @@ impl Snapshot {
     pub fn offline(&self, namespace: &str, name: &str, at: i64) -> bool {
         self.last_seen(namespace, name) < at - self.offline_after
     }
-
-    fn offline_count(&self, at: i64) -> usize {
-        self.clusters
-            .iter()
-            .filter(|c| self.offline(&c.namespace, &c.name, at))
-            .count()
-    }
 }
 
 /// The live picture and its change signal.
@@ -176,6 +183,10 @@ impl Board {
 
     /// Brings the picture up to date now; `full` re-reads everything. Returns whether
     /// the version moved.
+    ///
+    /// A tick with nothing to do costs a revision query, the GitRepo list and one pass
+    /// over the clusters' last-seen atomics: it allocates nothing per cluster, so an idle
+    /// fleet costs the manager next to nothing however large it is.
     pub async fn refresh(
         &self,
         manager: &Manager,
@@ -184,29 +195,55 @@ impl Board {
         let old = self.snapshot();
         let at = now();
         let revision = manager.store.revision().await?;
-        let seen = manager.index.last_seen_all();
-        let full = state
-            .full_due(revision != state.revision.unwrap_or(-1) || seen.len() != old.clusters.len());
+        let cluster_count = manager.index.cluster_count();
+        let full = state.full_due(
+            revision != state.revision.unwrap_or(-1) || cluster_count != old.clusters.len(),
+        );
+        let mut dirty = manager.take_status_dirty();
+        if state
+            .report_scan
+            .is_none_or(|(t, _)| t.elapsed() >= REPORT_SCAN)
+        {
+            // Seconds resolution: look again at the second the previous scan ran in.
+            let since = state.report_scan.map_or(at, |(_, from)| from);
+            if state.report_scan.is_some() {
+                dirty.extend(manager.store.clusters_reported_since(since).await?);
+            }
+            state.report_scan = Some((Instant::now(), at - 1));
+        }
+        let gitrepos = manager
+            .store
+            .list_objects(Kind::GitRepo.as_str(), None)
+            .await?;
+        let mut changed = gitrepos
+            .iter()
+            .map(status_key)
+            .ne(old.gitrepos.iter().map(status_key));
+        let offline_after = manager.config.offline_after.as_secs() as i64;
+        let offline = manager.index.count_seen_before(at - offline_after);
+        changed |= offline != state.offline;
+        state.offline = offline;
+        let last_seen_due = state
+            .last_seen_at
+            .is_none_or(|t| t.elapsed() >= last_seen_refresh(manager.config.offline_after));
+        if !full && !changed && dirty.is_empty() && !last_seen_due {
+            return Ok(false);
+        }
         let mut next = Snapshot {
             version: old.version,
             bundles: Vec::new(),
             clusters: Vec::new(),
-            gitrepos: manager
-                .store
-                .list_objects(Kind::GitRepo.as_str(), None)
-                .await?,
+            gitrepos,
             groups: Vec::new(),
-            last_seen: seen
-                .iter()
-                .map(|(ns, n, s)| ((ns.clone(), n.clone()), *s))
+            last_seen: manager
+                .index
+                .last_seen_all()
+                .into_iter()
+                .map(|(ns, n, s)| ((ns, n), s))
                 .collect(),
-            offline_after: manager.config.offline_after.as_secs() as i64,
+            offline_after,
         };
-        let mut changed = next
-            .gitrepos
-            .iter()
-            .map(status_key)
-            .ne(old.gitrepos.iter().map(status_key));
+        state.last_seen_at = Some(Instant::now());
         if full {
             let started = Instant::now();
             rebuild(manager, &mut next).await?;
@@ -224,13 +261,7 @@ impl Board {
             next.bundles = old.bundles.clone();
             next.groups = old.groups.clone();
             next.clusters = old.clusters.clone();
-            // Seconds resolution: re-read the clusters seen in the second the previous
-            // tick ran as well, so a report landing just after it is not missed.
-            let dirty: Vec<(String, String)> = seen
-                .into_iter()
-                .filter(|(_, _, s)| *s >= state.scanned_from)
-                .map(|(ns, n, _)| (ns, n))
-                .collect();
+            // Exactly the clusters whose reports were stored since the previous tick.
             for (ns, name) in dirty {
                 let Some(i) = next.cluster_index(&ns, &name) else {
                     continue;
@@ -242,9 +273,6 @@ impl Board {
                 }
             }
         }
-        state.scanned_from = at - 1;
-        changed |= next.offline_count(at) != state.offline;
-        state.offline = next.offline_count(at);
         if changed {
             next.version = old.version + 1;
         }
@@ -260,6 +288,12 @@ impl Board {
     }
 }
 
+/// How stale the displayed last-seen times may get while nothing else changes: a tenth
+/// of the offline limit, at most 10 s (re-reading them allocates per cluster).
+fn last_seen_refresh(offline_after: Duration) -> Duration {
+    (offline_after / 10).min(Duration::from_secs(10))
+}
+
 impl Default for Board {
     fn default() -> Self {
         Board::new()
@@ -273,8 +307,10 @@ pub struct RefreshState {
     last_full: Option<Instant>,
     /// How long the last full rebuild took, which spaces the next ones.
     full_took: Duration,
-    /// Clusters seen at or after this time are re-read on the next tick.
-    scanned_from: i64,
+    /// When reports were last listed by time, and the unix second to list from next.
+    report_scan: Option<(Instant, i64)>,
+    /// When the displayed last-seen times were last re-read.
+    last_seen_at: Option<Instant>,
     offline: usize,
 }
 
@@ -314,9 +350,15 @@ async fn refresh_loop(board: Weak<Board>, manager: Weak<Manager>) {
             // The store may be restarting; the next tick retries.
             Err(e) => tracing::warn!(error = %e, "dashboard refresh failed"),
         }
+        // Woken at once by a stored status report or a reload that changed something;
+        // otherwise a cheap tick notices GitRepo status, offline clusters and replicas.
+        let wake = manager.board_wake.clone();
         drop(board);
         drop(manager);
-        tokio::time::sleep(TICK).await;
+        tokio::select! {
+            _ = wake.notified() => tokio::time::sleep(COALESCE).await,
+            _ = tokio::time::sleep(TICK) => {}
+        }
     }
 }
 

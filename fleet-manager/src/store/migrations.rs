@@ -91,4 +91,11 @@ CREATE INDEX bundle_status_bundle ON bundle_status (bundle_namespace, bundle);
         sqlite: "INSERT INTO meta (key, value) VALUES ('cluster_revision', (SELECT value FROM meta WHERE key = 'revision'));",
         postgres: "INSERT INTO meta (key, value) VALUES ('cluster_revision', (SELECT value FROM meta WHERE key = 'revision'));",
     },
+    // The dashboard lists the clusters with reports stored since its last look (reports
+    // written through other replicas); without this it scans every report each time.
+    Migration {
+        version: 3,
+        sqlite: "CREATE INDEX bundle_status_updated ON bundle_status (updated_at);",
+        postgres: "CREATE INDEX bundle_status_updated ON bundle_status (updated_at);",
+    },
 ];

@@ -613,6 +613,25 @@ impl Store {
         Ok(())
     }
 
+    /// Last-seen times of many clusters in one transaction (heartbeat flushes); a time
+    /// never moves backwards.
+    pub async fn touch_clusters(&self, rows: &[(&str, &str, i64)]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let statements = rows
+            .iter()
+            .map(|(ns, name, at)| {
+                (
+                    "UPDATE clusters SET last_seen = $3 WHERE namespace = $1 AND name = $2 AND last_seen < $3",
+                    vec![(*ns).into(), (*name).into(), (*at).into()],
+                )
+            })
+            .collect();
+        self.db.transaction(statements).await?;
+        Ok(())
+    }
+
     // ---- registration tokens ----
 
     pub async fn create_registration_token(
@@ -916,6 +935,23 @@ impl Store {
             )
             .await?;
         Ok(n > 0)
+    }
+
+    /// The clusters with a report stored at or after `since` (unix seconds), as
+    /// (namespace, name): how the dashboard notices reports written through another
+    /// replica without re-reading every report.
+    pub async fn clusters_reported_since(
+        &self,
+        since: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT DISTINCT cluster_namespace, cluster FROM bundle_status WHERE updated_at >= $1",
+                vec![since.into()],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.text(0), r.text(1))).collect())
     }
 
     /// Every report of one bundle (for rollouts and the bundle roll-up).
