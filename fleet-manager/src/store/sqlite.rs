@@ -14,6 +14,12 @@ use super::{Database, Dialect, Row, StoreError, Value};
 /// A SQLite database file (or `:memory:`).
 pub struct Sqlite {
     conn: Arc<Mutex<rusqlite::Connection>>,
+    /// Callers queue here, asynchronously, before taking a blocking thread: SQLite runs
+    /// one statement at a time anyway, and without this every waiting caller parked its
+    /// own blocking thread on the connection mutex. A registration burst of 10,000 agents
+    /// grew the blocking pool to its 512-thread limit, and those threads' stacks and
+    /// malloc arenas stayed in the manager's resident memory afterwards.
+    gate: tokio::sync::Mutex<()>,
 }
 
 fn err(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
@@ -35,6 +41,7 @@ impl Sqlite {
             .map_err(err("set busy timeout"))?;
         Ok(Sqlite {
             conn: Arc::new(Mutex::new(conn)),
+            gate: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -42,6 +49,7 @@ impl Sqlite {
         &self,
         f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _turn = self.gate.lock().await;
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
