@@ -11,7 +11,7 @@ use super::scalar::{float_after_json, v2_reads_as_non_string};
 use super::value::Value;
 // go-yaml's key order, shared with Helm's toYaml: letters compare as text, runs of digits
 // as numbers, a non-letter sorts before a letter (`a9` < `a10`, `a-b` < `ab`).
-use crate::helm::funcs::goyaml::natural_cmp;
+use crate::helm::funcs::goyaml::{analyze, is_break, natural_cmp};
 
 const BEST_WIDTH: usize = 80;
 const BEST_INDENT: usize = 2;
@@ -142,7 +142,7 @@ impl Emitter {
     }
 
     fn string(&mut self, s: &str, indent: usize, simple_key: bool) {
-        let a = Analysis::of(s);
+        let a = analyze(s, is_printable);
         let mut style = if s.contains('\n') {
             Style::Literal
         } else if !v2_reads_as_non_string(s) {
@@ -289,125 +289,8 @@ enum Style {
     Literal,
 }
 
-/// libyaml's scalar analysis: which styles can carry this text unchanged.
-struct Analysis {
-    block_plain_allowed: bool,
-    single_quoted_allowed: bool,
-    block_allowed: bool,
-}
-
-impl Analysis {
-    fn of(s: &str) -> Analysis {
-        if s.is_empty() {
-            return Analysis {
-                block_plain_allowed: true,
-                single_quoted_allowed: true,
-                block_allowed: false,
-            };
-        }
-        let chars: Vec<char> = s.chars().collect();
-        let mut block_indicators = false;
-        let mut special = false;
-        let mut line_breaks = false;
-        let (mut leading_space, mut leading_break) = (false, false);
-        let (mut trailing_space, mut trailing_break) = (false, false);
-        let (mut break_space, mut space_break) = (false, false);
-        let (mut previous_space, mut previous_break) = (false, false);
-        if s.starts_with("---") || s.starts_with("...") {
-            block_indicators = true;
-        }
-        let blankz = |c: Option<&char>| match c {
-            None => true,
-            Some(&c) => c == ' ' || c == '\t' || is_break(c),
-        };
-        let mut preceded_by_whitespace = true;
-        for (i, &c) in chars.iter().enumerate() {
-            let followed_by_whitespace = blankz(chars.get(i + 1));
-            if i == 0 {
-                match c {
-                    '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\''
-                    | '"' | '%' | '@' | '`' => block_indicators = true,
-                    '?' | ':' if followed_by_whitespace => block_indicators = true,
-                    '-' if followed_by_whitespace => block_indicators = true,
-                    _ => {}
-                }
-            } else {
-                match c {
-                    ':' if followed_by_whitespace => block_indicators = true,
-                    '#' if preceded_by_whitespace => block_indicators = true,
-                    _ => {}
-                }
-            }
-            if !is_printable(c) {
-                special = true;
-            }
-            if is_break(c) {
-                line_breaks = true;
-            }
-            if c == ' ' {
-                if i == 0 {
-                    leading_space = true;
-                }
-                if i == chars.len() - 1 {
-                    trailing_space = true;
-                }
-                if previous_break {
-                    break_space = true;
-                }
-                previous_space = true;
-                previous_break = false;
-            } else if is_break(c) {
-                if i == 0 {
-                    leading_break = true;
-                }
-                if i == chars.len() - 1 {
-                    trailing_break = true;
-                }
-                if previous_space {
-                    space_break = true;
-                }
-                previous_break = true;
-                previous_space = false;
-            } else {
-                previous_space = false;
-                previous_break = false;
-            }
-            preceded_by_whitespace = blankz(Some(&c));
-        }
-        let mut a = Analysis {
-            block_plain_allowed: true,
-            single_quoted_allowed: true,
-            block_allowed: true,
-        };
-        if leading_space || leading_break || trailing_space || trailing_break {
-            a.block_plain_allowed = false;
-        }
-        if trailing_space {
-            a.block_allowed = false;
-        }
-        if break_space {
-            a.block_plain_allowed = false;
-            a.single_quoted_allowed = false;
-        }
-        if space_break || special {
-            a.block_plain_allowed = false;
-            a.single_quoted_allowed = false;
-            a.block_allowed = false;
-        }
-        if line_breaks {
-            a.block_plain_allowed = false;
-        }
-        if block_indicators {
-            a.block_plain_allowed = false;
-        }
-        a
-    }
-}
-
-fn is_break(c: char) -> bool {
-    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
-}
-
+/// The characters kubectl's go-yaml prints unescaped: unlike Helm's, NEL and characters
+/// beyond the BMP too (the dialect argument of the shared scalar analysis).
 fn is_printable(c: char) -> bool {
     let c = c as u32;
     c == 0x0A

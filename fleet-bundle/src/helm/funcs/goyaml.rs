@@ -260,7 +260,7 @@ impl Emitter {
     }
 
     fn scalar(&mut self, value: &str, requested: Style, ctx: Ctx) {
-        let a = analyze(value);
+        let a = analyze(value, is_printable);
         let mut style = requested;
         if ctx.simple_key && a.multiline {
             style = Style::Double;
@@ -488,7 +488,7 @@ impl Emitter {
     }
 }
 
-fn is_break(c: char) -> bool {
+pub(crate) fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
@@ -502,15 +502,18 @@ fn is_printable(c: char) -> bool {
         || ((0xE000..=0xFFFD).contains(&v) && v != 0xFEFF)
 }
 
-struct Analysis {
-    multiline: bool,
-    block_plain_allowed: bool,
-    single_quoted_allowed: bool,
-    block_allowed: bool,
+/// What libyaml's scalar analysis found: which styles can carry a text unchanged.
+pub(crate) struct Analysis {
+    pub(crate) multiline: bool,
+    pub(crate) block_plain_allowed: bool,
+    pub(crate) single_quoted_allowed: bool,
+    pub(crate) block_allowed: bool,
 }
 
-/// libyaml's `yaml_emitter_analyze_scalar`, for block context.
-fn analyze(value: &str) -> Analysis {
+/// libyaml's `yaml_emitter_analyze_scalar`, for block context: one port shared by Helm's
+/// `toYaml` and the kustomize printer. The two go-yaml versions behind them differ only
+/// in which characters they print unescaped, so that set is the `printable` argument.
+pub(crate) fn analyze(value: &str, printable: fn(char) -> bool) -> Analysis {
     if value.is_empty() {
         return Analysis {
             multiline: false,
@@ -519,8 +522,7 @@ fn analyze(value: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let chars: Vec<char> = value.chars().collect();
-    let n = chars.len();
+    let blank = |c: char| c == ' ' || c == '\t' || is_break(c);
     let mut block_indicators = value.starts_with("---") || value.starts_with("...");
     let mut line_breaks = false;
     let mut special = false;
@@ -529,10 +531,13 @@ fn analyze(value: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let mut preceded_by_ws = true;
     let (mut prev_space, mut prev_break) = (false, false);
-    for i in 0..n {
-        let c = chars[i];
-        let followed_by_ws = i + 1 >= n || matches!(chars[i + 1], ' ' | '\t');
-        if i == 0 {
+    let mut chars = value.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let last = next.is_none();
+        let followed_by_ws = next.is_none_or(blank);
+        if first {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
                 | '%' | '@' | '`' => {
@@ -548,39 +553,28 @@ fn analyze(value: &str) -> Analysis {
                 _ => {}
             }
         }
-        if !is_printable(c) {
+        if !printable(c) {
             special = true;
         }
         if c == ' ' {
-            if i == 0 {
-                leading_space = true;
-            }
-            if i == n - 1 {
-                trailing_space = true;
-            }
-            if prev_break {
-                break_space = true;
-            }
+            leading_space |= first;
+            trailing_space |= last;
+            break_space |= prev_break;
             prev_space = true;
             prev_break = false;
         } else if is_break(c) {
             line_breaks = true;
-            if i == 0 {
-                leading_break = true;
-            }
-            if i == n - 1 {
-                trailing_break = true;
-            }
-            if prev_space {
-                space_break = true;
-            }
+            leading_break |= first;
+            trailing_break |= last;
+            space_break |= prev_space;
             prev_space = false;
             prev_break = true;
         } else {
             prev_space = false;
             prev_break = false;
         }
-        preceded_by_ws = matches!(c, ' ' | '\t') || is_break(c);
+        preceded_by_ws = blank(c);
+        first = false;
     }
     let mut a = Analysis {
         multiline: line_breaks,
