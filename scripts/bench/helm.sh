@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Helm rendering speed: every chart of the shared corpus rendered by the release
 # `fleet-bundle template` and by the real `helm template`, same arguments, same run.
-# Each is run RUNS times (default 5) after one warm-up; the median wall time is kept.
+# Each is run RUNS times (default 5) after one warm-up, helm and ours alternating so
+# both see the same load; the median wall time is kept.
 # Prints per chart both medians and the ratio helm/ours, then the overall ratio (sum of
 # helm medians / sum of ours), and flags any chart where ours is slower or fails.
 set -euo pipefail
@@ -16,19 +17,33 @@ RUNS="${RUNS:-5}"
 [ -x "$HELM" ] || { echo "helm not found at $HELM (run scripts/setup.sh)"; exit 1; }
 [ -d "$CORPUS" ] || { echo "corpus not found at $CORPUS"; exit 1; }
 
-# Median wall time in microseconds of running "$@" RUNS times (after a warm-up);
-# prints FAIL when the command fails.
-median_us() {
+# Wall time in microseconds of one run of "$@", or FAIL when it fails.
+time_us() {
+  local start end
+  start=$(date +%s%N)
   "$@" >/dev/null 2>&1 || { echo FAIL; return; }
-  local times=()
+  end=$(date +%s%N)
+  echo $(( (end - start) / 1000 ))
+}
+
+median() {
+  printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
+# Median wall times "HELM OURS" in microseconds of running helm and ours RUNS times
+# each (after one warm-up each), alternating, so both see the same load on a shared
+# machine; FAIL for a side that fails.
+medians_us() {
+  local helm_t=() ours_t=() h o
+  h=$(time_us "$HELM" template "$@")
+  o=$(time_us "$OURS" template "$@")
   for _ in $(seq "$RUNS"); do
-    local start end
-    start=$(date +%s%N)
-    "$@" >/dev/null 2>&1 || { echo FAIL; return; }
-    end=$(date +%s%N)
-    times+=($(( (end - start) / 1000 )))
+    [ "$h" = FAIL ] || { h=$(time_us "$HELM" template "$@"); helm_t+=("$h"); }
+    [ "$o" = FAIL ] || { o=$(time_us "$OURS" template "$@"); ours_t+=("$o"); }
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+  if [ "$h" = FAIL ]; then h=FAIL; else h=$(median "${helm_t[@]}"); fi
+  if [ "$o" = FAIL ]; then o=FAIL; else o=$(median "${ours_t[@]}"); fi
+  echo "$h $o"
 }
 
 printf '%-30s %12s %12s %8s\n' chart "helm (ms)" "ours (ms)" "helm/ours"
@@ -42,8 +57,7 @@ for dir in "$CORPUS"/*/; do
   read -r -a words < "$dir/cmd"
   args=("${words[@]:2}")
   pushd "$dir" >/dev/null
-  helm_us=$(median_us "$HELM" template "${args[@]}")
-  ours_us=$(median_us "$OURS" template "${args[@]}")
+  read -r helm_us ours_us < <(medians_us "${args[@]}")
   popd >/dev/null
   if [ "$helm_us" = FAIL ] || [ "$ours_us" = FAIL ]; then
     printf '%-30s %12s %12s %8s\n' "$case_name" "$helm_us" "$ours_us" "-"
