@@ -9,13 +9,6 @@ use fleet_bundle::helm::render::{self, TemplateOptions};
 use fleet_bundle::helm::repo::{fetch_chart, ChartSource, RepoOptions};
 use fleet_bundle::helm::values::ValueOptions;
 
-/// The binary's allocator. A render makes millions of small, short-lived allocations
-/// (template values, parse trees, YAML events), and glibc's allocator took about a
-/// quarter of a `template` run; mimalloc is several times cheaper per call. Only this
-/// binary uses it: the library leaves the choice to the programs linking it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Arguments of `fleet-bundle template [NAME] CHART ...` (as `helm template`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
