@@ -63,12 +63,17 @@ for target in $(cargo fuzz list); do
     continue
   fi
   if [ -n "${FUZZ_UPDATE_CORPUS:-}" ]; then
-    # The smallest set of inputs covering what the committed corpus and this run's
-    # discoveries cover, inputs of at most 4 KiB so the committed corpus stays small.
-    fresh="target/corpus-merge/$target"
-    rm -rf "$fresh" && mkdir -p "$fresh"
-    cargo fuzz run "$target" "$fresh" "corpus/$target" "$work" -- \
-      -merge=1 -max_len=4096 -timeout="$timeout" -rss_limit_mb=2048 >/dev/null 2>&1
+    # The fewest inputs of at most 4 KiB covering the edges the committed corpus and this
+    # run's discoveries cover (edge coverage only: hit counts and comparison features
+    # would keep thousands), without copies of the shared seeds, which are not ours.
+    pool="target/corpus-pool/$target" fresh="target/corpus-merge/$target"
+    rm -rf "$pool" "$fresh" && mkdir -p "$pool" "$fresh"
+    find "corpus/$target" "$work" -type f -size -4097c -exec cp -t "$pool" {} +
+    for s in "seeds/$target"/*; do
+      if [ -f "$s" ]; then rm -f "$pool/$(sha1sum <"$s" | cut -c1-40)"; fi
+    done
+    cargo fuzz run "$target" "$fresh" "$pool" -- -merge=1 -use_counters=0 -use_cmp=0 \
+      -use_value_profile=0 -timeout="$timeout" -rss_limit_mb=2048 >/dev/null 2>&1
     rm -rf "corpus/$target" && mv "$fresh" "corpus/$target"
     echo "   corpus/$target: $(ls "corpus/$target" | wc -l) inputs, $(du -sh "corpus/$target" | cut -f1)"
   fi
