@@ -21,8 +21,9 @@ struct Args {
     /// HTTP/2 connections the agents share.
     #[arg(long)]
     connections: Option<usize>,
-    /// Seconds to measure the idle fleet.
-    #[arg(long, default_value_t = 20)]
+    /// Seconds to measure the idle fleet: a whole number of long-poll waits, since the
+    /// agents poll in step after a deployment.
+    #[arg(long, default_value_t = 60)]
     idle_seconds: u64,
     /// Long-poll wait asked for by each agent.
     #[arg(long, default_value_t = 30)]

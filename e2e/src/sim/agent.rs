@@ -72,6 +72,10 @@ pub struct Shared {
     pub target: Target,
     pub wait_seconds: u64,
     pub heartbeat: Duration,
+    /// Registrations in flight at once: a real fleet does not appear in one instant, and
+    /// 100,000 simultaneous registrations would measure only the manager's request
+    /// timeout (they queue behind SQLite's single writer for longer than it).
+    pub registering: tokio::sync::Semaphore,
 }
 
 /// Runs agent `index` until `stop` turns true.
@@ -89,7 +93,11 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
 
     while !*stop.borrow() {
         let Some(cred) = credential.clone() else {
-            match register(&shared, client, &name, &labels).await {
+            let outcome = match shared.registering.acquire().await {
+                Ok(_turn) => register(&shared, client, &name, &labels).await,
+                Err(e) => Err(e.into()),
+            };
+            match outcome {
                 Ok(c) => {
                     shared.stats.registered.fetch_add(1, Ordering::Relaxed);
                     credential = Some(c);

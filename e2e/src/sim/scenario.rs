@@ -44,6 +44,9 @@ pub struct Report {
     pub first_deploy_time: Duration,
     pub push_to_ready: Duration,
     pub manager_rss_baseline: u64,
+    /// Right after every agent registered (each holding a long-poll).
+    pub manager_rss_registered: u64,
+    /// At the end of the idle period (after the first deployment's reports).
     pub manager_rss_loaded: u64,
     pub idle_cpu_fraction: f64,
     pub idle_requests_per_second: f64,
@@ -72,7 +75,7 @@ impl Report {
              registration of all agents     {:.2} s\n\
              first deployment, all Ready    {:.2} s\n\
              push -> all agents Ready       {:.2} s\n\
-             manager RSS baseline / loaded  {:.1} MiB / {:.1} MiB\n\
+             manager RSS base/reg./loaded   {:.1} / {:.1} / {:.1} MiB\n\
              manager memory per cluster     {:.0} bytes\n\
              idle manager CPU               {:.2}% of a core ({:.3}% per 10k agents)\n\
              idle requests per second       {:.0}\n\
@@ -84,6 +87,7 @@ impl Report {
             self.first_deploy_time.as_secs_f64(),
             self.push_to_ready.as_secs_f64(),
             self.manager_rss_baseline as f64 / 1048576.0,
+            self.manager_rss_registered as f64 / 1048576.0,
             self.manager_rss_loaded as f64 / 1048576.0,
             self.bytes_per_cluster(),
             self.idle_cpu_fraction * 100.0,
@@ -164,6 +168,7 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
         target: Target::default(),
         wait_seconds: cfg.wait_seconds,
         heartbeat: cfg.heartbeat,
+        registering: tokio::sync::Semaphore::new(256),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -187,6 +192,9 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
     )
     .await?;
     let register_time = started.elapsed();
+    // Let the last registrations' first long-polls arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let registered = procstat::sample(manager.pid())?;
 
     // First deployment: the GitRepo appears, every agent gets the bundles and reports.
     let commit = crate::gitserver::git(&git.work_dir(), &["rev-parse", "HEAD"])?;
@@ -211,7 +219,9 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
     .await?;
     let first_deploy_time = started.elapsed();
 
-    // Idle: only long-poll renewals and heartbeats.
+    // Idle: only long-poll renewals and heartbeats. Every agent got its answer at about
+    // the same moment, so their polls stay in step: the window must span whole wait
+    // periods (the CLI defaults to two) or it sees only part of a cycle's requests.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = procstat::sample(manager.pid())?;
     let (req0, bytes0) = traffic(&shared.stats);
@@ -260,6 +270,7 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
         first_deploy_time,
         push_to_ready,
         manager_rss_baseline: baseline.rss,
+        manager_rss_registered: registered.rss,
         manager_rss_loaded: after.rss,
         idle_cpu_fraction: after.cpu.saturating_sub(before.cpu).as_secs_f64() / idle,
         idle_requests_per_second: (req1 - req0) as f64 / idle,
