@@ -68,14 +68,17 @@ for target in $(cargo fuzz list); do
     # would keep thousands), without copies of the shared seeds, which are not ours.
     pool="target/corpus-pool/$target" fresh="target/corpus-merge/$target"
     rm -rf "$pool" "$fresh" && mkdir -p "$pool" "$fresh"
-    find "corpus/$target" "$work" -type f -size -4097c -exec cp -t "$pool" {} +
+    # One copy per directory: the same input (named by its sha1) may be in both.
+    for dir in "corpus/$target" "$work"; do
+      find "$dir" -type f -size -4097c -exec cp -f -t "$pool" {} +
+    done
     for s in "seeds/$target"/*; do
       if [ -f "$s" ]; then rm -f "$pool/$(sha1sum <"$s" | cut -c1-40)"; fi
     done
     cargo fuzz run "$target" "$fresh" "$pool" -- -merge=1 -use_counters=0 -use_cmp=0 \
       -use_value_profile=0 -timeout="$timeout" -rss_limit_mb=2048 >/dev/null 2>&1
     rm -rf "corpus/$target" && mv "$fresh" "corpus/$target"
-    echo "   corpus/$target: $(ls "corpus/$target" | wc -l) inputs, $(du -sh "corpus/$target" | cut -f1)"
+    echo "   corpus/$target: $(ls "corpus/$target" | wc -l) inputs, $(du -sh --apparent-size "corpus/$target" | cut -f1)"
   fi
 done
 
