@@ -5,13 +5,19 @@
 //! delimiters, and inside actions the operands Go knows (fields, variables, strings, raw
 //! strings, characters, numbers, keywords). Every token carries its byte offset so errors
 //! can name the line and column.
+//!
+//! Tokens borrow their text from the source (`'src`): lexing a chart's templates made
+//! one allocation per token, most of them for names the parse tree copies again or
+//! drops. Only a string constant whose escapes change its text owns a decoded copy.
+
+use std::borrow::Cow;
 
 use super::ParseError;
 
 /// What a token is. Strings carry their decoded value; everything else its source text.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Tok {
-    Text(std::sync::Arc<str>),
+pub enum Tok<'src> {
+    Text(&'src str),
     LeftDelim,
     RightDelim,
     LeftParen,
@@ -23,18 +29,19 @@ pub enum Tok {
     Space,
     Dot,
     /// `.Name` (one segment; the parser joins consecutive ones into chains).
-    Field(String),
+    Field(&'src str),
     /// `$` or `$name`.
-    Variable(String),
-    Ident(String),
+    Variable(&'src str),
+    Ident(&'src str),
     Bool(bool),
     Nil,
     /// A number or character constant, with its source text.
-    Number(String),
+    Number(&'src str),
     /// A character constant like `'a'`, with its code point.
-    Char(String, u32),
-    /// A quoted or raw string: (source text, decoded value).
-    Str(String, String),
+    Char(&'src str, u32),
+    /// A quoted or raw string: (source text, decoded value, borrowed when decoding
+    /// changes nothing).
+    Str(&'src str, Cow<'src, str>),
     Keyword(Keyword),
     Eof,
 }
@@ -56,31 +63,33 @@ pub enum Keyword {
 
 /// One token and the byte offset where it starts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Token {
-    pub tok: Tok,
+pub struct Token<'src> {
+    pub tok: Tok<'src>,
     pub pos: usize,
 }
 
 /// Splits `src` into tokens. `name` is only used in errors.
-pub fn lex(name: &str, src: &str) -> Result<Vec<Token>, ParseError> {
+pub fn lex<'src>(name: &str, src: &'src str) -> Result<Vec<Token<'src>>, ParseError> {
     let mut lx = Lexer {
         name,
         src,
         bytes: src.as_bytes(),
         pos: 0,
-        out: Vec::new(),
+        // Chart templates run at about one token per 8 bytes; reserving that up front
+        // saves the vector's repeated growth and copying.
+        out: Vec::with_capacity(src.len() / 8 + 4),
         paren_depth: 0,
     };
     lx.run()?;
     Ok(lx.out)
 }
 
-struct Lexer<'a> {
-    name: &'a str,
+struct Lexer<'n, 'a> {
+    name: &'n str,
     src: &'a str,
     bytes: &'a [u8],
     pos: usize,
-    out: Vec<Token>,
+    out: Vec<Token<'a>>,
     paren_depth: usize,
 }
 
@@ -107,12 +116,12 @@ fn is_alnum(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
 
-impl<'a> Lexer<'a> {
+impl<'a> Lexer<'_, 'a> {
     fn err(&self, pos: usize, msg: impl Into<String>) -> ParseError {
         ParseError::at(self.name, self.src, pos, msg)
     }
 
-    fn push(&mut self, tok: Tok, pos: usize) {
+    fn push(&mut self, tok: Tok<'a>, pos: usize) {
         self.out.push(Token { tok, pos });
     }
 
@@ -140,7 +149,7 @@ impl<'a> Lexer<'a> {
             if !text.is_empty() {
                 let start =
                     text_pos + (text.as_ptr() as usize - self.src[text_pos..].as_ptr() as usize);
-                self.push(Tok::Text(text.into()), start);
+                self.push(Tok::Text(text), start);
             }
             if !found {
                 self.pos = self.bytes.len();
@@ -254,9 +263,9 @@ impl<'a> Lexer<'a> {
                 b'\'' => self.lex_char()?,
                 b'$' => {
                     self.pos += 1;
-                    let name = self.scan_alnum();
+                    self.scan_alnum();
                     self.check_terminator()?;
-                    self.push(Tok::Variable(format!("${name}")), p);
+                    self.push(Tok::Variable(&self.src[p..self.pos]), p);
                 }
                 b'.' => {
                     // A number like .5, a field, or dot alone.
@@ -279,7 +288,7 @@ impl<'a> Lexer<'a> {
                     if is_alnum(c) {
                         let word = self.scan_alnum();
                         self.check_terminator()?;
-                        let tok = match word.as_str() {
+                        let tok = match word {
                             "true" => Tok::Bool(true),
                             "false" => Tok::Bool(false),
                             "nil" => Tok::Nil,
@@ -304,16 +313,29 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn scan_alnum(&mut self) -> String {
+    /// Advances over letters, digits and `_`, returning them as a slice of the source.
+    fn scan_alnum(&mut self) -> &'a str {
         let start = self.pos;
-        for c in self.src[start..].chars() {
+        let src: &'a str = self.src;
+        // ASCII first, byte by byte; a non-ASCII byte falls back to char decoding.
+        let bytes = src.as_bytes();
+        while let Some(&b) = bytes.get(self.pos) {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                self.pos += 1;
+            } else if b.is_ascii() {
+                return &src[start..self.pos];
+            } else {
+                break;
+            }
+        }
+        for c in src[self.pos..].chars() {
             if is_alnum(c) {
                 self.pos += c.len_utf8();
             } else {
                 break;
             }
         }
-        self.src[start..self.pos].to_string()
+        &src[start..self.pos]
     }
 
     /// Go requires a field or identifier to be followed by a space, `.`, `,`, `|`, `:`,
@@ -386,7 +408,7 @@ impl<'a> Lexer<'a> {
                 format!("bad number syntax: {:?}", &self.src[start..end]),
             ));
         }
-        self.push(Tok::Number(text.to_string()), start);
+        self.push(Tok::Number(text), start);
         Ok(())
     }
 
@@ -404,9 +426,14 @@ impl<'a> Lexer<'a> {
                 Some(_) => self.pos += 1,
             }
         }
-        let text = &self.src[start..self.pos];
-        let value = unquote(&text[1..text.len() - 1]).map_err(|e| self.err(start, e))?;
-        self.push(Tok::Str(text.to_string(), value), start);
+        let text: &'a str = &self.src[start..self.pos];
+        let inner = &text[1..text.len() - 1];
+        let value = if inner.contains('\\') {
+            Cow::Owned(unquote(inner).map_err(|e| self.err(start, e))?)
+        } else {
+            Cow::Borrowed(inner)
+        };
+        self.push(Tok::Str(text, value), start);
         Ok(())
     }
 
@@ -416,10 +443,15 @@ impl<'a> Lexer<'a> {
             .find('`')
             .ok_or_else(|| self.err(start, "unterminated raw quoted string"))?;
         self.pos = start + 1 + end + 1;
-        let text = &self.src[start..self.pos];
+        let text: &'a str = &self.src[start..self.pos];
+        let inner = &text[1..text.len() - 1];
         // Go drops carriage returns from raw strings.
-        let value = text[1..text.len() - 1].replace('\r', "");
-        self.push(Tok::Str(text.to_string(), value), start);
+        let value = if inner.contains('\r') {
+            Cow::Owned(inner.replace('\r', ""))
+        } else {
+            Cow::Borrowed(inner)
+        };
+        self.push(Tok::Str(text, value), start);
         Ok(())
     }
 
@@ -439,7 +471,7 @@ impl<'a> Lexer<'a> {
                 Some(_) => self.pos += 1,
             }
         }
-        let text = &self.src[start..self.pos];
+        let text: &'a str = &self.src[start..self.pos];
         let inner = &text[1..text.len() - 1];
         let decoded = if inner == "\"" {
             "\"".to_string()
@@ -451,7 +483,7 @@ impl<'a> Lexer<'a> {
         let mut chars = decoded.chars();
         match (chars.next(), chars.next()) {
             (Some(c), None) => {
-                self.push(Tok::Char(text.to_string(), c as u32), start);
+                self.push(Tok::Char(text, c as u32), start);
                 Ok(())
             }
             _ => Err(self.err(start, format!("malformed character constant: {text}"))),
@@ -509,7 +541,7 @@ pub fn unquote(s: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn toks(src: &str) -> Vec<Tok> {
+    fn toks(src: &str) -> Vec<Tok<'_>> {
         lex("t", src).unwrap().into_iter().map(|t| t.tok).collect()
     }
 
@@ -518,11 +550,11 @@ mod tests {
         assert_eq!(
             toks("a  {{- .x -}}  b"),
             vec![
-                Tok::Text("a".into()),
+                Tok::Text("a"),
                 Tok::LeftDelim,
-                Tok::Field("x".into()),
+                Tok::Field("x"),
                 Tok::RightDelim,
-                Tok::Text("b".into()),
+                Tok::Text("b"),
                 Tok::Eof
             ]
         );
@@ -532,12 +564,7 @@ mod tests {
     fn negative_number_is_not_a_trim_marker() {
         assert_eq!(
             toks("{{-3}}"),
-            vec![
-                Tok::LeftDelim,
-                Tok::Number("-3".into()),
-                Tok::RightDelim,
-                Tok::Eof
-            ]
+            vec![Tok::LeftDelim, Tok::Number("-3"), Tok::RightDelim, Tok::Eof]
         );
     }
 
@@ -545,7 +572,7 @@ mod tests {
     fn comments_vanish_and_trim() {
         assert_eq!(
             toks("a {{- /* c */ -}} b"),
-            vec![Tok::Text("a".into()), Tok::Text("b".into()), Tok::Eof]
+            vec![Tok::Text("a"), Tok::Text("b"), Tok::Eof]
         );
         assert!(lex("t", "{{ /* c */ x }}").is_err());
     }
@@ -556,7 +583,7 @@ mod tests {
             toks(r#"{{"a\tb\u00e9"}}"#),
             vec![
                 Tok::LeftDelim,
-                Tok::Str(r#""a\tb\u00e9""#.into(), "a\tbé".into()),
+                Tok::Str(r#""a\tb\u00e9""#, "a\tbé".into()),
                 Tok::RightDelim,
                 Tok::Eof
             ]

@@ -29,7 +29,7 @@ pub fn parse(
         src,
         tokens,
         idx: 0,
-        vars: vec!["$".to_string()],
+        vars: vec!["$"],
         range_depth: 0,
         is_func,
         defines: Vec::new(),
@@ -51,26 +51,27 @@ enum Stop {
 struct Parser<'a> {
     name: &'a str,
     src: &'a str,
-    tokens: Vec<Token>,
+    tokens: Vec<Token<'a>>,
     idx: usize,
-    vars: Vec<String>,
+    /// The variables in scope, borrowed from the source.
+    vars: Vec<&'a str>,
     range_depth: usize,
     is_func: &'a dyn Fn(&str) -> bool,
     defines: Vec<(String, List)>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err(&self, pos: usize, msg: impl Into<String>) -> ParseError {
         ParseError::at(self.name, self.src, pos, msg)
     }
 
-    fn peek(&self) -> &Token {
+    fn peek(&self) -> &Token<'a> {
         &self.tokens[self.idx.min(self.tokens.len() - 1)]
     }
 
     /// Consumes the current token, moving it out (the parser never steps back over a
     /// consumed token; it looks ahead with [`Self::non_space_from`] instead).
-    fn next(&mut self) -> Token {
+    fn next(&mut self) -> Token<'a> {
         let last = self.tokens.len() - 1;
         if self.idx >= last {
             return self.tokens[last].clone();
@@ -102,12 +103,12 @@ impl Parser<'_> {
         }
     }
 
-    fn next_non_space(&mut self) -> Token {
+    fn next_non_space(&mut self) -> Token<'a> {
         self.skip_space();
         self.next()
     }
 
-    fn peek_non_space(&mut self) -> &Token {
+    fn peek_non_space(&mut self) -> &Token<'a> {
         self.skip_space();
         self.peek()
     }
@@ -153,7 +154,7 @@ impl Parser<'_> {
         let t = self.next_non_space();
         let name = self.template_name(&t, "define clause")?;
         self.expect_right_delim("define clause")?;
-        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$"]);
         let (list, end) = self.item_list()?;
         self.vars = saved_vars;
         if !matches!(end, Stop::Close) {
@@ -163,9 +164,9 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn template_name(&self, t: &Token, context: &str) -> Result<String, ParseError> {
+    fn template_name(&self, t: &Token<'a>, context: &str) -> Result<String, ParseError> {
         match &t.tok {
-            Tok::Str(_, v) => Ok(v.clone()),
+            Tok::Str(_, v) => Ok(v.to_string()),
             other => Err(self.err(
                 t.pos,
                 format!("unexpected {} in {context}", describe(other)),
@@ -192,7 +193,7 @@ impl Parser<'_> {
         let t = self.next();
         match t.tok {
             Tok::Text(s) => {
-                list.push(Node::Text(s));
+                list.push(Node::Text(s.into()));
                 Ok(None)
             }
             Tok::LeftDelim => self.action(list),
@@ -266,7 +267,7 @@ impl Parser<'_> {
                         Some(self.pipeline(context, &Tok::RightDelim)?)
                     };
                     if k == Keyword::Block {
-                        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
+                        let saved_vars = std::mem::replace(&mut self.vars, vec!["$"]);
                         let (body, end) = self.item_list()?;
                         self.vars = saved_vars;
                         if !matches!(end, Stop::Close) {
@@ -330,7 +331,7 @@ impl Parser<'_> {
         })
     }
 
-    fn pipeline(&mut self, context: &str, end: &Tok) -> Result<Pipe, ParseError> {
+    fn pipeline(&mut self, context: &str, end: &Tok<'a>) -> Result<Pipe, ParseError> {
         let start = self.peek_non_space().pos;
         let mut pipe = Pipe {
             pos: start,
@@ -364,13 +365,13 @@ impl Parser<'_> {
                         return Err(self.err(pos, format!("undefined variable {v:?}")));
                     }
                     self.next();
-                    pipe.decl.push(v.clone());
+                    pipe.decl.push(v.to_string());
                     self.vars.push(v);
                     break;
                 }
                 Tok::Comma => {
                     self.next();
-                    pipe.decl.push(v.clone());
+                    pipe.decl.push(v.to_string());
                     self.vars.push(v);
                     if context == "range" && pipe.decl.len() < 2 {
                         if matches!(self.peek_non_space().tok, Tok::Variable(_)) {
@@ -476,7 +477,7 @@ impl Parser<'_> {
         let mut idents = Vec::new();
         while matches!(self.peek().tok, Tok::Field(_)) {
             if let Tok::Field(f) = self.next().tok {
-                idents.push(f);
+                idents.push(f.to_string());
             }
         }
         if idents.is_empty() {
@@ -550,10 +551,13 @@ impl Parser<'_> {
         let t = self.next();
         let arg = match t.tok {
             Tok::Ident(name) => {
-                if !(self.is_func)(&name) {
+                if !(self.is_func)(name) {
                     return Err(self.err(t.pos, format!("function {name:?} not defined")));
                 }
-                Arg::Ident { pos: t.pos, name }
+                Arg::Ident {
+                    pos: t.pos,
+                    name: name.to_string(),
+                }
             }
             Tok::Dot => Arg::Dot(t.pos),
             Tok::Nil => Arg::Nil(t.pos),
@@ -563,13 +567,13 @@ impl Parser<'_> {
                 }
                 Arg::Variable {
                     pos: t.pos,
-                    name,
+                    name: name.to_string(),
                     idents: Vec::new(),
                 }
             }
             Tok::Field(f) => Arg::Field {
                 pos: t.pos,
-                idents: vec![f],
+                idents: vec![f.to_string()],
             },
             Tok::Bool(b) => Arg::Const {
                 pos: t.pos,
@@ -578,22 +582,22 @@ impl Parser<'_> {
             },
             Tok::Char(text, c) => Arg::Const {
                 pos: t.pos,
-                text,
+                text: text.to_string(),
                 value: Value::from(i64::from(c)),
             },
             Tok::Number(text) => {
-                let value = number_value(&text)
+                let value = number_value(text)
                     .ok_or_else(|| self.err(t.pos, format!("illegal number syntax: {text:?}")))?;
                 Arg::Const {
                     pos: t.pos,
-                    text,
+                    text: text.to_string(),
                     value,
                 }
             }
             Tok::Str(text, v) => Arg::Const {
                 pos: t.pos,
-                text,
-                value: Value::from(v),
+                text: text.to_string(),
+                value: Value::from(v.as_ref()),
             },
             Tok::LeftParen => {
                 let pipe = self.pipeline("parenthesized pipeline", &Tok::RightParen)?;
