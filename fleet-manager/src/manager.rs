@@ -606,15 +606,16 @@ impl Manager {
         };
         let at = now();
         self.index.touch(cluster.id, at);
-        self.store
-            .touch_cluster(
-                &cluster.namespace,
-                &cluster.name,
-                at,
-                &report.agent_version.chars().take(64).collect::<String>(),
-            )
-            .await?;
-        let mut stored = 0;
+        // The last-seen time reaches the store through the batched heartbeat flush; a
+        // report writes the cluster row only when the agent's version changed.
+        let agent_version: String = report.agent_version.chars().take(64).collect();
+        if !agent_version.is_empty() && !self.index.has_agent_version(cluster.id, &agent_version) {
+            self.store
+                .touch_cluster(&cluster.namespace, &cluster.name, at, &agent_version)
+                .await?;
+            self.index.set_agent_version(cluster.id, &agent_version);
+        }
+        let mut records = Vec::with_capacity(report.bundles.len());
         let mut wake_rollout = false;
         let rolling = self.index.rolling_bundles();
         for b in report.bundles {
@@ -654,10 +655,15 @@ impl Manager {
             if rolling.contains(&(record.bundle_namespace.clone(), record.bundle.clone())) {
                 wake_rollout = true;
             }
-            if self.store.put_status(&record).await? {
-                stored += 1;
-            }
+            records.push(record);
         }
+        let stored = self
+            .store
+            .put_statuses(&records)
+            .await?
+            .into_iter()
+            .filter(|&written| written)
+            .count();
         if wake_rollout {
             self.rollout_wake.notify_one();
         }

@@ -871,6 +871,27 @@ impl Index {
         }
     }
 
+    /// Whether the cluster's recorded agent version is `version` (a report then need not
+    /// write it).
+    pub fn has_agent_version(&self, id: ClusterId, version: &str) -> bool {
+        let Ok(inner) = self.inner.read() else {
+            return false;
+        };
+        inner
+            .slot(id)
+            .is_some_and(|slot| inner.agent_versions[slot.agent_version as usize] == version)
+    }
+
+    /// Records the agent version a cluster reported (after the store has it).
+    pub fn set_agent_version(&self, id: ClusterId, version: &str) {
+        if let Ok(mut inner) = self.inner.write() {
+            let v = inner.agent_version_id(version);
+            if let Some(Some(slot)) = inner.clusters.get_mut(id as usize) {
+                slot.agent_version = v;
+            }
+        }
+    }
+
     /// The target key and desired state of a cluster, computing it on a cache miss.
     pub fn desired(&self, id: ClusterId) -> Option<(TargetKey, Arc<Desired>)> {
         let inner = self.inner.read().ok()?;

@@ -178,6 +178,11 @@ async fn contract(store: Store) {
         .put_status(&status("d1", 4, BundleState::ErrApplied))
         .await
         .expect("put"));
+    // A heartbeat re-sending the stored sequence writes nothing.
+    assert!(!store
+        .put_status(&status("d1", 5, BundleState::Ready))
+        .await
+        .expect("put"));
     let s = store
         .get_status("fleet-default", "c1", "fleet-default", "b")
         .await

@@ -909,32 +909,55 @@ impl Store {
         rows.first().map(status_from_row).transpose()
     }
 
-    /// Writes a report unless the stored one has a higher sequence for the same
-    /// deploymentID (an out-of-order delivery); returns whether it was written.
+    /// Writes a report unless the stored one has the same or a higher sequence for the
+    /// same deploymentID; returns whether it was written. See [`Self::put_statuses`].
     pub async fn put_status(&self, s: &StatusRecord) -> Result<bool, StoreError> {
-        let n = self
-            .db
-            .execute(
-                "INSERT INTO bundle_status (cluster_namespace, cluster, bundle_namespace, bundle, deployment_id, state, report, sequence, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (cluster_namespace, cluster, bundle_namespace, bundle) DO UPDATE SET \
-                   deployment_id = excluded.deployment_id, state = excluded.state, report = excluded.report, \
-                   sequence = excluded.sequence, updated_at = excluded.updated_at \
-                 WHERE bundle_status.deployment_id <> excluded.deployment_id OR bundle_status.sequence <= excluded.sequence",
-                vec![
-                    s.cluster_namespace.as_str().into(),
-                    s.cluster.as_str().into(),
-                    s.bundle_namespace.as_str().into(),
-                    s.bundle.as_str().into(),
-                    s.deployment_id.as_str().into(),
-                    s.state.as_str().into(),
-                    json_text(&s.report).into(),
-                    s.sequence.into(),
-                    s.updated_at.into(),
-                ],
-            )
-            .await?;
-        Ok(n > 0)
+        Ok(self
+            .put_statuses(std::slice::from_ref(s))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
+
+    /// Writes one agent report's bundle states in one transaction; returns per record
+    /// whether it was written.
+    ///
+    /// A record is skipped when the stored one is for the same deploymentID with the same
+    /// or a higher sequence: an out-of-order delivery, or a heartbeat re-sending what is
+    /// stored (an agent gives every change a new sequence). So an idle fleet's heartbeats
+    /// write no rows and wake nothing that watches reports; the cluster's liveness is its
+    /// last-seen time, kept apart.
+    pub async fn put_statuses(&self, records: &[StatusRecord]) -> Result<Vec<bool>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statements = records
+            .iter()
+            .map(|s| {
+                (
+                    "INSERT INTO bundle_status (cluster_namespace, cluster, bundle_namespace, bundle, deployment_id, state, report, sequence, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (cluster_namespace, cluster, bundle_namespace, bundle) DO UPDATE SET \
+                       deployment_id = excluded.deployment_id, state = excluded.state, report = excluded.report, \
+                       sequence = excluded.sequence, updated_at = excluded.updated_at \
+                     WHERE bundle_status.deployment_id <> excluded.deployment_id OR bundle_status.sequence < excluded.sequence",
+                    vec![
+                        s.cluster_namespace.as_str().into(),
+                        s.cluster.as_str().into(),
+                        s.bundle_namespace.as_str().into(),
+                        s.bundle.as_str().into(),
+                        s.deployment_id.as_str().into(),
+                        s.state.as_str().into(),
+                        json_text(&s.report).into(),
+                        s.sequence.into(),
+                        s.updated_at.into(),
+                    ],
+                )
+            })
+            .collect();
+        let changed = self.db.transaction(statements).await?;
+        Ok(changed.into_iter().map(|n| n > 0).collect())
     }
 
     /// The clusters with a report stored at or after `since` (unix seconds), as
