@@ -39,8 +39,25 @@ pub fn compile(expr: &str) -> Result<Arc<Regex>, FuncError> {
     Ok(r)
 }
 
-/// Rewrites the few RE2 spellings Go accepts and Rust's parser refuses: a `-` next to a
-/// class escape inside brackets (`[\\w-.]`) is a literal dash in Go.
+/// The ASCII set RE2 gives a Perl class escape (`\d`, `\w`, `\s`), and whether the
+/// escape is the negated one. Rust's `regex` reads these escapes as Unicode classes,
+/// which match more than Go's (Arabic-Indic digits, `\v`) and take about a million
+/// instructions each to compile.
+fn perl_class(e: char) -> Option<(&'static str, bool)> {
+    Some(match e {
+        'd' => ("0-9", false),
+        'D' => ("0-9", true),
+        'w' => ("0-9A-Za-z_", false),
+        'W' => ("0-9A-Za-z_", true),
+        's' => ("\\t\\n\\f\\r ", false),
+        'S' => ("\\t\\n\\f\\r ", true),
+        _ => return None,
+    })
+}
+
+/// Rewrites the RE2 spellings Go reads differently from Rust's parser: a `-` next to a
+/// class escape inside brackets (`[\\w-.]`) is a literal dash in Go (Rust refuses it),
+/// and `\d`, `\w`, `\s` and their negations are ASCII sets (see [`perl_class`]).
 fn go_to_rust(expr: &str) -> String {
     let chars: Vec<char> = expr.chars().collect();
     let mut out = String::with_capacity(expr.len() + 4);
@@ -52,8 +69,19 @@ fn go_to_rust(expr: &str) -> String {
     while i < chars.len() {
         let c = chars[i];
         if c == '\\' && i + 1 < chars.len() {
-            out.push(c);
-            out.push(chars[i + 1]);
+            match (perl_class(chars[i + 1]), in_class) {
+                (Some((set, false)), true) => out.push_str(set),
+                // Rust's classes nest: `[^x]` inside brackets is a union member.
+                (Some((set, negated)), _) => {
+                    out.push_str(if negated { "[^" } else { "[" });
+                    out.push_str(set);
+                    out.push(']');
+                }
+                (None, _) => {
+                    out.push(c);
+                    out.push(chars[i + 1]);
+                }
+            }
             prev_was_class_escape = in_class && is_class_escape(chars[i + 1]);
             class_start = false;
             i += 2;
@@ -178,6 +206,23 @@ mod tests {
     }
 
     #[test]
+    fn perl_classes_are_ascii_like_go() {
+        assert_eq!(go_to_rust(r"\d+\W"), r"[0-9]+[^0-9A-Za-z_]");
+        assert_eq!(go_to_rust(r"[\w-.]"), r"[0-9A-Za-z_\-.]");
+        assert_eq!(go_to_rust(r"[^\S\d]"), r"[^[^\t\n\f\r ]0-9]");
+        assert_eq!(go_to_rust(r"\\d"), r"\\d");
+        let m = |re: &str, s: &str| compile(re).map(|r| r.is_match(s)).unwrap_or(false);
+        assert!(m(r"^\d$", "7"));
+        assert!(!m(r"^\d$", "\u{663}"));
+        assert!(!m(r"^\w$", "é"));
+        assert!(m(r"^\W$", "é"));
+        assert!(!m(r"^\s$", "\u{b}"));
+        assert!(m(r"^\S$", "\u{b}"));
+        assert!(m(r"^[\w-.]+$", "a-b.c_1"));
+        assert!(m(r"^[^\d]+$", "ab"));
+    }
+
+    #[test]
     fn go_style_replacements() {
         let v = call(
             "regexReplaceAll",
@@ -203,7 +248,7 @@ mod tests {
 
     #[test]
     fn match_find_split() {
-        assert_eq!(go_to_rust(r"^[\w-\.]+$"), r"^[\w\-\.]+$");
+        assert_eq!(go_to_rust(r"^[\w-\.]+$"), r"^[0-9A-Za-z_\-\.]+$");
         assert_eq!(
             call(
                 "regexMatch",
