@@ -23,13 +23,15 @@ struct Args {
     connections: Option<usize>,
     /// Seconds to measure the idle fleet: a whole number of long-poll waits, since the
     /// agents poll in step after a deployment.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 120)]
     idle_seconds: u64,
-    /// Long-poll wait asked for by each agent.
-    #[arg(long, default_value_t = 30)]
+    /// Long-poll wait asked for by each agent (the real agent's default
+    /// `--poll-wait-seconds`).
+    #[arg(long, default_value_t = 60)]
     wait_seconds: u64,
-    /// Seconds between heartbeats of an idle agent.
-    #[arg(long, default_value_t = 300)]
+    /// Seconds between heartbeats of an idle agent (the real agent's default
+    /// `--heartbeat-seconds`).
+    #[arg(long, default_value_t = 60)]
     heartbeat_seconds: u64,
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 600)]
