@@ -591,3 +591,32 @@ async fn slow_clients_are_dropped_and_others_are_served() {
         Err(_) => panic!("the server kept a slowloris connection open for 30 s"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_records_a_new_agent_version() {
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let agent = api.register("fleet-default", "edge-1", json!({})).await;
+    let version = || async {
+        api.get("/api/v1/clusters/fleet-default/edge-1").await["agentVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(version().await, "test");
+    let resp = agent
+        .http
+        .post(format!("{}/agent/v1/status", agent.base))
+        .bearer_auth(&agent.credential)
+        .json(&json!({"agentVersion": "v2.0.1", "bundles": []}))
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(version().await, "v2.0.1");
+    // The store has it too (what a restart or another replica reads).
+    let rows = mgr.manager.store.clusters_since(0).await.expect("clusters");
+    assert!(rows
+        .iter()
+        .any(|c| c.name == "edge-1" && c.agent_version == "v2.0.1"));
+}
