@@ -1367,6 +1367,33 @@ fn output_is_capped() {
 }
 
 #[test]
+fn silent_loops_are_bounded_by_steps() {
+    assert_eq!(ctx().limits.max_steps, 100_000_000);
+    let mut cx = ctx();
+    cx.limits.max_steps = 1_000_000;
+    // Nested loops emitting nothing: 10^12 iterations, no output limit ever reached.
+    let e = render_one(
+        "a: 1\n{{ range until 1000000 }}{{ range until 1000000 }}{{ end }}{{ end }}",
+        &cx,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("t.yaml:2:") && e.contains("exceeded 1000000 template steps"),
+        "{e}"
+    );
+    // Exponential recursion under the depth limit is caught the same way.
+    let e = render_one(
+        r#"{{ define "b" }}{{ if lt (len .) 60 }}{{ include "b" (append . 1) }}{{ include "b" (append . 1) }}{{ end }}{{ end }}{{ include "b" list }}"#,
+        &cx,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("exceeded 1000000 template steps"), "{e}");
+    assert!(render_one("{{ range until 1000 }}{{ end }}ok", &cx).is_ok());
+}
+
+#[test]
 fn later_templates_see_earlier_set_calls_in_helm_order() {
     // Helm runs templates deepest path first, then in reverse lexical order, over one
     // shared values tree: b.yaml runs before a.yaml and its `set` is visible there.

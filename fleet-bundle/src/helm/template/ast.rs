@@ -32,6 +32,19 @@ pub enum Node {
     Continue(usize),
 }
 
+impl Node {
+    /// Where the node starts in its source, for errors; literal text has no position of
+    /// its own.
+    pub fn pos(&self) -> Option<usize> {
+        match self {
+            Node::Text(_) => None,
+            Node::Action(pipe) => Some(pipe.pos),
+            Node::If(b) | Node::With(b) | Node::Range(b) => Some(b.pos),
+            Node::Template { pos, .. } | Node::Break(pos) | Node::Continue(pos) => Some(*pos),
+        }
+    }
+}
+
 /// The shared shape of `if`, `with` and `range`.
 #[derive(Debug, Clone)]
 pub struct Branch {

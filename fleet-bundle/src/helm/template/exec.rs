@@ -6,8 +6,9 @@
 //! every other function comes from [`crate::helm::funcs`].
 //!
 //! Hostile templates are bounded: nested `include`/`tpl`/`template` calls stop at
-//! [`Limits::max_depth`], and any output buffer growing past [`Limits::max_output`]
-//! stops the render.
+//! [`Limits::max_depth`], any output buffer growing past [`Limits::max_output`] stops the
+//! render, and so does walking more than [`Limits::max_steps`] nodes (loops that emit
+//! nothing, such as nested `range until 10000000`, would otherwise run for hours).
 
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -27,6 +28,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Bytes of any one output (a template's, or an `include`'s).
     pub max_output: usize,
+    /// Template nodes walked in one render, all templates together. The heaviest real
+    /// charts walk a few million; at this bound a render stops within seconds.
+    pub max_steps: u64,
 }
 
 impl Default for Limits {
@@ -34,6 +38,7 @@ impl Default for Limits {
         Limits {
             max_depth: 1000,
             max_output: 64 << 20,
+            max_steps: 100_000_000,
         }
     }
 }
@@ -125,6 +130,8 @@ pub struct Exec<'a> {
     set: &'a TemplateSet,
     limits: Limits,
     depth: usize,
+    /// Nodes walked so far, against [`Limits::max_steps`].
+    steps: u64,
     /// Templates defined by enclosing `tpl` texts, innermost last.
     overlays: Vec<Rc<TplTree>>,
     tpl_cache: NameMap<Rc<TplTree>>,
@@ -138,6 +145,7 @@ impl<'a> Exec<'a> {
             set,
             limits,
             depth: 0,
+            steps: 0,
             overlays: Vec::new(),
             tpl_cache: NameMap::default(),
         }
@@ -231,7 +239,28 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
+    /// Counts `n` steps against [`Limits::max_steps`]; `pos` says where for the error.
+    fn step(&mut self, fr: &Frame, pos: impl FnOnce() -> usize, n: u64) -> R<()> {
+        self.steps += n;
+        if self.steps > self.limits.max_steps {
+            return Err(self.limit(
+                fr,
+                pos(),
+                format!(
+                    "exceeded {} template steps in one render: a loop that does not end in time",
+                    self.limits.max_steps
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn walk(&mut self, fr: &mut Frame, dot: &Value, list: &[Node], out: &mut String) -> R<Flow> {
+        self.step(
+            fr,
+            || list.iter().find_map(Node::pos).unwrap_or(0),
+            list.len() as u64,
+        )?;
         for node in list {
             match node {
                 Node::Text(t) => {
@@ -336,6 +365,8 @@ impl<'a> Exec<'a> {
         let mark = fr.vars.len();
         let decl = &b.pipe.decl;
         let mut one = |this: &mut Self, fr: &mut Frame, key: Value, elem: Value| -> R<bool> {
+            // Each iteration is a step even when its body is empty.
+            this.step(fr, || b.pos, 1)?;
             if !decl.is_empty() {
                 if b.pipe.is_assign {
                     let first = if decl.len() > 1 {
