@@ -72,6 +72,23 @@ pub struct Cell {
     pub updated_at: i64,
 }
 
+#[cfg(test)]
+impl Cell {
+    /// A cell in `state` with nothing else known: the base of the tests' fixtures.
+    pub(crate) fn blank(bundle: u32, state: BundleState) -> Cell {
+        Cell {
+            bundle,
+            state,
+            message: String::new(),
+            deployment_id: String::new(),
+            applied_id: String::new(),
+            reported: None,
+            resources: 0,
+            updated_at: 0,
+        }
+    }
+}
+
 /// One cluster and the state of every bundle targeted at it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterRow {
@@ -549,16 +566,7 @@ mod tests {
 
     #[test]
     fn worst_state_follows_fleet_ranking() {
-        let cell = |state| Cell {
-            bundle: 0,
-            state,
-            message: String::new(),
-            deployment_id: String::new(),
-            applied_id: String::new(),
-            reported: None,
-            resources: 0,
-            updated_at: 0,
-        };
+        let cell = |state| Cell::blank(0, state);
         let mut row = ClusterRow {
             namespace: "ns".into(),
             name: "c".into(),

@@ -839,14 +839,11 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, st)| Cell {
-                    bundle: i as u32,
-                    state: *st,
-                    message: String::new(),
                     deployment_id: "d".into(),
                     applied_id: "d".into(),
                     reported: Some(*st),
-                    resources: 0,
                     updated_at: 1,
+                    ..Cell::blank(i as u32, *st)
                 })
                 .collect(),
         })
@@ -991,16 +988,7 @@ mod tests {
                     groups: vec![],
                     agent_version: "v1".into(),
                     cells: (0..100)
-                        .map(|b| Cell {
-                            bundle: b as u32,
-                            state: state_of(c, b),
-                            message: String::new(),
-                            deployment_id: String::new(),
-                            applied_id: String::new(),
-                            reported: None,
-                            resources: 0,
-                            updated_at: 0,
-                        })
+                        .map(|b| Cell::blank(b as u32, state_of(c, b)))
                         .collect(),
                 })
             })
