@@ -291,11 +291,21 @@ impl TestFleet {
             timeout,
             Duration::from_millis(500),
             || async {
-                let st = self.status()?;
-                let at_commit = match commit {
+                // The index first, then the dashboard's picture, which must show the
+                // same commit on every bundle: its states are derived against the
+                // bundles it lists, so a picture from before the push cannot pass.
+                let indexed = match commit {
                     None => true,
                     Some(c) => self.bundle_commits()?.iter().all(|b| b == c),
                 };
+                let st = self.status()?;
+                let pictured = match commit {
+                    None => true,
+                    Some(c) => st["bundles"]
+                        .as_array()
+                        .is_some_and(|bs| !bs.is_empty() && bs.iter().all(|b| b["commit"] == c)),
+                };
+                let at_commit = indexed && pictured;
                 let s = &st["summary"];
                 let ready =
                     s["desiredReady"].as_u64().unwrap_or(0) > 0 && s["ready"] == s["desiredReady"];

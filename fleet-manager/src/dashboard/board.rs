@@ -51,8 +51,11 @@ pub const REPORT_SCAN: Duration = Duration::from_secs(5);
 /// How often everything is re-read regardless of change signals: a safety net only, as
 /// a full rebuild decodes every report (seconds of CPU at 100,000 clusters).
 pub const RESYNC: Duration = Duration::from_secs(300);
-/// The shortest time between two full rebuilds triggered by changes.
-pub const MIN_FULL_GAP: Duration = Duration::from_secs(2);
+/// The shortest time between two full rebuilds triggered by changes. Short, because
+/// until the rebuild the picture shows the previous desired state (a push not yet
+/// reflected); the real spacing comes from the rebuild's own cost (see
+/// [`RefreshState::full_due`]), which only large fleets make long.
+pub const MIN_FULL_GAP: Duration = Duration::from_millis(250);
 
 /// The derived state of one bundle on one cluster, as the pages list it.
 #[derive(Debug, Clone, PartialEq, Eq)]
