@@ -34,6 +34,7 @@ pub mod git;
 pub mod leader;
 pub mod manager;
 pub mod metrics;
+pub mod report_memory;
 pub mod resources;
 pub mod rollout;
 pub mod secrets;

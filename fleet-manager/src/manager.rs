@@ -115,6 +115,8 @@ pub struct Manager {
     status_dirty: std::sync::Mutex<HashSet<(String, String)>>,
     /// Wakes the dashboard's board: a report was stored or a reload changed the index.
     pub board_wake: Arc<Notify>,
+    /// Recognises heartbeats that re-send what is stored.
+    report_fingerprints: crate::report_memory::ReportFingerprints,
 }
 
 impl Manager {
@@ -138,6 +140,7 @@ impl Manager {
             git_wake: Arc::new(crate::git::Triggers::default()),
             status_dirty: std::sync::Mutex::new(HashSet::new()),
             board_wake: Arc::new(Notify::new()),
+            report_fingerprints: Default::default(),
         }))
     }
 
@@ -599,6 +602,7 @@ impl Manager {
         cluster: &crate::targeting::ClusterHandle,
         report: StatusReport,
     ) -> Result<usize, ManagerError> {
+        let epoch = self.index.bundle_epoch();
         let Some((_, desired)) = self.index.desired(cluster.id) else {
             return Err(ManagerError::NotFound(
                 "cluster no longer registered".into(),
@@ -614,6 +618,12 @@ impl Manager {
                 .touch_cluster(&cluster.namespace, &cluster.name, at, &agent_version)
                 .await?;
             self.index.set_agent_version(cluster.id, &agent_version);
+        }
+        // A heartbeat re-sending what this replica already stored is answered from memory.
+        let fingerprint = self.report_fingerprints.of(epoch, &desired.etag, &report);
+        if self.index.last_report(cluster.id) == fingerprint {
+            self.metrics.status_unchanged.inc();
+            return Ok(0);
         }
         let mut records = Vec::with_capacity(report.bundles.len());
         let mut wake_rollout = false;
@@ -664,6 +674,12 @@ impl Manager {
             .into_iter()
             .filter(|&written| written)
             .count();
+        self.index.set_last_report(cluster.id, fingerprint);
+        if stored > 0 {
+            self.metrics.status_stored.inc();
+        } else {
+            self.metrics.status_unchanged.inc();
+        }
         if wake_rollout {
             self.rollout_wake.notify_one();
         }

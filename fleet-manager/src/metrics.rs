@@ -16,6 +16,10 @@ pub struct Metrics {
     /// `desired_answers` for 200 and 304, resolved once (the poll hot path).
     pub desired_200: prometheus::IntCounter,
     pub desired_304: prometheus::IntCounter,
+    /// Status reports by outcome: `stored` (a record changed), `unchanged` (a heartbeat).
+    pub status_reports: IntCounterVec,
+    pub status_stored: prometheus::IntCounter,
+    pub status_unchanged: prometheus::IntCounter,
     pub targeting_seconds: HistogramVec,
     pub agents_online: IntGauge,
     pub clusters: IntGauge,
@@ -57,6 +61,13 @@ impl Metrics {
             ),
             &["code"],
         )?;
+        let status_reports = IntCounterVec::new(
+            Opts::new(
+                "fleet_status_reports_total",
+                "Agent status reports by outcome (stored, or unchanged heartbeats)",
+            ),
+            &["outcome"],
+        )?;
         let targeting_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "fleet_targeting_recompute_seconds",
@@ -82,6 +93,7 @@ impl Metrics {
         registry.register(Box::new(git_sync_seconds.clone()))?;
         registry.register(Box::new(git_sync_errors.clone()))?;
         registry.register(Box::new(desired_answers.clone()))?;
+        registry.register(Box::new(status_reports.clone()))?;
         registry.register(Box::new(targeting_seconds.clone()))?;
         registry.register(Box::new(agents_online.clone()))?;
         registry.register(Box::new(clusters.clone()))?;
@@ -89,10 +101,15 @@ impl Metrics {
         registry.register(Box::new(is_leader.clone()))?;
         let desired_200 = desired_answers.with_label_values(&["200"]);
         let desired_304 = desired_answers.with_label_values(&["304"]);
+        let status_stored = status_reports.with_label_values(&["stored"]);
+        let status_unchanged = status_reports.with_label_values(&["unchanged"]);
         Ok(Metrics {
             registry,
             desired_200,
             desired_304,
+            status_reports,
+            status_stored,
+            status_unchanged,
             api_latency,
             git_sync_seconds,
             git_sync_errors,

@@ -17,7 +17,7 @@
 //! keys whose ETag changed, and a cluster moving to another key wakes its old key.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use fleet_bundle::bundle::{BundleDeploymentOptions, BundleSpec, BundleTarget};
@@ -52,6 +52,9 @@ pub struct ClusterSlot {
     /// The last-seen time last written to the store: heartbeats are flushed in batches
     /// and only once they moved by a granularity (see [`Index::heartbeats_due`]).
     pub stored_seen: AtomicI64,
+    /// Fingerprint of the last status report handled for this cluster, 0 for none (see
+    /// [`crate::report_memory`]).
+    pub reported: AtomicU64,
 }
 
 /// A cluster group as targeting sees it.
@@ -179,6 +182,9 @@ pub struct Index {
     inner: RwLock<Inner>,
     cache: RwLock<HashMap<TargetKey, Arc<Desired>>>,
     watchers: std::sync::Mutex<HashMap<TargetKey, watch::Sender<u64>>>,
+    /// Moves on every bundle reload: reports may have been deleted with a bundle, so
+    /// remembered report fingerprints ([`crate::report_memory`]) must not match across it.
+    bundle_epoch: AtomicU64,
 }
 
 #[derive(Default)]
@@ -723,6 +729,7 @@ impl Index {
                 credential,
                 last_seen: AtomicI64::new(r.last_seen),
                 stored_seen: AtomicI64::new(r.last_seen),
+                reported: AtomicU64::new(0),
             };
             let id = match existing {
                 Some(id) => {
@@ -780,6 +787,7 @@ impl Index {
         let Ok(mut inner) = self.inner.write() else {
             return;
         };
+        self.bundle_epoch.fetch_add(1, Ordering::Relaxed);
         let mut named: HashMap<u16, HashSet<String>> = HashMap::new();
         let mut name_dependent = HashSet::new();
         let mut bundles = Vec::with_capacity(records.len());
@@ -867,6 +875,29 @@ impl Index {
         if let Ok(inner) = self.inner.read() {
             if let Some(slot) = inner.slot(id) {
                 slot.last_seen.store(at, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// See [`Index::bundle_epoch`](Index).
+    pub fn bundle_epoch(&self) -> u64 {
+        self.bundle_epoch.load(Ordering::Relaxed)
+    }
+
+    /// The fingerprint of the last report handled for a cluster (0: none).
+    pub fn last_report(&self, id: ClusterId) -> u64 {
+        self.inner.read().ok().map_or(0, |inner| {
+            inner
+                .slot(id)
+                .map_or(0, |slot| slot.reported.load(Ordering::Relaxed))
+        })
+    }
+
+    /// Remembers the fingerprint of a report whose records the store now holds.
+    pub fn set_last_report(&self, id: ClusterId, fingerprint: u64) {
+        if let Ok(inner) = self.inner.read() {
+            if let Some(slot) = inner.slot(id) {
+                slot.reported.store(fingerprint, Ordering::Relaxed);
             }
         }
     }

@@ -620,3 +620,119 @@ async fn a_report_records_a_new_agent_version() {
         .iter()
         .any(|c| c.name == "edge-1" && c.agent_version == "v2.0.1"));
 }
+
+/// A heartbeat re-sending a stored report is answered from memory (no store work), but
+/// not across a bundle reload: a bundle deleted and re-created with the same content
+/// lost its reports, and the next heartbeat must put them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_are_answered_from_memory_until_bundles_reload() {
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
+    let work = WorkRepo::new(path.to_str().expect("utf8 path"));
+    seed(&work);
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    api.apply(&gitrepo("apps", "fleet-default", &url, "")).await;
+    let agent = api
+        .register("fleet-default", "edge-1", json!({"env": "dev"}))
+        .await;
+    eventually(30, "bundles on edge-1", || async {
+        match agent.bundles().await.len() {
+            2 => Ok(()),
+            n => Err(format!("{n} bundles")),
+        }
+    })
+    .await;
+    let store = &mgr.manager.store;
+    let metrics = &mgr.manager.metrics;
+    let rows = || async {
+        store
+            .statuses_of_cluster("fleet-default", "edge-1")
+            .await
+            .expect("statuses")
+            .len()
+    };
+    // What the agent sends, then re-sends unchanged as its heartbeat.
+    let report: Vec<_> = agent
+        .state()
+        .await
+        .deployments
+        .iter()
+        .map(|d| agent.entry(&d.bundle, &d.deployment_id, BundleState::Ready))
+        .collect();
+    assert_eq!(agent.report(report.clone()).await, StatusCode::NO_CONTENT);
+    assert_eq!(rows().await, 2);
+    let (stored, unchanged) = (metrics.status_stored.get(), metrics.status_unchanged.get());
+    assert_eq!(agent.report(report.clone()).await, StatusCode::NO_CONTENT);
+    assert_eq!(metrics.status_unchanged.get(), unchanged + 1, "a heartbeat");
+
+    // Another replica deletes a bundle and re-creates it, identical: its report row is
+    // gone while this replica still remembers having stored it.
+    let web = store
+        .list_bundles(Some("fleet-default"))
+        .await
+        .expect("bundles")
+        .into_iter()
+        .find(|b| b.name == "apps-web")
+        .expect("apps-web");
+    let epoch = mgr.manager.index.bundle_epoch();
+    assert!(store
+        .delete_bundle("fleet-default", "apps-web")
+        .await
+        .expect("delete"));
+    store.put_bundle(&web).await.expect("re-create");
+    assert_eq!(rows().await, 1);
+    eventually(30, "the bundle reload", || async {
+        if mgr.manager.index.bundle_epoch() > epoch {
+            Ok(())
+        } else {
+            Err("not reloaded".to_string())
+        }
+    })
+    .await;
+    // Without the reload rule this heartbeat would be answered from memory.
+    assert_eq!(agent.report(report).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        rows().await,
+        2,
+        "the heartbeat after the reload put the report back"
+    );
+    assert_eq!(metrics.status_stored.get(), stored + 1);
+}
+
+/// The desired-state poll is served outside the router; its errors are the router's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desired_poll_rejects_bad_requests_like_every_route() {
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let agent = api.register("fleet-default", "c1", json!({})).await;
+    let http = reqwest::Client::new();
+    let get = |query: &str, credential: Option<&str>| {
+        let mut req = http.get(format!("{}/agent/v1/desired{query}", api.base));
+        if let Some(c) = credential {
+            req = req.bearer_auth(c);
+        }
+        req.send()
+    };
+    let resp = get("", None).await.expect("get");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let v: serde_json::Value = resp.json().await.expect("json error body");
+    assert_eq!(v["code"], "missing_credential");
+    let resp = get("", Some("not-a-credential")).await.expect("get");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    for bad in ["?wait=forever", "?wait=-1", "?wait=99999999999999999999999"] {
+        let resp = get(bad, Some(&agent.credential)).await.expect("get");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let resp = get("?wait=0", Some(&agent.credential)).await.expect("get");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().contains_key("etag"));
+    // Other methods still reach the router, which refuses them.
+    let resp = http
+        .post(format!("{}/agent/v1/desired", api.base))
+        .bearer_auth(&agent.credential)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
