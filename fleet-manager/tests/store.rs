@@ -199,6 +199,44 @@ async fn contract(store: Store) {
         vec![("fleet-default".into(), "b".into(), "WaitApplied".into(), 1)]
     );
 
+    // Several clusters' reports in one call, across more than one 500-cluster query.
+    let mut others = Vec::new();
+    for i in 0..600 {
+        let mut s = status("d2", 1, BundleState::Ready);
+        s.cluster = format!("many-{i:03}");
+        others.push(s);
+    }
+    assert!(store
+        .put_statuses(&others)
+        .await
+        .expect("put")
+        .iter()
+        .all(|&w| w));
+    let names: Vec<String> = (0..600)
+        .step_by(2)
+        .map(|i| format!("many-{i:03}"))
+        .collect();
+    let mut asked: Vec<&str> = names.iter().map(String::as_str).collect();
+    asked.push("c1");
+    asked.push("never-reported");
+    let got = store
+        .statuses_of_clusters("fleet-default", &asked)
+        .await
+        .expect("statuses");
+    assert_eq!(got.len(), 301, "the 300 asked for plus c1");
+    assert!(got
+        .iter()
+        .any(|r| r.cluster == "c1" && r.deployment_id == "d2"));
+    assert!(
+        !got.iter().any(|r| r.cluster == "many-001"),
+        "only those asked for"
+    );
+    assert!(store
+        .statuses_of_clusters("elsewhere", &asked)
+        .await
+        .expect("statuses")
+        .is_empty());
+
     assert!(store
         .remove_cluster("fleet-default", "c1")
         .await

@@ -125,8 +125,11 @@ pub struct Snapshot {
     pub clusters: Vec<Arc<ClusterRow>>,
     pub gitrepos: Vec<ObjectRecord>,
     pub groups: Vec<ObjectRecord>,
-    /// Last agent contact per (namespace, name), refreshed every tick.
-    pub last_seen: HashMap<(String, String), i64>,
+    /// Last agent contact per (namespace, name), re-read every [`last_seen_refresh`] or
+    /// when something else changed, and shared between pictures otherwise (reading it
+    /// allocates per cluster: at 100,000 clusters, doing so on every report-driven
+    /// refresh was most of a first deployment's manager CPU).
+    pub last_seen: Arc<HashMap<(String, String), i64>>,
     /// Seconds without contact after which a cluster is offline.
     pub offline_after: i64,
 }
@@ -249,21 +252,28 @@ impl Board {
         if !full && !changed && dirty.is_empty() && !last_seen_due {
             return Ok(false);
         }
+        let last_seen = if full || changed || last_seen_due {
+            state.last_seen_at = Some(Instant::now());
+            Arc::new(
+                manager
+                    .index
+                    .last_seen_all()
+                    .into_iter()
+                    .map(|(ns, n, s)| ((ns, n), s))
+                    .collect(),
+            )
+        } else {
+            old.last_seen.clone()
+        };
         let mut next = Snapshot {
             version: old.version,
             bundles: Vec::new(),
             clusters: Vec::new(),
             gitrepos,
             groups: Vec::new(),
-            last_seen: manager
-                .index
-                .last_seen_all()
-                .into_iter()
-                .map(|(ns, n, s)| ((ns, n), s))
-                .collect(),
+            last_seen,
             offline_after,
         };
-        state.last_seen_at = Some(Instant::now());
         if full {
             let started = Instant::now();
             rebuild(manager, &mut next).await?;
@@ -281,15 +291,34 @@ impl Board {
             next.bundles = old.bundles.clone();
             next.groups = old.groups.clone();
             next.clusters = old.clusters.clone();
-            // Exactly the clusters whose reports were stored since the previous tick.
+            // Exactly the clusters whose reports were stored since the previous tick, their
+            // reports read in a few queries per workspace.
+            let mut by_workspace: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for (ns, name) in dirty {
-                let Some(i) = next.cluster_index(&ns, &name) else {
-                    continue;
-                };
-                let row = cluster_row(manager, &next.bundles, &next.clusters[i]).await?;
-                if *next.clusters[i] != row {
-                    next.clusters[i] = Arc::new(row);
-                    changed = true;
+                by_workspace.entry(ns).or_default().push(name);
+            }
+            for (ns, names) in by_workspace {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let mut reports: HashMap<String, HashMap<(String, String), StatusRecord>> =
+                    HashMap::new();
+                for r in manager.store.statuses_of_clusters(&ns, &names).await? {
+                    reports
+                        .entry(r.cluster.clone())
+                        .or_default()
+                        .insert((r.bundle_namespace.clone(), r.bundle.clone()), r);
+                }
+                let none = HashMap::new();
+                for name in names {
+                    let Some(i) = next.cluster_index(&ns, name) else {
+                        continue;
+                    };
+                    let mut row = (*next.clusters[i]).clone();
+                    let of_cluster = reports.get(name).unwrap_or(&none);
+                    row.cells = desired_cells(manager, &next.bundles, &row, of_cluster);
+                    if *next.clusters[i] != row {
+                        next.clusters[i] = Arc::new(row);
+                        changed = true;
+                    }
                 }
             }
         }
@@ -447,23 +476,6 @@ async fn rebuild(manager: &Manager, next: &mut Snapshot) -> Result<(), StoreErro
 }
 
 /// A cluster's row re-read from its reports.
-async fn cluster_row(
-    manager: &Manager,
-    bundles: &[BundleRecord],
-    old: &ClusterRow,
-) -> Result<ClusterRow, StoreError> {
-    let reports: HashMap<(String, String), StatusRecord> = manager
-        .store
-        .statuses_of_cluster(&old.namespace, &old.name)
-        .await?
-        .into_iter()
-        .map(|r| ((r.bundle_namespace.clone(), r.bundle.clone()), r))
-        .collect();
-    let mut row = old.clone();
-    row.cells = desired_cells(manager, bundles, old, &reports);
-    Ok(row)
-}
-
 /// The cells of a cluster: one per deployment the index gives it, in bundle order.
 fn desired_cells(
     manager: &Manager,

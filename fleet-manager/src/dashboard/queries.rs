@@ -869,12 +869,13 @@ mod tests {
             row("b-1", "dev", &[Modified, Ready]),
             row("b-2", "dev", &[Ready, Ready]),
         ];
-        for c in &s.clusters {
-            s.last_seen
-                .insert((c.namespace.clone(), c.name.clone()), 1000);
-        }
-        s.last_seen
-            .insert(("fleet-default".into(), "b-2".into()), 1);
+        let mut seen: std::collections::HashMap<(String, String), i64> = s
+            .clusters
+            .iter()
+            .map(|c| ((c.namespace.clone(), c.name.clone()), 1000))
+            .collect();
+        seen.insert(("fleet-default".into(), "b-2".into()), 1);
+        s.last_seen = std::sync::Arc::new(seen);
         s
     }
 

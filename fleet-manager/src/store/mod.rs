@@ -1011,6 +1011,39 @@ impl Store {
         rows.iter().map(status_from_row).collect()
     }
 
+    /// Every report of several clusters of one workspace, in one query per 500 clusters:
+    /// how the dashboard re-reads the clusters that reported since its last look (a query
+    /// per cluster queued thousands of round trips behind status writes during a
+    /// deployment).
+    pub async fn statuses_of_clusters(
+        &self,
+        namespace: &str,
+        clusters: &[&str],
+    ) -> Result<Vec<StatusRecord>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in clusters.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let mut params: Vec<Value> = Vec::with_capacity(chunk.len() + 1);
+            params.push(namespace.into());
+            params.extend(chunk.iter().map(|c| Value::from(*c)));
+            let rows = self
+                .db
+                .query(
+                    &format!(
+                        "{STATUS_SELECT} WHERE cluster_namespace = $1 AND cluster IN ({}) ORDER BY cluster, bundle_namespace, bundle",
+                        placeholders.join(", ")
+                    ),
+                    params,
+                )
+                .await?;
+            for r in &rows {
+                out.push(status_from_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts of reports per (bundle namespace, bundle, state), for roll-ups.
     pub async fn status_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
         let rows = self
