@@ -166,8 +166,9 @@ pub async fn start(opts: ServeOptions) -> Result<Running, ServerError> {
         app = app.layer(axum::Extension(verifier.clone()));
     }
     let mut tasks = Vec::new();
+    let serving = manager.clone();
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = crate::api::serve(listener, app, tls).await {
+        if let Err(e) = crate::api::serve(listener, app, serving, tls).await {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     }));

@@ -107,7 +107,7 @@ pub async fn desired(
     // A parked poll keeps only what it needs: the request headers are freed before the
     // wait (10,000 parked polls each holding a header map is megabytes).
     drop(headers);
-    let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(manager.config.max_wait);
+    let wait = spread(Duration::from_secs(q.wait.unwrap_or(0)).min(manager.config.max_wait));
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let (key, desired) = manager.index.desired(cluster.id).ok_or_else(|| {
@@ -117,11 +117,7 @@ pub async fn desired(
             )
         })?;
         if client_etag.as_deref() != Some(desired.etag.as_str()) {
-            manager
-                .metrics
-                .desired_answers
-                .with_label_values(&["200"])
-                .inc();
+            manager.metrics.desired_200.inc();
             let body = format!(
                 "{{\"clusterName\":{},\"clusterLabels\":{},\"clusterAnnotations\":{{}},\"deployments\":{}}}",
                 serde_json::to_string(&cluster.name).unwrap_or_default(),
@@ -139,11 +135,7 @@ pub async fn desired(
             return Ok(resp);
         }
         if tokio::time::Instant::now() >= deadline {
-            manager
-                .metrics
-                .desired_answers
-                .with_label_values(&["304"])
-                .inc();
+            manager.metrics.desired_304.inc();
             let mut resp = StatusCode::NOT_MODIFIED.into_response();
             if let Ok(v) = HeaderValue::from_str(&desired.etag) {
                 resp.headers_mut().insert(header::ETAG, v);
@@ -166,6 +158,42 @@ pub async fn desired(
             // Timed out: loop once more to answer 304 with the current ETag.
         }
     }
+}
+
+/// A long-poll's wait, shortened by up to a quarter at random, as the kube-apiserver
+/// randomizes watch timeouts: a push answers every agent at the same moment, and without
+/// this their polls would expire, renew and heartbeat in lockstep from then on, in bursts
+/// of the whole fleet instead of a steady trickle.
+fn spread(wait: Duration) -> Duration {
+    if wait < Duration::from_secs(4) {
+        return wait;
+    }
+    wait.mul_f64(1.0 - rand::random::<f64>() / 4.0)
+}
+
+/// Whether `req` is a desired-state poll, which [`super::serve`] answers with
+/// [`desired_poll`] instead of the router.
+pub fn is_desired_poll<B>(req: &axum::http::Request<B>) -> bool {
+    req.method() == axum::http::Method::GET && req.uri().path() == "/agent/v1/desired"
+}
+
+/// [`desired`] without the router: the same extractors and handler, so the answers
+/// (errors included) are the router's.
+pub async fn desired_poll(manager: Arc<Manager>, req: axum::extract::Request) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    let cluster = match AgentCluster::from_request_parts(&mut parts, &manager).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let query = match Query::<WaitQuery>::try_from_uri(&parts.uri) {
+        Ok(q) => q,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let headers = std::mem::take(&mut parts.headers);
+    drop(parts);
+    desired(State(manager), cluster, query, headers)
+        .await
+        .into_response()
 }
 
 /// `GET /agent/v1/content/{digest}`: only content this cluster is targeted with.
@@ -225,4 +253,23 @@ pub async fn status(
     }
     manager.report_status(&cluster, report).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_poll_waits_are_spread_over_their_last_quarter() {
+        let wait = Duration::from_secs(60);
+        let waits: Vec<Duration> = (0..200).map(|_| spread(wait)).collect();
+        assert!(waits
+            .iter()
+            .all(|w| *w <= wait && *w >= Duration::from_secs(45)));
+        let min = waits.iter().min().copied().unwrap_or_default();
+        let max = waits.iter().max().copied().unwrap_or_default();
+        assert!(max - min > Duration::from_secs(5), "{min:?}..{max:?}");
+        assert_eq!(spread(Duration::from_secs(2)), Duration::from_secs(2));
+        assert_eq!(spread(Duration::ZERO), Duration::ZERO);
+    }
 }

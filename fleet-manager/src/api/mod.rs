@@ -177,9 +177,15 @@ async fn observe(State(manager): State<Arc<Manager>>, req: Request, next: Next) 
 /// With TLS that verifies client certificates, every request of a connection carries
 /// that connection's [`ClientCert`] as an extension, for the agent API's mTLS checks
 /// ([`client_cert`]).
+///
+/// The desired-state long-poll, the one request every agent keeps open, skips the
+/// router and its middleware ([`agent::desired_poll`]): a parked poll then holds one
+/// future inline in its task instead of four boxed layers, about half its memory, and
+/// each renewal allocates less.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    manager: Arc<Manager>,
     tls: Option<TlsServer>,
 ) -> std::io::Result<()> {
     loop {
@@ -194,6 +200,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let manager = manager.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
@@ -205,7 +212,7 @@ pub async fn serve(
                             let client = tls
                                 .client_cert_mode
                                 .map(|mode| ClientCert::of_connection(mode, s.get_ref().1, peer));
-                            serve_connection(TokioIo::new(s), app, client).await
+                            serve_connection(TokioIo::new(s), app, manager, client).await
                         }
                         // A client certificate from another CA ends here: say so at info,
                         // since it is how a misconfigured agent shows up.
@@ -213,23 +220,30 @@ pub async fn serve(
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_connection(TokioIo::new(stream), app, None).await,
+                None => serve_connection(TokioIo::new(stream), app, manager, None).await,
             }
         });
     }
 }
 
-async fn serve_connection<I>(io: I, app: Router, client: Option<ClientCert>)
+async fn serve_connection<I>(io: I, app: Router, manager: Arc<Manager>, client: Option<ClientCert>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
+        let manager = manager.clone();
         let mut req = req.map(axum::body::Body::new);
         if let Some(c) = &client {
             req.extensions_mut().insert(c.clone());
         }
-        async move { tower::ServiceExt::oneshot(app, req).await }
+        async move {
+            if agent::is_desired_poll(&req) {
+                Ok(agent::desired_poll(manager, req).await)
+            } else {
+                tower::ServiceExt::oneshot(app, req).await
+            }
+        }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
