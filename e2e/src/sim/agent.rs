@@ -88,6 +88,7 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
     let mut fetched: HashSet<String> = HashSet::new();
     let mut last_report: Option<StatusReport> = None;
     let mut last_post = tokio::time::Instant::now();
+    let mut heartbeat = spread(shared.heartbeat);
     let mut counted_epoch = 0u64;
     let mut backoff = Duration::from_millis(200);
 
@@ -112,11 +113,27 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
             continue;
         };
 
-        let poll = poll(&shared, client, &cred, etag.as_deref());
-        let answer = tokio::select! {
-            a = poll => a,
-            _ = stop.changed() => break,
+        // The heartbeat runs on its own timer while the poll is parked, as the real
+        // agent's reporter does, spread like the real agent's.
+        let answer = {
+            let poll = poll(&shared, client, &cred, etag.as_deref());
+            tokio::pin!(poll);
+            loop {
+                let beat = tokio::time::sleep_until(last_post + heartbeat);
+                tokio::select! {
+                    a = &mut poll => break Some(a),
+                    _ = stop.changed() => break None,
+                    _ = beat, if last_report.is_some() => {
+                        if let Some(report) = &last_report {
+                            let _ = post_status(&shared, client, &cred, report).await;
+                        }
+                        last_post = tokio::time::Instant::now();
+                        heartbeat = spread(shared.heartbeat);
+                    }
+                }
+            }
         };
+        let Some(answer) = answer else { break };
         match answer {
             Ok(Poll::Changed(new_etag, desired)) => {
                 etag = Some(new_etag);
@@ -143,14 +160,7 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
                 last_report = Some(report);
                 backoff = Duration::from_millis(200);
             }
-            Ok(Poll::Unchanged) => {
-                if last_post.elapsed() >= shared.heartbeat {
-                    if let Some(report) = &last_report {
-                        let _ = post_status(&shared, client, &cred, report).await;
-                    }
-                    last_post = tokio::time::Instant::now();
-                }
-            }
+            Ok(Poll::Unchanged) => {}
             Ok(Poll::Unknown) => {
                 credential = None;
                 etag = None;
@@ -162,6 +172,11 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
             }
         }
     }
+}
+
+/// The real agent's heartbeat spread: between three quarters of `period` and all of it.
+fn spread(period: Duration) -> Duration {
+    period.mul_f64(1.0 - rand::random::<f64>() / 4.0)
 }
 
 async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) {
