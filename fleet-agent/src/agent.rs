@@ -87,7 +87,7 @@ impl AgentConfig {
             release_namespace: "fleet-system".into(),
             poll_wait: Duration::from_secs(60),
             resync_interval: Duration::from_secs(30),
-            heartbeat_interval: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(300),
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             allowed_namespaces: Vec::new(),

@@ -66,8 +66,10 @@ pub struct RunArgs {
     /// Seconds between full re-checks of every bundle (watches catch changes sooner).
     #[arg(long, default_value_t = 30)]
     pub resync_seconds: u64,
-    /// Seconds between heartbeats (status reports without changes).
-    #[arg(long, default_value_t = 60)]
+    /// Seconds between heartbeats: the unchanged status re-sent, so a manager that lost
+    /// it gets it back. Liveness does not need them (every long-poll counts as contact),
+    /// and changes are reported at once; Fleet's agent checks in every 15 minutes.
+    #[arg(long, default_value_t = 300)]
     pub heartbeat_seconds: u64,
     /// Longest wait between retries to the manager, in seconds.
     #[arg(long, default_value_t = 60)]

@@ -21,9 +21,10 @@ struct Args {
     /// HTTP/2 connections the agents share.
     #[arg(long)]
     connections: Option<usize>,
-    /// Seconds to measure the idle fleet: a whole number of long-poll waits, since the
-    /// agents poll in step after a deployment.
-    #[arg(long, default_value_t = 120)]
+    /// Seconds to measure the idle fleet: a whole heartbeat period (which also spans
+    /// several long-poll waits), since every agent reported at the same moment after the
+    /// deployment and a shorter window would miss their heartbeats.
+    #[arg(long, default_value_t = 300)]
     idle_seconds: u64,
     /// Long-poll wait asked for by each agent (the real agent's default
     /// `--poll-wait-seconds`).
@@ -31,7 +32,7 @@ struct Args {
     wait_seconds: u64,
     /// Seconds between heartbeats of an idle agent (the real agent's default
     /// `--heartbeat-seconds`).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 300)]
     heartbeat_seconds: u64,
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 600)]

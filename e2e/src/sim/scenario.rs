@@ -219,9 +219,10 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
     .await?;
     let first_deploy_time = started.elapsed();
 
-    // Idle: only long-poll renewals and heartbeats. Every agent got its answer at about
-    // the same moment, so their polls stay in step: the window must span whole wait
-    // periods (the CLI defaults to two) or it sees only part of a cycle's requests.
+    // Idle: only long-poll renewals and heartbeats. Every agent got its answer and
+    // reported at about the same moment; the manager and the agents spread their waits
+    // from then on, but the window must still span a whole heartbeat period (the CLI's
+    // default) or it misses that cycle's heartbeats.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = procstat::sample(manager.pid())?;
     let (req0, bytes0) = traffic(&shared.stats);
