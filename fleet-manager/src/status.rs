@@ -212,7 +212,7 @@ pub fn derive_state(desired: &BundleDeployment, report: Option<&StatusRecord>) -
 pub struct ClusterSummary {
     pub namespace: String,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    pub labels: std::sync::Arc<BTreeMap<String, String>>,
     pub groups: Vec<String>,
     pub agent_version: String,
     pub last_seen: i64,

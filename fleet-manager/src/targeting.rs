@@ -222,7 +222,8 @@ pub struct ClusterHandle {
 pub struct ClusterView {
     pub namespace: String,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    /// The index's interned set: clusters with equal labels share it.
+    pub labels: Arc<BTreeMap<String, String>>,
     pub agent_version: String,
     pub last_seen: i64,
     pub groups: Vec<String>,
@@ -1020,7 +1021,7 @@ impl Index {
                 ClusterView {
                     namespace: inner.workspaces[s.workspace as usize].clone(),
                     name: s.name.to_string(),
-                    labels: (**labels).clone(),
+                    labels: labels.clone(),
                     agent_version: inner.agent_versions[s.agent_version as usize].clone(),
                     last_seen: s.last_seen.load(Ordering::Relaxed),
                     groups: inner

@@ -237,12 +237,16 @@ where
         if let Some(c) = &client {
             req.extensions_mut().insert(c.clone());
         }
-        async move {
-            if agent::is_desired_poll(&req) {
-                Ok(agent::desired_poll(manager, req).await)
-            } else {
-                tower::ServiceExt::oneshot(app, req).await
-            }
+        // Two futures built here, not one async block holding the request: the task of
+        // a parked poll holds exactly the poll's future, and the router's is boxed (a
+        // task is sized for the largest future it may run).
+        if agent::is_desired_poll(&req) {
+            futures::future::Either::Left(futures::FutureExt::map(
+                agent::desired_poll(manager, req),
+                Ok,
+            ))
+        } else {
+            futures::future::Either::Right(Box::pin(tower::ServiceExt::oneshot(app, req)))
         }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

@@ -64,10 +64,10 @@ pub struct Cell {
     pub bundle: u32,
     pub state: BundleState,
     pub message: String,
-    /// The deploymentID the cluster should run.
-    pub deployment_id: String,
+    /// The deploymentID the cluster should run (interned: see [`Interner`]).
+    pub deployment_id: Arc<str>,
     /// The deploymentID the agent says it applied (empty: no report).
-    pub applied_id: String,
+    pub applied_id: Arc<str>,
     /// The state the agent reported, before derivation (rollouts plan on it).
     pub reported: Option<BundleState>,
     /// How many non-ready and modified resources the report lists.
@@ -83,8 +83,8 @@ impl Cell {
             bundle,
             state,
             message: String::new(),
-            deployment_id: String::new(),
-            applied_id: String::new(),
+            deployment_id: "".into(),
+            applied_id: "".into(),
             reported: None,
             resources: 0,
             updated_at: 0,
@@ -97,7 +97,8 @@ impl Cell {
 pub struct ClusterRow {
     pub namespace: String,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    /// Shared with the index and every cluster with the same labels.
+    pub labels: Arc<BTreeMap<String, String>>,
     pub groups: Vec<String>,
     pub agent_version: String,
     pub cells: Vec<Cell>,
@@ -276,7 +277,9 @@ impl Board {
         };
         if full {
             let started = Instant::now();
-            rebuild(manager, &mut next).await?;
+            // A fresh interner, so IDs no cell holds any more are let go.
+            state.ids = Interner::default();
+            rebuild(manager, &mut next, &mut state.ids).await?;
             state.full_took = started.elapsed();
             changed |= next.clusters != old.clusters
                 || next.bundles != old.bundles
@@ -314,7 +317,8 @@ impl Board {
                     };
                     let mut row = (*next.clusters[i]).clone();
                     let of_cluster = reports.get(name).unwrap_or(&none);
-                    row.cells = desired_cells(manager, &next.bundles, &row, of_cluster);
+                    row.cells =
+                        desired_cells(manager, &next.bundles, &row, of_cluster, &mut state.ids);
                     if *next.clusters[i] != row {
                         next.clusters[i] = Arc::new(row);
                         changed = true;
@@ -349,6 +353,22 @@ impl Default for Board {
     }
 }
 
+/// One shared copy of each deploymentID: every cell names one or two, ~140 bytes each,
+/// and at 100,000 clusters the same few strings were held hundreds of thousands of times.
+#[derive(Debug, Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = s.into();
+        self.0.insert(shared.clone());
+        shared
+    }
+}
+
 /// What the refresh loop remembers between ticks.
 #[derive(Debug, Default)]
 pub struct RefreshState {
@@ -360,6 +380,8 @@ pub struct RefreshState {
     report_scan: Option<(Instant, i64)>,
     /// When the displayed last-seen times were last re-read.
     last_seen_at: Option<Instant>,
+    /// The deploymentIDs the cells hold, emptied by each full rebuild.
+    ids: Interner,
     offline: usize,
 }
 
@@ -412,7 +434,11 @@ async fn refresh_loop(board: Weak<Board>, manager: Weak<Manager>) {
 }
 
 /// Re-reads clusters, bundles, groups and every report.
-async fn rebuild(manager: &Manager, next: &mut Snapshot) -> Result<(), StoreError> {
+async fn rebuild(
+    manager: &Manager,
+    next: &mut Snapshot,
+    ids: &mut Interner,
+) -> Result<(), StoreError> {
     let mut bundles = manager.index.bundle_records();
     bundles.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     next.bundles = bundles;
@@ -435,7 +461,7 @@ async fn rebuild(manager: &Manager, next: &mut Snapshot) -> Result<(), StoreErro
                 agent_version: v.agent_version,
                 cells: Vec::new(),
             };
-            row.cells = desired_cells(manager, &next.bundles, &row, &HashMap::new());
+            row.cells = desired_cells(manager, &next.bundles, &row, &HashMap::new(), ids);
             row
         })
         .collect();
@@ -467,7 +493,7 @@ async fn rebuild(manager: &Manager, next: &mut Snapshot) -> Result<(), StoreErro
             if let Some(desired) =
                 desired_of(manager, &row.namespace, &row.name, &b.namespace, &b.name)
             {
-                *cell = cell_of(bi as u32, &desired, Some(&report));
+                *cell = cell_of(bi as u32, &desired, Some(&report), ids);
             }
         }
     }
@@ -475,13 +501,13 @@ async fn rebuild(manager: &Manager, next: &mut Snapshot) -> Result<(), StoreErro
     Ok(())
 }
 
-/// A cluster's row re-read from its reports.
 /// The cells of a cluster: one per deployment the index gives it, in bundle order.
 fn desired_cells(
     manager: &Manager,
     bundles: &[BundleRecord],
     row: &ClusterRow,
     reports: &HashMap<(String, String), StatusRecord>,
+    ids: &mut Interner,
 ) -> Vec<Cell> {
     let Some((_, desired)) = manager
         .index
@@ -507,6 +533,7 @@ fn desired_cells(
                     bi as u32,
                     d,
                     reports.get(&(d.namespace.clone(), d.bundle.clone())),
+                    ids,
                 )
             })
         })
@@ -533,23 +560,22 @@ fn cell_of(
     bundle: u32,
     desired: &fleet_bundle::deployment::BundleDeployment,
     report: Option<&StatusRecord>,
+    ids: &mut Interner,
 ) -> Cell {
     let d = derive_state(desired, report);
-    let applied_id = report
-        .map(|r| {
-            if r.report.applied_deployment_id.is_empty() {
-                r.deployment_id.clone()
-            } else {
-                r.report.applied_deployment_id.clone()
-            }
-        })
-        .unwrap_or_default();
+    let applied_id = report.map_or("", |r| {
+        if r.report.applied_deployment_id.is_empty() {
+            &r.deployment_id
+        } else {
+            &r.report.applied_deployment_id
+        }
+    });
     Cell {
         bundle,
         state: d.state,
         message: d.message,
-        deployment_id: d.deployment_id,
-        applied_id,
+        deployment_id: ids.get(&d.deployment_id),
+        applied_id: ids.get(applied_id),
         reported: report.map(|r| crate::manager::parse_state(&r.state)),
         resources: u32::try_from(d.non_ready.len() + d.modified.len()).unwrap_or(u32::MAX),
         updated_at: d.updated_at,
@@ -580,12 +606,22 @@ mod tests {
     }
 
     #[test]
+    fn interned_ids_share_one_allocation() {
+        let mut ids = Interner::default();
+        let a = ids.get("s-abc:def");
+        let b = ids.get(&String::from("s-abc:def"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &ids.get("s-other")));
+        assert_eq!(&*a, "s-abc:def");
+    }
+
+    #[test]
     fn worst_state_follows_fleet_ranking() {
         let cell = |state| Cell::blank(0, state);
         let mut row = ClusterRow {
             namespace: "ns".into(),
             name: "c".into(),
-            labels: BTreeMap::new(),
+            labels: Default::default(),
             groups: vec![],
             agent_version: String::new(),
             cells: vec![],

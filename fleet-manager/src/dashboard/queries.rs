@@ -254,7 +254,7 @@ pub struct GroupView {
 pub struct ClusterView {
     pub namespace: String,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    pub labels: std::sync::Arc<BTreeMap<String, String>>,
     pub groups: Vec<String>,
     pub agent_version: String,
     pub last_seen: i64,
@@ -375,8 +375,8 @@ fn deployment_row(s: &Snapshot, c: &ClusterRow, cell: &Cell, at: i64) -> Deploym
         state: cell.state,
         message: redact(&cell.message),
         resources: cell.resources,
-        deployment_id: cell.deployment_id.clone(),
-        applied_deployment_id: cell.applied_id.clone(),
+        deployment_id: cell.deployment_id.to_string(),
+        applied_deployment_id: cell.applied_id.to_string(),
         updated_at: cell.updated_at,
         offline: s.offline(&c.namespace, &c.name, at),
     }
@@ -443,7 +443,7 @@ fn rollout_view(
                     .as_ref()
                     .map(|p| p.deployment.deployment_id.clone()),
                 promoted: state.promoted.contains(&t.name),
-                status: cell.and_then(|c| c.reported.map(|r| (c.applied_id, r))),
+                status: cell.and_then(|c| c.reported.map(|r| (c.applied_id.to_string(), r))),
             }
         })
         .collect();
@@ -832,7 +832,7 @@ mod tests {
         std::sync::Arc::new(ClusterRow {
             namespace: "fleet-default".into(),
             name: name.into(),
-            labels: labels(&[("env", env)]),
+            labels: labels(&[("env", env)]).into(),
             groups: vec![format!("{env}-group")],
             agent_version: "v1".into(),
             cells: states
@@ -985,7 +985,7 @@ mod tests {
                 std::sync::Arc::new(ClusterRow {
                     namespace: "fleet-default".into(),
                     name: format!("cluster-{c:05}"),
-                    labels: labels(&[("env", if c % 2 == 0 { "prod" } else { "dev" })]),
+                    labels: labels(&[("env", if c % 2 == 0 { "prod" } else { "dev" })]).into(),
                     groups: vec![],
                     agent_version: "v1".into(),
                     cells: (0..100)
