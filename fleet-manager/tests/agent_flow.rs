@@ -22,6 +22,36 @@ fn seed(repo: &WorkRepo) -> String {
         .commit_and_push("first")
 }
 
+/// The setup several tests share: a `git daemon` serving the seeded repository, a
+/// manager with a GitRepo for it, and one registered agent.
+struct Seeded {
+    work: WorkRepo,
+    mgr: fleet_manager::server::Running,
+    api: Api,
+    agent: Agent,
+    _daemon: GitDaemon,
+    _dir: tempfile::TempDir,
+}
+
+async fn seeded(cluster: &str, labels: serde_json::Value) -> Seeded {
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
+    let work = WorkRepo::new(path.to_str().expect("utf8 path"));
+    seed(&work);
+    let (mgr, dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    api.apply(&gitrepo("apps", "fleet-default", &url, "")).await;
+    let agent = api.register("fleet-default", cluster, labels).await;
+    Seeded {
+        work,
+        mgr,
+        api,
+        agent,
+        _daemon: daemon,
+        _dir: dir,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_desired_state_and_retargeting() {
     let daemon = GitDaemon::start().expect("git daemon starts");
@@ -184,16 +214,11 @@ async fn push_to_desired_state_and_retargeting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_bundle_keeps_previous_content_and_others_go_out() {
-    let daemon = GitDaemon::start().expect("git daemon starts");
-    let (path, url) = daemon.repo("apps").expect("bare repository");
-    let work = WorkRepo::new(path.to_str().expect("utf8 path"));
-    seed(&work);
-    let (mgr, _dir) = start_manager(None).await;
-    let api = Api::new(mgr.addr);
-    api.apply(&gitrepo("apps", "fleet-default", &url, "")).await;
-    let agent = api
-        .register("fleet-default", "c1", json!({"env": "prod"}))
-        .await;
+    // Bound by reference: the daemon and the manager live as long as `fleet`.
+    let fleet = seeded("c1", json!({"env": "prod"})).await;
+    let Seeded {
+        work, api, agent, ..
+    } = &fleet;
     let first = eventually(30, "first commit deployed", || async {
         let s = agent.state().await;
         if s.deployments.len() == 3 {
@@ -626,16 +651,8 @@ async fn a_report_records_a_new_agent_version() {
 /// lost its reports, and the next heartbeat must put them back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_are_answered_from_memory_until_bundles_reload() {
-    let daemon = GitDaemon::start().expect("git daemon starts");
-    let (path, url) = daemon.repo("apps").expect("bare repository");
-    let work = WorkRepo::new(path.to_str().expect("utf8 path"));
-    seed(&work);
-    let (mgr, _dir) = start_manager(None).await;
-    let api = Api::new(mgr.addr);
-    api.apply(&gitrepo("apps", "fleet-default", &url, "")).await;
-    let agent = api
-        .register("fleet-default", "edge-1", json!({"env": "dev"}))
-        .await;
+    let fleet = seeded("edge-1", json!({"env": "dev"})).await;
+    let Seeded { mgr, agent, .. } = &fleet;
     eventually(30, "bundles on edge-1", || async {
         match agent.bundles().await.len() {
             2 => Ok(()),
