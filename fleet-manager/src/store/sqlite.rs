@@ -82,6 +82,31 @@ impl Sqlite {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
+
+    /// Commits the oldest queued transactions, up to [`MAX_GROUP`], as one group. The
+    /// caller holds the gate; the answers are sent from the blocking thread before it is
+    /// released, so a caller whose transaction was in the group finds its answer once it
+    /// gets in.
+    async fn commit_queued(&self) -> Result<(), StoreError> {
+        let group: Vec<QueuedTx> = {
+            let mut queued = lock(&self.queued)?;
+            let n = queued.len().min(MAX_GROUP);
+            queued.drain(..n).collect()
+        };
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || match conn.lock() {
+            Ok(mut guard) => group_commit(&mut guard, group),
+            Err(_) => {
+                for tx in group {
+                    let _ = tx.reply.send(Err(StoreError::Task(
+                        "the SQLite connection lock is poisoned".into(),
+                    )));
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
@@ -250,69 +275,20 @@ impl Database for Sqlite {
         let (reply, mut answer) = tokio::sync::oneshot::channel();
         lock(&self.queued)?.push(QueuedTx { statements, reply });
         let _turn = self.gate.lock().await;
-        // Whoever held the connection before us may have committed ours with theirs.
-        match answer.try_recv() {
-            Ok(result) => return result,
-            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
-            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                return Err(StoreError::Task(
-                    "a group commit dropped a transaction".into(),
-                ))
-            }
-        }
-        let group: Vec<QueuedTx> = {
-            let mut queued = lock(&self.queued)?;
-            let n = queued.len().min(MAX_GROUP);
-            queued.drain(..n).collect()
-        };
-        let conn = self.conn.clone();
-        // The answers are sent from the blocking thread before the gate is released, so
-        // a caller whose transaction was in this group finds its answer once it gets in.
-        tokio::task::spawn_blocking(move || {
-            let mut guard = match conn.lock() {
-                Ok(g) => g,
-                Err(_) => {
-                    for tx in group {
-                        let _ = tx.reply.send(Err(StoreError::Task(
-                            "the SQLite connection lock is poisoned".into(),
-                        )));
-                    }
-                    return;
+        loop {
+            // Whoever held the connection before us may have committed ours with theirs;
+            // if not, commit the oldest queued, ours among them (the queue is in order).
+            match answer.try_recv() {
+                Ok(result) => return result,
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                    self.commit_queued().await?
                 }
-            };
-            group_commit(&mut guard, group);
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?;
-        match answer.try_recv() {
-            Ok(result) => result,
-            // Ours was not among the first MAX_GROUP: commit it (and those after it) now.
-            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
-                let mine: Vec<QueuedTx> = {
-                    let mut queued = lock(&self.queued)?;
-                    let n = queued.len().min(MAX_GROUP);
-                    queued.drain(..n).collect()
-                };
-                let conn = self.conn.clone();
-                tokio::task::spawn_blocking(move || match conn.lock() {
-                    Ok(mut guard) => group_commit(&mut guard, mine),
-                    Err(_) => {
-                        for tx in mine {
-                            let _ = tx.reply.send(Err(StoreError::Task(
-                                "the SQLite connection lock is poisoned".into(),
-                            )));
-                        }
-                    }
-                })
-                .await
-                .map_err(|e| StoreError::Task(e.to_string()))?;
-                answer
-                    .try_recv()
-                    .map_err(|_| StoreError::Task("a group commit lost a transaction".into()))?
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err(StoreError::Task(
+                        "a group commit dropped a transaction".into(),
+                    ))
+                }
             }
-            Err(_) => Err(StoreError::Task(
-                "a group commit dropped a transaction".into(),
-            )),
         }
     }
 
