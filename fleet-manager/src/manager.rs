@@ -675,16 +675,14 @@ impl Manager {
             .filter(|&written| written)
             .count();
         self.index.set_last_report(cluster.id, fingerprint);
-        if stored > 0 {
-            self.metrics.status_stored.inc();
-        } else {
-            self.metrics.status_unchanged.inc();
-        }
         if wake_rollout {
             self.rollout_wake.notify_one();
         }
         if stored > 0 {
+            self.metrics.status_stored.inc();
             self.mark_status_dirty(&cluster.namespace, &cluster.name);
+        } else {
+            self.metrics.status_unchanged.inc();
         }
         Ok(stored)
     }

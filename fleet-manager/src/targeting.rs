@@ -871,13 +871,16 @@ impl Index {
         inner.by_name.get(&(ws, name.into())).copied()
     }
 
+    /// Runs `f` on a cluster's slot under the read lock: the slots' atomics change
+    /// without the write lock. `None` when the cluster is gone.
+    fn with_slot<T>(&self, id: ClusterId, f: impl FnOnce(&ClusterSlot) -> T) -> Option<T> {
+        let inner = self.inner.read().ok()?;
+        inner.slot(id).map(f)
+    }
+
     /// Notes an agent call (lock-free on the slot).
     pub fn touch(&self, id: ClusterId, at: i64) {
-        if let Ok(inner) = self.inner.read() {
-            if let Some(slot) = inner.slot(id) {
-                slot.last_seen.store(at, Ordering::Relaxed);
-            }
-        }
+        self.with_slot(id, |slot| slot.last_seen.store(at, Ordering::Relaxed));
     }
 
     /// See [`Index::bundle_epoch`](Index).
@@ -887,20 +890,15 @@ impl Index {
 
     /// The fingerprint of the last report handled for a cluster (0: none).
     pub fn last_report(&self, id: ClusterId) -> u64 {
-        self.inner.read().ok().map_or(0, |inner| {
-            inner
-                .slot(id)
-                .map_or(0, |slot| slot.reported.load(Ordering::Relaxed))
-        })
+        self.with_slot(id, |slot| slot.reported.load(Ordering::Relaxed))
+            .unwrap_or(0)
     }
 
     /// Remembers the fingerprint of a report whose records the store now holds.
     pub fn set_last_report(&self, id: ClusterId, fingerprint: u64) {
-        if let Ok(inner) = self.inner.read() {
-            if let Some(slot) = inner.slot(id) {
-                slot.reported.store(fingerprint, Ordering::Relaxed);
-            }
-        }
+        self.with_slot(id, |slot| {
+            slot.reported.store(fingerprint, Ordering::Relaxed)
+        });
     }
 
     /// Whether the cluster's recorded agent version is `version` (a report then need not
@@ -1065,11 +1063,9 @@ impl Index {
 
     /// Records that the store now holds `seen` as the last-seen time of cluster `id`.
     pub fn mark_stored(&self, id: ClusterId, seen: i64) {
-        if let Ok(inner) = self.inner.read() {
-            if let Some(slot) = inner.slot(id) {
-                slot.stored_seen.fetch_max(seen, Ordering::Relaxed);
-            }
-        }
+        self.with_slot(id, |slot| {
+            slot.stored_seen.fetch_max(seen, Ordering::Relaxed)
+        });
     }
 
     /// How many clusters were last seen before `before` (unix seconds), without
