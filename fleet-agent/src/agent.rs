@@ -328,7 +328,7 @@ async fn report(config: &AgentConfig, client: &ManagerClient, shared: &Shared) {
     loop {
         tokio::select! {
             () = shared.status.changed.notified() => {}
-            () = tokio::time::sleep(crate::backoff::spread(config.heartbeat_interval)) => {}
+            () = tokio::time::sleep(fleet_bundle::deployment::spread(config.heartbeat_interval)) => {}
         }
         loop {
             if !client.has_credential() {

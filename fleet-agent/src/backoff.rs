@@ -5,13 +5,6 @@ use std::time::Duration;
 
 use rand::Rng;
 
-/// A periodic wait (the heartbeat) drawn between three quarters of `period` and all of
-/// it: agents that reported together after a push would otherwise heartbeat together
-/// for as long as they run.
-pub fn spread(period: Duration) -> Duration {
-    period.mul_f64(1.0 - rand::thread_rng().gen_range(0.0..0.25))
-}
-
 /// Delays for retrying a failing call: the ceiling doubles after each failure up to `max`,
 /// and each delay is drawn uniformly between half the ceiling and the ceiling.
 #[derive(Debug, Clone)]
@@ -62,18 +55,6 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn heartbeats_spread_over_the_last_quarter_of_their_period() {
-        let period = Duration::from_secs(60);
-        let waits: Vec<Duration> = (0..200).map(|_| spread(period)).collect();
-        assert!(waits
-            .iter()
-            .all(|w| *w <= period && *w > Duration::from_secs(45)));
-        let min = waits.iter().min().copied().unwrap_or_default();
-        let max = waits.iter().max().copied().unwrap_or_default();
-        assert!(max - min > Duration::from_secs(5), "{min:?}..{max:?}");
-    }
 
     #[test]
     fn grows_to_the_cap_and_resets() {

@@ -21,6 +21,15 @@ use crate::bundle::{BundleDeploymentOptions, BundleRef, BundleResource};
 /// Path prefix of the agent API.
 pub const AGENT_API_PREFIX: &str = "/agent/v1";
 
+/// A periodic wait of the agent protocol (a long-poll's expiry, a heartbeat), drawn
+/// between three quarters of `period` and all of it. A push answers every agent at the
+/// same moment; without this the fleet would renew and heartbeat in lockstep from then
+/// on, in bursts of the whole fleet instead of a steady trickle. The kube-apiserver
+/// spreads watch timeouts the same way.
+pub fn spread(period: std::time::Duration) -> std::time::Duration {
+    period.mul_f64(1.0 - rand::random::<f64>() / 4.0)
+}
+
 /// Fleet's states of one bundle on one cluster, from best to worst as Fleet ranks them
 /// when rolling up (`Ready` < ... < `ErrApplied`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -236,6 +245,21 @@ pub struct ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_spread_over_their_last_quarter() {
+        let period = std::time::Duration::from_secs(60);
+        let waits: Vec<std::time::Duration> = (0..200).map(|_| spread(period)).collect();
+        assert!(waits
+            .iter()
+            .all(|w| *w <= period && *w >= std::time::Duration::from_secs(45)));
+        let min = waits.iter().min().copied().unwrap_or_default();
+        let max = waits.iter().max().copied().unwrap_or_default();
+        assert!(
+            max - min > std::time::Duration::from_secs(5),
+            "{min:?}..{max:?}"
+        );
+    }
 
     #[test]
     fn states_rank_errors_worst() {

@@ -88,7 +88,7 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
     let mut fetched: HashSet<String> = HashSet::new();
     let mut last_report: Option<StatusReport> = None;
     let mut last_post = tokio::time::Instant::now();
-    let mut heartbeat = spread(shared.heartbeat);
+    let mut heartbeat = fleet_bundle::deployment::spread(shared.heartbeat);
     let mut counted_epoch = 0u64;
     let mut backoff = Duration::from_millis(200);
 
@@ -128,7 +128,7 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
                             let _ = post_status(&shared, client, &cred, report).await;
                         }
                         last_post = tokio::time::Instant::now();
-                        heartbeat = spread(shared.heartbeat);
+                        heartbeat = fleet_bundle::deployment::spread(shared.heartbeat);
                     }
                 }
             }
@@ -172,11 +172,6 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
             }
         }
     }
-}
-
-/// The real agent's heartbeat spread: between three quarters of `period` and all of it.
-fn spread(period: Duration) -> Duration {
-    period.mul_f64(1.0 - rand::random::<f64>() / 4.0)
 }
 
 async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) {

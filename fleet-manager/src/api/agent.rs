@@ -160,15 +160,13 @@ pub async fn desired(
     }
 }
 
-/// A long-poll's wait, shortened by up to a quarter at random, as the kube-apiserver
-/// randomizes watch timeouts: a push answers every agent at the same moment, and without
-/// this their polls would expire, renew and heartbeat in lockstep from then on, in bursts
-/// of the whole fleet instead of a steady trickle.
+/// A long-poll's wait, spread as the protocol spreads its periods
+/// ([`fleet_bundle::deployment::spread`]); a wait under 4 s is kept exact.
 fn spread(wait: Duration) -> Duration {
     if wait < Duration::from_secs(4) {
         return wait;
     }
-    wait.mul_f64(1.0 - rand::random::<f64>() / 4.0)
+    fleet_bundle::deployment::spread(wait)
 }
 
 /// Whether `req` is a desired-state poll, which [`super::serve`] answers with

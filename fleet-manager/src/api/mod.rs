@@ -231,8 +231,6 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let app = app.clone();
-        let manager = manager.clone();
         let mut req = req.map(axum::body::Body::new);
         if let Some(c) = &client {
             req.extensions_mut().insert(c.clone());
@@ -242,11 +240,11 @@ where
         // task is sized for the largest future it may run).
         if agent::is_desired_poll(&req) {
             futures::future::Either::Left(futures::FutureExt::map(
-                agent::desired_poll(manager, req),
+                agent::desired_poll(manager.clone(), req),
                 Ok,
             ))
         } else {
-            futures::future::Either::Right(Box::pin(tower::ServiceExt::oneshot(app, req)))
+            futures::future::Either::Right(Box::pin(tower::ServiceExt::oneshot(app.clone(), req)))
         }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
