@@ -45,8 +45,9 @@ pub const TICK: Duration = Duration::from_millis(500);
 /// After a wake-up, how long to let further changes gather before refreshing, so a
 /// push answered by thousands of reports costs a few refreshes, not thousands.
 pub const COALESCE: Duration = Duration::from_millis(50);
-/// How often the reports stored since the last look are listed (one indexed-free scan
-/// returning cluster names only), to pick up reports written through other replicas.
+/// How often the reports stored since the last look are listed (one scan of the
+/// `updated_at` index returning cluster names only), to pick up reports written through
+/// other replicas.
 pub const REPORT_SCAN: Duration = Duration::from_secs(5);
 /// How often everything is re-read regardless of change signals: a safety net only, as
 /// a full rebuild decodes every report (seconds of CPU at 100,000 clusters).

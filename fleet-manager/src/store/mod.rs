@@ -1001,14 +1001,7 @@ impl Store {
         namespace: &str,
         cluster: &str,
     ) -> Result<Vec<StatusRecord>, StoreError> {
-        let rows = self
-            .db
-            .query(
-                &format!("{STATUS_SELECT} WHERE cluster_namespace = $1 AND cluster = $2 ORDER BY bundle_namespace, bundle"),
-                vec![namespace.into(), cluster.into()],
-            )
-            .await?;
-        rows.iter().map(status_from_row).collect()
+        self.statuses_of_clusters(namespace, &[cluster]).await
     }
 
     /// Every report of several clusters of one workspace, in one query per 500 clusters:
