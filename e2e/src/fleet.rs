@@ -299,13 +299,12 @@ impl TestFleet {
                     Some(c) => self.bundle_commits()?.iter().all(|b| b == c),
                 };
                 let st = self.status()?;
-                let pictured = match commit {
-                    None => true,
-                    Some(c) => st["bundles"]
-                        .as_array()
-                        .is_some_and(|bs| !bs.is_empty() && bs.iter().all(|b| b["commit"] == c)),
-                };
-                let at_commit = indexed && pictured;
+                let at_commit = indexed
+                    && commit.is_none_or(|c| {
+                        st["bundles"]
+                            .as_array()
+                            .is_some_and(|bs| !bs.is_empty() && bs.iter().all(|b| b["commit"] == c))
+                    });
                 let s = &st["summary"];
                 let ready =
                     s["desiredReady"].as_u64().unwrap_or(0) > 0 && s["ready"] == s["desiredReady"];
