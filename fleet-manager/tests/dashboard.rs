@@ -562,7 +562,9 @@ async fn rollout_progress_per_partition() {
     // The canary applies v2 but is not ready: the rollout holds there.
     canary.report_all(BundleState::NotReady).await;
     // New bundles and versions reach the picture within a few seconds (full rebuilds
-    // are spaced out), so a 404 first is fine.
+    // are spaced out), so a 404 first is fine. Waited for: the new version pictured
+    // *and* the canary's NotReady report on it (a picture between the two shows the
+    // canary WaitApplied, also an unavailable partition member).
     let rollout = eventually(20, "rollout progress on the dashboard", || async {
         let (s, v) = api
             .raw(
@@ -575,6 +577,7 @@ async fn rollout_progress_per_partition() {
         if s.is_success()
             && r["partitions"].as_array().is_some_and(|p| p.len() == 2)
             && r["partitions"][0]["unavailable"] == 1
+            && v["bundle"]["summary"]["nonReady"] == 1
         {
             Ok(r)
         } else {
