@@ -34,7 +34,8 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     /// A cluster not heard from for this long is offline.
     pub offline_after: Duration,
-    /// Longest long-poll an agent may ask for.
+    /// Longest long-poll an agent may ask for: the agent's default. A parked poll counts
+    /// as contact, so this may exceed `offline_after`.
     pub max_wait: Duration,
     /// How often replicas check the store for changes.
     pub reload_interval: Duration,
@@ -49,7 +50,7 @@ impl Config {
             admin_token_hash: auth::hash_token(admin_token),
             webhook_secret: None,
             offline_after: Duration::from_secs(300),
-            max_wait: Duration::from_secs(60),
+            max_wait: Duration::from_secs(300),
             reload_interval: Duration::from_secs(1),
             git_concurrency: 4,
         }

@@ -17,7 +17,7 @@
 //! keys whose ETag changed, and a cluster moving to another key wakes its old key.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use fleet_bundle::bundle::{BundleDeploymentOptions, BundleSpec, BundleTarget};
@@ -55,6 +55,42 @@ pub struct ClusterSlot {
     /// Fingerprint of the last status report handled for this cluster, 0 for none (see
     /// [`crate::report_memory`]).
     pub reported: AtomicU64,
+    /// Desired-state long-polls of this cluster parked right now (see [`Index::park`]).
+    pub polls: AtomicU32,
+}
+
+impl ClusterSlot {
+    /// The cluster's last contact as of `now`: `now` itself while one of its long-polls
+    /// is parked, since the agent is connected and waiting; otherwise the last call.
+    fn seen(&self, now: i64) -> i64 {
+        let last = self.last_seen.load(Ordering::Relaxed);
+        if self.polls.load(Ordering::Relaxed) > 0 {
+            last.max(now)
+        } else {
+            last
+        }
+    }
+}
+
+/// A parked long-poll, counted on its cluster's slot while it lives (see
+/// [`Index::park`]).
+#[must_use = "the poll counts as parked only while the guard lives"]
+pub struct ParkedPoll<'a> {
+    index: &'a Index,
+    id: ClusterId,
+}
+
+impl Drop for ParkedPoll<'_> {
+    fn drop(&mut self) {
+        let now = chrono::Utc::now().timestamp();
+        self.index.with_slot(self.id, |slot| {
+            // Saturating: the slot may have been replaced while the poll was parked.
+            let _ = slot
+                .polls
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            slot.last_seen.fetch_max(now, Ordering::Relaxed);
+        });
+    }
 }
 
 /// A cluster group as targeting sees it.
@@ -722,15 +758,27 @@ impl Index {
             if hex::decode_to_slice(&r.credential_hash, &mut credential).is_err() {
                 credential = [0u8; 32];
             }
+            // A changed record replaces the slot: keep what only memory knows (the
+            // latest contact, parked polls), since the stored last-seen time lags.
+            let (seen, polls) =
+                existing
+                    .and_then(|id| inner.slot(id))
+                    .map_or((r.last_seen, 0), |old| {
+                        (
+                            old.last_seen.load(Ordering::Relaxed).max(r.last_seen),
+                            old.polls.load(Ordering::Relaxed),
+                        )
+                    });
             let slot = ClusterSlot {
                 name: r.name.as_str().into(),
                 workspace: ws,
                 labels,
                 agent_version,
                 credential,
-                last_seen: AtomicI64::new(r.last_seen),
+                last_seen: AtomicI64::new(seen),
                 stored_seen: AtomicI64::new(r.last_seen),
                 reported: AtomicU64::new(0),
+                polls: AtomicU32::new(polls),
             };
             let id = match existing {
                 Some(id) => {
@@ -878,6 +926,15 @@ impl Index {
         inner.slot(id).map(f)
     }
 
+    /// Counts a desired-state long-poll of cluster `id` as parked until the guard drops,
+    /// when the poll's end is noted as the cluster's last contact. A parked poll is a
+    /// live connection: the cluster counts as seen now however long the wait, so the
+    /// poll wait may exceed the offline limit.
+    pub fn park(&self, id: ClusterId) -> ParkedPoll<'_> {
+        self.with_slot(id, |slot| slot.polls.fetch_add(1, Ordering::Relaxed));
+        ParkedPoll { index: self, id }
+    }
+
     /// Notes an agent call (lock-free on the slot).
     pub fn touch(&self, id: ClusterId, at: i64) {
         self.with_slot(id, |slot| slot.last_seen.store(at, Ordering::Relaxed));
@@ -1006,6 +1063,7 @@ impl Index {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
         };
+        let now = chrono::Utc::now().timestamp();
         let mut out: Vec<ClusterView> = inner
             .clusters
             .iter()
@@ -1021,7 +1079,7 @@ impl Index {
                     name: s.name.to_string(),
                     labels: labels.clone(),
                     agent_version: inner.agent_versions[s.agent_version as usize].clone(),
-                    last_seen: s.last_seen.load(Ordering::Relaxed),
+                    last_seen: s.seen(now),
                     groups: inner
                         .groups_of(s.workspace, labels)
                         .into_iter()
@@ -1042,13 +1100,14 @@ impl Index {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
         };
+        let now = chrono::Utc::now().timestamp();
         inner
             .clusters
             .iter()
             .enumerate()
             .filter_map(|(id, s)| {
                 let s = s.as_ref()?;
-                let seen = s.last_seen.load(Ordering::Relaxed);
+                let seen = s.seen(now);
                 (seen - s.stored_seen.load(Ordering::Relaxed) >= granularity).then(|| {
                     (
                         id as ClusterId,
@@ -1068,8 +1127,8 @@ impl Index {
         });
     }
 
-    /// How many clusters were last seen before `before` (unix seconds), without
-    /// allocating: the dashboard checks this every tick to notice clusters going offline.
+    /// How many clusters were last seen before `before` (unix seconds; a cluster with a
+    /// parked poll is seen now, so never counts), without allocating: the dashboard checks this every tick to notice clusters going offline.
     pub fn count_seen_before(&self, before: i64) -> usize {
         let Ok(inner) = self.inner.read() else {
             return 0;
@@ -1078,7 +1137,7 @@ impl Index {
             .clusters
             .iter()
             .flatten()
-            .filter(|s| s.last_seen.load(Ordering::Relaxed) < before)
+            .filter(|s| s.seen(before) < before)
             .count()
     }
 
@@ -1087,6 +1146,7 @@ impl Index {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
         };
+        let now = chrono::Utc::now().timestamp();
         inner
             .clusters
             .iter()
@@ -1095,7 +1155,7 @@ impl Index {
                 (
                     inner.workspaces[s.workspace as usize].clone(),
                     s.name.to_string(),
-                    s.last_seen.load(Ordering::Relaxed),
+                    s.seen(now),
                 )
             })
             .collect()
@@ -1344,6 +1404,56 @@ mod tests {
             .iter()
             .map(|v| v.deployment.bundle.clone())
             .collect()
+    }
+
+    #[test]
+    fn a_parked_poll_keeps_its_cluster_seen_and_its_end_is_the_last_contact() {
+        let index = Index::new();
+        // Last contact long ago (the record's default last-seen time is 0).
+        index.apply_clusters(&[cluster("a", &[], 1), cluster("b", &[], 2)]);
+        let a = index.cluster_id("fleet-default", "a").unwrap();
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(index.count_seen_before(now - 300), 2);
+
+        let parked = index.park(a);
+        assert_eq!(
+            index.count_seen_before(now - 300),
+            1,
+            "a parked poll is contact"
+        );
+        let seen = |name: &str| {
+            index
+                .last_seen_all()
+                .into_iter()
+                .find(|(_, n, _)| n == name)
+                .unwrap()
+                .2
+        };
+        assert!(seen("a") >= now);
+        assert_eq!(seen("b"), 0);
+        let due: Vec<String> = index
+            .heartbeats_due(60)
+            .into_iter()
+            .map(|(_, _, n, _)| n)
+            .collect();
+        assert_eq!(due, ["a"], "the store hears of a parked cluster too");
+
+        // A changed record replaces the slot while the poll is parked: still parked.
+        index.apply_clusters(&[cluster("a", &[("env", "prod")], 1)]);
+        assert_eq!(index.count_seen_before(now - 300), 1);
+        drop(parked);
+        // The poll's end is remembered as contact; the count does not go below zero.
+        assert_eq!(index.count_seen_before(now - 300), 1);
+        assert!(seen("a") >= now);
+        drop(index.park(a));
+        drop(ParkedPoll {
+            index: &index,
+            id: a,
+        });
+        let twice = index.park(a);
+        assert_eq!(index.count_seen_before(now + 10), 1, "only b: a is parked");
+        drop(twice);
+        assert_eq!(index.count_seen_before(now + 10), 2);
     }
 
     #[test]

@@ -109,6 +109,8 @@ pub async fn desired(
     drop(headers);
     let wait = spread(Duration::from_secs(q.wait.unwrap_or(0)).min(manager.config.max_wait));
     let deadline = tokio::time::Instant::now() + wait;
+    // While parked the cluster counts as connected, whatever the wait and offline limit.
+    let _parked = manager.index.park(cluster.id);
     loop {
         let (key, desired) = manager.index.desired(cluster.id).ok_or_else(|| {
             ApiFailure::unauthorized(

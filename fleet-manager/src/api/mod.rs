@@ -171,6 +171,13 @@ async fn observe(State(manager): State<Arc<Manager>>, req: Request, next: Next) 
     resp
 }
 
+/// TCP keepalive of accepted connections: probes after a minute idle, every 15 s, four
+/// unanswered ones close the connection (about two minutes to notice a dead peer).
+const AGENT_KEEPALIVE: socket2::TcpKeepalive = socket2::TcpKeepalive::new()
+    .with_time(Duration::from_secs(60))
+    .with_interval(Duration::from_secs(15))
+    .with_retries(4);
+
 /// Serves `app` on `listener` until the process ends. Each connection gets
 /// [`HEADER_READ_TIMEOUT`] to send its headers (slowloris clients are dropped).
 ///
@@ -199,6 +206,9 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        // An agent that vanished (power cut, NAT state lost) never closes its parked
+        // poll; kernel keepalive probes find it without a byte of work here.
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&AGENT_KEEPALIVE);
         let app = app.clone();
         let manager = manager.clone();
         let tls = tls.clone();
