@@ -24,6 +24,7 @@ use crate::backoff::Backoff;
 use crate::cache::{CacheError, StateDir, StoredCredential, StoredDesired};
 use crate::client::{ClientError, ManagerClient, Poll};
 use crate::metrics::{Metrics, MetricsError};
+use crate::poll_wait::PollWait;
 use crate::reconcile::{ReconcileSettings, Reconciler};
 use crate::release::ReleaseStore;
 use crate::status::{SharedStatus, AGENT_VERSION};
@@ -85,9 +86,9 @@ impl AgentConfig {
             client_key: None,
             metrics_addr: None,
             release_namespace: "fleet-system".into(),
-            poll_wait: Duration::from_secs(60),
+            poll_wait: Duration::from_secs(300),
             resync_interval: Duration::from_secs(30),
-            heartbeat_interval: Duration::from_secs(300),
+            heartbeat_interval: Duration::from_secs(900),
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             allowed_namespaces: Vec::new(),
@@ -252,6 +253,7 @@ async fn pull(
     mut etag: Option<String>,
 ) {
     let mut backoff = Backoff::new(config.retry_base, config.retry_max);
+    let mut wait = PollWait::new(config.poll_wait);
     loop {
         ensure_registered(config, state, client, &mut backoff).await;
         if let Some(desired) = shared.desired() {
@@ -268,7 +270,21 @@ async fn pull(
                 }
             }
         }
-        match client.desired(etag.as_deref(), config.poll_wait).await {
+        let started = tokio::time::Instant::now();
+        let answer = client.desired(etag.as_deref(), wait.current()).await;
+        match &answer {
+            Ok(_) => wait.answered(started.elapsed()),
+            Err(ClientError::UnknownCredential) => {}
+            Err(_) => {
+                if wait.failed(started.elapsed()) {
+                    tracing::warn!(
+                        wait_seconds = wait.current().as_secs(),
+                        "long-polls are cut before their wait ends (a proxy's idle timeout?); asking for shorter waits"
+                    );
+                }
+            }
+        }
+        match answer {
             Ok(Poll::NotModified) => {
                 shared.metrics.manager_connected.set(1);
                 backoff.reset();

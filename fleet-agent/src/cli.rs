@@ -60,16 +60,18 @@ pub struct RunArgs {
     /// Private key (PEM) of --client-cert.
     #[arg(long, env = "FLEET_CLIENT_KEY", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-    /// Seconds one long-poll of the desired state waits for a change.
-    #[arg(long, default_value_t = 60)]
+    /// Seconds one long-poll of the desired state waits for a change (the manager caps
+    /// it at 300). Long waits keep an idle fleet cheap; if a proxy on the way cuts idle
+    /// requests sooner, the agent notices and asks for less.
+    #[arg(long, default_value_t = 300)]
     pub poll_wait_seconds: u64,
     /// Seconds between full re-checks of every bundle (watches catch changes sooner).
     #[arg(long, default_value_t = 30)]
     pub resync_seconds: u64,
     /// Seconds between heartbeats: the unchanged status re-sent, so a manager that lost
     /// it gets it back. Liveness does not need them (every long-poll counts as contact),
-    /// and changes are reported at once; Fleet's agent checks in every 15 minutes.
-    #[arg(long, default_value_t = 300)]
+    /// and changes are reported at once; like Fleet's agent check-in, every 15 minutes.
+    #[arg(long, default_value_t = 900)]
     pub heartbeat_seconds: u64,
     /// Longest wait between retries to the manager, in seconds.
     #[arg(long, default_value_t = 60)]

@@ -167,6 +167,12 @@ impl ManagerClient {
         }
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // A parked long-poll is silent for minutes: kernel keepalive probes keep NAT
+            // and load-balancer state alive and find a dead link in about two minutes,
+            // at no cost to the manager's process.
+            .tcp_keepalive(Duration::from_secs(60))
+            .tcp_keepalive_interval(Duration::from_secs(15))
+            .tcp_keepalive_retries(4)
             .pool_max_idle_per_host(1)
             .user_agent(concat!("fleet-agent/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &tls.ca_file {

@@ -4,7 +4,7 @@
 //!
 //! Start at [`agent::run`]. The flow, one module per concept:
 //! - [`client`]: the manager's agent API (register, long-poll, content, status), with
-//!   [`backoff`] for retries;
+//!   [`backoff`] for retries and a [`poll_wait`] that adapts to proxies on the way;
 //! - [`cache`]: the state dir (credential, desired state, content, [`applied`] records);
 //! - [`render`]: bundle content to objects;
 //! - [`apply`]: discovery, namespaces and policy, install order, server-side apply, hooks;
@@ -26,6 +26,7 @@ pub mod depends;
 pub mod drift;
 pub mod health;
 pub mod metrics;
+pub mod poll_wait;
 pub mod reconcile;
 pub mod release;
 pub mod render;
