@@ -8,5 +8,5 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}'
 for n in $sizes; do
   echo "-- $n agents"
   FLEET_BIN_DIR="$PWD/target/release" ./target/release/fleet-sim --agents "$n" --repo examples \
-    --idle-seconds "${SCALE_IDLE_SECONDS:-300}"
+    ${SCALE_IDLE_SECONDS:+--idle-seconds "$SCALE_IDLE_SECONDS"}
 done

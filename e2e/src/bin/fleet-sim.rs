@@ -21,18 +21,18 @@ struct Args {
     /// HTTP/2 connections the agents share.
     #[arg(long)]
     connections: Option<usize>,
-    /// Seconds to measure the idle fleet: a whole heartbeat period (which also spans
-    /// several long-poll waits), since every agent reported at the same moment after the
-    /// deployment and a shorter window would miss their heartbeats.
-    #[arg(long, default_value_t = 300)]
-    idle_seconds: u64,
+    /// Seconds to measure the idle fleet; by default 1¾ long-poll waits, opening ⅜ of a
+    /// wait after the first deployment, which holds the steady renewal rate (see
+    /// `SimConfig::steady`).
+    #[arg(long)]
+    idle_seconds: Option<u64>,
     /// Long-poll wait asked for by each agent (the real agent's default
     /// `--poll-wait-seconds`).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 300)]
     wait_seconds: u64,
     /// Seconds between heartbeats of an idle agent (the real agent's default
     /// `--heartbeat-seconds`).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 900)]
     heartbeat_seconds: u64,
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 600)]
@@ -41,12 +41,14 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let (settle, idle) = SimConfig::steady(Duration::from_secs(args.wait_seconds));
     let cfg = SimConfig {
         agents: args.agents,
         repo: args.repo,
         // HTTP/2 servers allow ~200 concurrent streams per connection: keep under that.
         connections: args.connections.unwrap_or(args.agents.div_ceil(150).max(1)),
-        idle: Duration::from_secs(args.idle_seconds),
+        settle,
+        idle: args.idle_seconds.map_or(idle, Duration::from_secs),
         wait_seconds: args.wait_seconds,
         heartbeat: Duration::from_secs(args.heartbeat_seconds),
         phase_timeout: Duration::from_secs(args.phase_timeout),

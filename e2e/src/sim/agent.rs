@@ -149,6 +149,7 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
                 let report = ready_report(&desired);
                 if post_status(&shared, client, &cred, &report).await.is_ok() {
                     last_post = tokio::time::Instant::now();
+                    heartbeat = steady_state_phase(shared.heartbeat);
                     let (epoch, commit) = shared.target.current();
                     let on_target = !desired.deployments.is_empty()
                         && desired.deployments.iter().all(|d| d.commit == commit);
@@ -172,6 +173,24 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
             }
         }
     }
+}
+
+/// When the first heartbeat after a report falls in a fleet that has been idle for a
+/// while: the renewal process of [`fleet_bundle::deployment::spread`] periods seen from
+/// a random moment (its equilibrium residual time), instead of the whole fleet's
+/// heartbeats in one burst ¾..1 period after the deployment every agent just reported.
+/// The idle window then measures the steady heartbeat rate, N per mean period, whatever
+/// its length. Periods are uniform on [¾P, P] (mean ⅞P): the residual time is uniform
+/// on [0, ¾P) with probability ¾P / ⅞P = 6/7, else on [¾P, P] with a density falling
+/// linearly to zero.
+pub fn steady_state_phase(period: Duration) -> Duration {
+    let u: f64 = rand::random();
+    let fraction = if u < 6.0 / 7.0 {
+        0.75 * rand::random::<f64>()
+    } else {
+        1.0 - 0.25 * rand::random::<f64>().sqrt()
+    };
+    period.mul_f64(fraction)
 }
 
 async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) {
@@ -317,4 +336,27 @@ async fn post_status(
     shared.stats.record(len + bytes.len());
     anyhow::ensure!(status.is_success(), "status: {status}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_state_phases_average_the_residual_of_spread_periods() {
+        // Mean residual time of a renewal process: E[X^2] / 2E[X]; for X uniform on
+        // [0.75, 1]: E[X] = 0.875, E[X^2] = (1 - 0.421875) / 0.75, residual ~0.4405.
+        let period = Duration::from_secs(1000);
+        let n = 200_000;
+        let phases: Vec<f64> = (0..n)
+            .map(|_| steady_state_phase(period).as_secs_f64())
+            .collect();
+        let mean = phases.iter().sum::<f64>() / n as f64;
+        let expected = 1000.0 * ((1.0 - 0.421_875) / 0.75) / (2.0 * 0.875);
+        assert!((mean - expected).abs() < 3.0, "{mean} vs {expected}");
+        assert!(phases.iter().all(|p| (0.0..=1000.0).contains(p)));
+        // The density is flat below 3/4 of the period: half of that part falls below 3/8.
+        let below = phases.iter().filter(|p| **p < 375.0).count() as f64 / n as f64;
+        assert!((below - 3.0 / 7.0).abs() < 0.01, "{below}");
+    }
 }

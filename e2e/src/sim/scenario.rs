@@ -26,6 +26,9 @@ pub struct SimConfig {
     /// HTTP/2 connections the agents are multiplexed over (each agent still makes its own
     /// requests; the machine cannot hold one socket per agent at 100k).
     pub connections: usize,
+    /// How long after the first deployment the idle window opens (see
+    /// [`SimConfig::steady`]).
+    pub settle: Duration,
     /// How long to measure the idle fleet.
     pub idle: Duration,
     /// Long-poll wait the agents ask for.
@@ -34,6 +37,20 @@ pub struct SimConfig {
     pub heartbeat: Duration,
     /// Give up on a phase after this long.
     pub phase_timeout: Duration,
+}
+
+impl SimConfig {
+    /// The idle window that measures the steady long-poll renewal rate, for agents
+    /// waiting `wait`: every agent renewed its poll at the same moment (the first
+    /// deployment's answer), and the manager ends each wait between ¾ and all of it, so
+    /// the k-th renewals fall in [¾k, k] waits later. A window from ⅜ to 2⅛ waits holds
+    /// exactly the first two renewals of every agent and no third one: two mean periods
+    /// (⅞ wait each) with two renewals each, the steady rate N / ⅞ wait. A window opening
+    /// right after the deployment would count whole periods only and miss the spread.
+    /// Returns (settle, idle).
+    pub fn steady(wait: Duration) -> (Duration, Duration) {
+        (wait * 3 / 8, wait * 7 / 4)
+    }
 }
 
 /// The measured figures.
@@ -219,11 +236,11 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
     .await?;
     let first_deploy_time = started.elapsed();
 
-    // Idle: only long-poll renewals and heartbeats. Every agent got its answer and
-    // reported at about the same moment; the manager and the agents spread their waits
-    // from then on, but the window must still span a whole heartbeat period (the CLI's
-    // default) or it misses that cycle's heartbeats.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Idle: only long-poll renewals and heartbeats, measured as a fleet idle for a
+    // while sees them: the window is placed to hold the steady renewal rate (see
+    // [`SimConfig::steady`]) and the simulated heartbeats run at their steady phase
+    // ([`agent::steady_state_phase`]).
+    tokio::time::sleep(cfg.settle).await;
     let before = procstat::sample(manager.pid())?;
     let (req0, bytes0) = traffic(&shared.stats);
     let idle_started = Instant::now();
