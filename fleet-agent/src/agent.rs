@@ -86,7 +86,7 @@ impl AgentConfig {
             client_key: None,
             metrics_addr: None,
             release_namespace: "fleet-system".into(),
-            poll_wait: Duration::from_secs(300),
+            poll_wait: Duration::from_secs(600),
             resync_interval: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(900),
             retry_base: Duration::from_millis(500),

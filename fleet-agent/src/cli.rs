@@ -61,9 +61,10 @@ pub struct RunArgs {
     #[arg(long, env = "FLEET_CLIENT_KEY", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
     /// Seconds one long-poll of the desired state waits for a change (the manager caps
-    /// it at 300). Long waits keep an idle fleet cheap; if a proxy on the way cuts idle
-    /// requests sooner, the agent notices and asks for less.
-    #[arg(long, default_value_t = 300)]
+    /// it at 600, and ends it between 3/4 of it and all of it, as client-go's watches
+    /// last 5 to 10 minutes). Long waits keep an idle fleet cheap; if a proxy on the way
+    /// cuts idle requests sooner, the agent notices and asks for less.
+    #[arg(long, default_value_t = 600)]
     pub poll_wait_seconds: u64,
     /// Seconds between full re-checks of every bundle (watches catch changes sooner).
     #[arg(long, default_value_t = 30)]

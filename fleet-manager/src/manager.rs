@@ -50,7 +50,7 @@ impl Config {
             admin_token_hash: auth::hash_token(admin_token),
             webhook_secret: None,
             offline_after: Duration::from_secs(300),
-            max_wait: Duration::from_secs(300),
+            max_wait: Duration::from_secs(600),
             reload_interval: Duration::from_secs(1),
             git_concurrency: 4,
         }
@@ -764,8 +764,9 @@ impl Manager {
     ///
     /// Polls note a cluster's last contact in memory only ([`crate::targeting`]); this
     /// writes those seen after `since` whose time moved by [`Self::heartbeat_granularity`]
-    /// past the stored one, in a few batched transactions. So an idle fleet polling every
-    /// 30 s costs one row write per cluster per minute, not one per poll. What the store
+    /// past the stored one, in a few batched transactions. So an idle fleet, connected
+    /// all the time (a parked poll is contact), costs one row write per cluster per
+    /// granularity (100 s at the defaults), not one per poll. What the store
     /// holds may lag the truth by the granularity plus the flush interval, and a crash
     /// loses at most that much of it: only the heartbeat timestamp, never a status, which
     /// is written as it is reported. Online/offline is decided on the in-memory times.
@@ -793,9 +794,10 @@ impl Manager {
     }
 
     /// How far a cluster's stored last-seen time may trail the in-memory one before a
-    /// flush rewrites it: a fifth of the offline limit, at most a minute.
+    /// flush rewrites it: a third of the offline limit, at most 100 s, so the stored copy
+    /// (plus the 10 s flush interval) stays well inside the limit.
     pub fn heartbeat_granularity(&self) -> i64 {
-        (self.config.offline_after.as_secs() as i64 / 5).clamp(0, 60)
+        (self.config.offline_after.as_secs() as i64 / 3).clamp(0, 100)
     }
 
     /// The rollout state a new version of a bundle starts with, given the stored record

@@ -21,14 +21,14 @@ struct Args {
     /// HTTP/2 connections the agents share.
     #[arg(long)]
     connections: Option<usize>,
-    /// Seconds to measure the idle fleet; by default 1¾ long-poll waits, opening ⅜ of a
-    /// wait after the first deployment, which holds the steady renewal rate (see
-    /// `SimConfig::steady`).
+    /// Seconds to measure the idle fleet; by default ⅞ of a long-poll wait (one mean
+    /// renewal period), opening ⅜ of a wait after the first deployment, which holds the
+    /// steady renewal rate (see `SimConfig::steady`).
     #[arg(long)]
     idle_seconds: Option<u64>,
     /// Long-poll wait asked for by each agent (the real agent's default
     /// `--poll-wait-seconds`).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 600)]
     wait_seconds: u64,
     /// Seconds between heartbeats of an idle agent (the real agent's default
     /// `--heartbeat-seconds`).

@@ -43,13 +43,13 @@ impl SimConfig {
     /// The idle window that measures the steady long-poll renewal rate, for agents
     /// waiting `wait`: every agent renewed its poll at the same moment (the first
     /// deployment's answer), and the manager ends each wait between ¾ and all of it, so
-    /// the k-th renewals fall in [¾k, k] waits later. A window from ⅜ to 2⅛ waits holds
-    /// exactly the first two renewals of every agent and no third one: two mean periods
-    /// (⅞ wait each) with two renewals each, the steady rate N / ⅞ wait. A window opening
-    /// right after the deployment would count whole periods only and miss the spread.
-    /// Returns (settle, idle).
+    /// the k-th renewals fall in [¾k, k] waits later. A window from ⅜ to 1¼ waits holds
+    /// exactly the first renewal of every agent and neither the answer before nor the
+    /// second renewal (1½ waits at the earliest): one renewal per agent in one mean
+    /// period (⅞ wait), the steady rate N / ⅞ wait. A window opening right after the
+    /// deployment would count whole waits only and miss the spread. Returns (settle, idle).
     pub fn steady(wait: Duration) -> (Duration, Duration) {
-        (wait * 3 / 8, wait * 7 / 4)
+        (wait * 3 / 8, wait * 7 / 8)
     }
 }
 
