@@ -65,7 +65,9 @@ impl PollWait {
     /// gateway timeout). Returns whether the wait was shortened.
     pub fn failed(&mut self, elapsed: Duration) -> bool {
         self.full_polls = 0;
-        if elapsed < CUT_AFTER {
+        // Failing sooner than CUT_AFTER is a refusal; failing after the whole wait (a
+        // stalled link timing out) is not a cut for idleness either.
+        if elapsed < CUT_AFTER || elapsed >= self.current {
             self.last_cut = None;
             return false;
         }
@@ -121,6 +123,10 @@ mod tests {
         assert!(!w.failed(S(60)));
         w.answered(S(250));
         assert!(!w.failed(S(60)));
+        assert_eq!(w.current(), S(300));
+        // A stalled link times polls out after their whole wait: not a proxy's limit.
+        assert!(!w.failed(S(330)));
+        assert!(!w.failed(S(330)));
         assert_eq!(w.current(), S(300));
     }
 
