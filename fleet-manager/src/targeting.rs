@@ -26,7 +26,7 @@ use fleet_bundle::selector::LabelSelector;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::store::{BundleRecord, ClusterRecord};
+use crate::store::{now, BundleRecord, ClusterRecord};
 
 /// Labels, interned: clusters with equal labels share one id.
 pub type LabelSetId = u32;
@@ -82,7 +82,7 @@ pub struct ParkedPoll<'a> {
 
 impl Drop for ParkedPoll<'_> {
     fn drop(&mut self) {
-        let now = chrono::Utc::now().timestamp();
+        let now = now();
         self.index.with_slot(self.id, |slot| {
             // Saturating: the slot may have been replaced while the poll was parked.
             let _ = slot
@@ -904,8 +904,7 @@ impl Index {
         let inner = self.inner.read().ok()?;
         let id = *inner.by_credential.get(hash)?;
         let slot = inner.slot(id)?;
-        slot.last_seen
-            .store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+        slot.last_seen.store(now(), Ordering::Relaxed);
         Some(ClusterHandle {
             id,
             namespace: inner.workspaces[slot.workspace as usize].clone(),
@@ -1063,7 +1062,7 @@ impl Index {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
         };
-        let now = chrono::Utc::now().timestamp();
+        let now = now();
         let mut out: Vec<ClusterView> = inner
             .clusters
             .iter()
@@ -1100,7 +1099,7 @@ impl Index {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
         };
-        let now = chrono::Utc::now().timestamp();
+        let now = now();
         inner
             .clusters
             .iter()
@@ -1128,7 +1127,8 @@ impl Index {
     }
 
     /// How many clusters were last seen before `before` (unix seconds; a cluster with a
-    /// parked poll is seen now, so never counts), without allocating: the dashboard checks this every tick to notice clusters going offline.
+    /// parked poll is seen now, so never counts), without allocating: the dashboard
+    /// checks this every tick to notice clusters going offline.
     pub fn count_seen_before(&self, before: i64) -> usize {
         let Ok(inner) = self.inner.read() else {
             return 0;
@@ -1146,7 +1146,7 @@ impl Index {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
         };
-        let now = chrono::Utc::now().timestamp();
+        let now = now();
         inner
             .clusters
             .iter()
