@@ -180,6 +180,7 @@ impl Api {
             .json(&StatusReport {
                 agent_version: "sim-1.0".into(),
                 bundles,
+                ..StatusReport::default()
             })
             .send()
             .await?;

@@ -26,6 +26,8 @@ async fn small_fleet_registers_deploys_and_follows_a_push() {
     assert_eq!(report.agents, 25);
     assert!(report.manager_rss_loaded > 0);
     assert_eq!(report.errors, 0);
+    // Every report reached the store: no poll had to ask for one again.
+    assert_eq!(report.reports_wanted, 0);
     // The steady window holds one renewal of every agent's poll (25 in 4.4 s, 5.7/s)
     // plus about 2 heartbeats: a window counting whole waits only would show 25 renewals
     // in 5 s or 50 in 10 s (5/s).

@@ -5,9 +5,9 @@
 //! - the **reconciler** applies and checks bundles when the desired state changes, when a
 //!   watched object changes, on a periodic resync and when a failed deploy is due a retry;
 //!   it works from the state dir, so it holds the line while the manager is unreachable;
-//! - the **reporter** sends the status book whenever it changed and as a heartbeat,
-//!   retrying with backoff, so reports missed while offline arrive (newest per bundle) on
-//!   reconnect.
+//! - the **reporter** sends the status book whenever it changed, when a poll's answer
+//!   says the manager lacks it, and as an hourly heartbeat, retrying with backoff, so
+//!   reports missed while offline arrive (newest per bundle) on reconnect.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use crate::apply::Applier;
 use crate::backoff::Backoff;
 use crate::cache::{CacheError, StateDir, StoredCredential, StoredDesired};
-use crate::client::{ClientError, ManagerClient, Poll};
+use crate::client::{ClientError, ManagerClient, Poll, PollAnswer};
 use crate::metrics::{Metrics, MetricsError};
 use crate::poll_wait::PollWait;
 use crate::reconcile::{ReconcileSettings, Reconciler};
@@ -88,7 +88,7 @@ impl AgentConfig {
             release_namespace: "fleet-system".into(),
             poll_wait: Duration::from_secs(600),
             resync_interval: Duration::from_secs(30),
-            heartbeat_interval: Duration::from_secs(900),
+            heartbeat_interval: Duration::from_secs(3600),
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             allowed_namespaces: Vec::new(),
@@ -271,7 +271,19 @@ async fn pull(
             }
         }
         let started = tokio::time::Instant::now();
-        let answer = client.desired(etag.as_deref(), wait.current()).await;
+        let acknowledged = shared.status.lock().acknowledged();
+        let answer = client
+            .desired(etag.as_deref(), wait.current(), acknowledged)
+            .await;
+        if let Ok(PollAnswer {
+            report_wanted: true,
+            ..
+        }) = &answer
+        {
+            tracing::info!("the manager lacks our last status report; sending it again");
+            shared.status.changed.notify_one();
+        }
+        let answer = answer.map(|a| a.poll);
         match &answer {
             Ok(_) => wait.answered(started.elapsed()),
             Err(ClientError::UnknownCredential) => {}

@@ -69,10 +69,10 @@ pub struct RunArgs {
     /// Seconds between full re-checks of every bundle (watches catch changes sooner).
     #[arg(long, default_value_t = 30)]
     pub resync_seconds: u64,
-    /// Seconds between heartbeats: the unchanged status re-sent, so a manager that lost
-    /// it gets it back. Liveness does not need them (every long-poll counts as contact),
-    /// and changes are reported at once; like Fleet's agent check-in, every 15 minutes.
-    #[arg(long, default_value_t = 900)]
+    /// Seconds between heartbeats: the unchanged status re-sent. Only a safety net:
+    /// changes are reported at once, every long-poll counts as contact, and a manager
+    /// that lost the last report asks for it on the next poll.
+    #[arg(long, default_value_t = 3600)]
     pub heartbeat_seconds: u64,
     /// Longest wait between retries to the manager, in seconds.
     #[arg(long, default_value_t = 60)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use fleet_bundle::deployment::{
     ApiError, DesiredState, RegisterRequest, RegisterResponse, StatusReport, AGENT_API_PREFIX,
+    REPORT_WANTED_HEADER, STATUS_ACKNOWLEDGED_HEADER,
 };
 use reqwest::{header, StatusCode};
 
@@ -117,6 +118,15 @@ pub enum Poll {
     Changed { state: DesiredState, etag: String },
     /// Nothing changed during the wait.
     NotModified,
+}
+
+/// One long-poll's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollAnswer {
+    pub poll: Poll,
+    /// The manager does not hold the report the poll said it acknowledged
+    /// ([`fleet_bundle::deployment::REPORT_WANTED_HEADER`]): send the status again.
+    pub report_wanted: bool,
 }
 
 /// How the agent's TLS connections to the manager are set up.
@@ -253,8 +263,14 @@ impl ManagerClient {
         })
     }
 
-    /// `GET /desired`, waiting up to `wait` for a change from `etag`.
-    pub async fn desired(&self, etag: Option<&str>, wait: Duration) -> Result<Poll, ClientError> {
+    /// `GET /desired`, waiting up to `wait` for a change from `etag`; `acknowledged` is the
+    /// sequence of the newest report the manager accepted (0: none yet).
+    pub async fn desired(
+        &self,
+        etag: Option<&str>,
+        wait: Duration,
+        acknowledged: u64,
+    ) -> Result<PollAnswer, ClientError> {
         const CALL: &str = "desired state";
         let mut request = self
             .http
@@ -265,12 +281,22 @@ impl ManagerClient {
         if let Some(etag) = etag.filter(|e| !e.is_empty()) {
             request = request.header(header::IF_NONE_MATCH, etag);
         }
+        if acknowledged > 0 {
+            request = request.header(STATUS_ACKNOWLEDGED_HEADER, acknowledged);
+        }
         let response = request
             .send()
             .await
             .map_err(|source| ClientError::Unreachable { call: CALL, source })?;
+        let report_wanted = response
+            .headers()
+            .get(REPORT_WANTED_HEADER)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
         if response.status() == StatusCode::NOT_MODIFIED {
-            return Ok(Poll::NotModified);
+            return Ok(PollAnswer {
+                poll: Poll::NotModified,
+                report_wanted,
+            });
         }
         let response = check(CALL, response).await?;
         let etag = response
@@ -284,7 +310,10 @@ impl ManagerClient {
             call: CALL,
             reason: e.to_string(),
         })?;
-        Ok(Poll::Changed { state, etag })
+        Ok(PollAnswer {
+            poll: Poll::Changed { state, etag },
+            report_wanted,
+        })
     }
 
     /// `GET /content/<digest>`; the bytes are returned only if their sha256 is `digest`.
@@ -468,8 +497,63 @@ mod tests {
     async fn calls_need_a_credential() {
         let client = ManagerClient::new("http://127.0.0.1:9", None).unwrap();
         assert!(matches!(
-            client.desired(None, Duration::from_secs(1)).await,
+            client.desired(None, Duration::from_secs(1), 0).await,
             Err(ClientError::NotRegistered)
         ));
+    }
+
+    /// Serves one HTTP exchange on a local port: returns the port and a task yielding the
+    /// request head it received.
+    async fn one_exchange(response: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                head.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(response.as_bytes()).await.unwrap();
+            String::from_utf8(head).unwrap().to_ascii_lowercase()
+        });
+        (port, served)
+    }
+
+    #[tokio::test]
+    async fn a_poll_names_the_acknowledged_report_and_hears_when_it_is_wanted() {
+        let (port, served) = one_exchange(
+            "HTTP/1.1 304 Not Modified\r\netag: \"e1\"\r\nfleet-report-wanted: true\r\ncontent-length: 0\r\n\r\n",
+        )
+        .await;
+        let client = ManagerClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        client.set_credential(Some("cred".into()));
+        let answer = client
+            .desired(Some("\"e1\""), Duration::from_secs(5), 42)
+            .await
+            .unwrap();
+        assert_eq!(answer.poll, Poll::NotModified);
+        assert!(answer.report_wanted);
+        let head = served.await.unwrap();
+        assert!(
+            head.contains("\r\nfleet-status-acknowledged: 42\r\n"),
+            "{head}"
+        );
+
+        // Nothing acknowledged yet: the header is left out; no answer header, no ask.
+        let (port, served) =
+            one_exchange("HTTP/1.1 304 Not Modified\r\netag: \"e1\"\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        let client = ManagerClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        client.set_credential(Some("cred".into()));
+        let answer = client
+            .desired(Some("\"e1\""), Duration::from_secs(5), 0)
+            .await
+            .unwrap();
+        assert!(!answer.report_wanted);
+        assert!(!served.await.unwrap().contains("fleet-status-acknowledged"));
     }
 }

@@ -77,9 +77,16 @@ impl StatusBook {
             StatusReport {
                 agent_version: AGENT_VERSION.to_string(),
                 bundles: self.bundles.values().cloned().collect(),
+                sequence: self.sequence,
             },
             self.sequence,
         )
+    }
+
+    /// The sequence of the newest report the manager accepted (0 before the first): each
+    /// poll carries it, so a manager that lost that report asks for it again.
+    pub fn acknowledged(&self) -> u64 {
+        self.acknowledged
     }
 
     /// The manager accepted the report covering `sequence`.
@@ -162,10 +169,13 @@ mod tests {
         assert_eq!(report.bundles.len(), 2);
         assert_eq!(report.bundles[0].state, BundleState::Ready);
         assert_eq!(report.agent_version, AGENT_VERSION);
+        assert_eq!(report.sequence, seq);
+        assert!(seq >= report.bundles[1].sequence);
         assert!(report.bundles[0].sequence < report.bundles[1].sequence);
         assert!(book.has_unsent());
         book.acknowledge(seq);
         assert!(!book.has_unsent());
+        assert_eq!(book.acknowledged(), seq);
     }
 
     #[test]
@@ -178,6 +188,9 @@ mod tests {
         assert!(!book.has_unsent());
         assert!(book.remove("fleet-default", "a"));
         assert!(book.has_unsent());
+        let (report, after_removal) = book.report();
+        assert!(report.bundles.is_empty());
+        assert!(after_removal > seq, "a removal moves the report's sequence");
         assert_eq!(book.counts().len(), 0);
     }
 }

@@ -11,6 +11,12 @@
 //! | `POST /agent/v1/status` | [`StatusReport`] | `204`; idempotent |
 //!
 //! A `401` with [`ApiError::code`] `unknown_credential` tells the agent to register again.
+//!
+//! Status is sent when it changes, not re-sent on a short timer: each poll carries the
+//! [`StatusReport::sequence`] the manager last acknowledged
+//! ([`STATUS_ACKNOWLEDGED_HEADER`]), and a manager whose store lacks that report (a
+//! restored backup, a failover that lost recent commits) answers the poll at once with
+//! [`REPORT_WANTED_HEADER`], and the agent sends its status again.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +26,14 @@ use crate::bundle::{BundleDeploymentOptions, BundleRef, BundleResource};
 
 /// Path prefix of the agent API.
 pub const AGENT_API_PREFIX: &str = "/agent/v1";
+
+/// Request header of a desired-state poll: the [`StatusReport::sequence`] of the newest
+/// report the manager acknowledged to this agent (decimal).
+pub const STATUS_ACKNOWLEDGED_HEADER: &str = "fleet-status-acknowledged";
+
+/// Response header of a desired-state poll (value `true`): the manager does not hold the
+/// report the poll said was acknowledged; the agent should send its status again.
+pub const REPORT_WANTED_HEADER: &str = "fleet-report-wanted";
 
 /// A periodic wait of the agent protocol (a long-poll's expiry, a heartbeat), drawn
 /// between three quarters of `period` and all of it. A push answers every agent at the
@@ -170,6 +184,10 @@ pub struct BundleContent {
 pub struct StatusReport {
     pub agent_version: String,
     pub bundles: Vec<BundleDeploymentStatus>,
+    /// The agent's status sequence this report covers: it moves with every change,
+    /// removals included, and never goes back (0 from agents that do not send it).
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 /// The state of one bundle on the reporting cluster.

@@ -668,14 +668,16 @@ impl Manager {
             }
             records.push(record);
         }
+        let sequence = i64::try_from(report.sequence).unwrap_or(i64::MAX);
         let stored = self
             .store
-            .put_statuses(&records)
+            .put_report(&cluster.namespace, &cluster.name, sequence, &records)
             .await?
             .into_iter()
             .filter(|&written| written)
             .count();
         self.index.set_last_report(cluster.id, fingerprint);
+        self.index.note_report_sequence(cluster.id, report.sequence);
         if wake_rollout {
             self.rollout_wake.notify_one();
         }
@@ -686,6 +688,41 @@ impl Manager {
             self.metrics.status_unchanged.inc();
         }
         Ok(stored)
+    }
+
+    /// Whether to ask the agent of `cluster` for its status again: its poll says the
+    /// manager acknowledged report `acknowledged`, and the store holds an older one (a
+    /// restored backup, a failover that lost recent commits, a removed cluster that
+    /// registered again). Looks in the store only when this replica has not seen that
+    /// sequence, and asks at most once per sequence, so a report that cannot be stored
+    /// is not asked for in a loop (the agent's hourly heartbeat retries it).
+    pub async fn report_wanted(
+        &self,
+        cluster: &crate::targeting::ClusterHandle,
+        acknowledged: u64,
+    ) -> bool {
+        if acknowledged <= self.index.report_sequence(cluster.id) {
+            return false;
+        }
+        let stored = match self
+            .store
+            .reported_sequence(&cluster.namespace, &cluster.name)
+            .await
+        {
+            Ok(stored) => stored.map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+            Err(e) => {
+                tracing::warn!(cluster = %cluster.name, error = %e, "cannot read the cluster's stored report sequence");
+                return false;
+            }
+        };
+        self.index.note_report_sequence(cluster.id, stored);
+        if acknowledged <= stored {
+            return false;
+        }
+        tracing::info!(cluster = %cluster.name, acknowledged, stored, "the store lacks the cluster's last acknowledged report; asking for it");
+        self.metrics.status_wanted.inc();
+        self.index.note_report_sequence(cluster.id, acknowledged);
+        true
     }
 
     /// Leader only: advances every rolling bundle as far as readiness allows and settles

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub status_reports: IntCounterVec,
     pub status_stored: prometheus::IntCounter,
     pub status_unchanged: prometheus::IntCounter,
+    /// Polls answered at once to ask for a report the store lacks.
+    pub status_wanted: prometheus::IntCounter,
     pub targeting_seconds: HistogramVec,
     pub agents_online: IntGauge,
     pub clusters: IntGauge,
@@ -68,6 +70,10 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let status_wanted = prometheus::IntCounter::new(
+            "fleet_status_reports_wanted_total",
+            "Polls answered at once to ask the agent for a status report the store lacks",
+        )?;
         let targeting_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "fleet_targeting_recompute_seconds",
@@ -94,6 +100,7 @@ impl Metrics {
         registry.register(Box::new(git_sync_errors.clone()))?;
         registry.register(Box::new(desired_answers.clone()))?;
         registry.register(Box::new(status_reports.clone()))?;
+        registry.register(Box::new(status_wanted.clone()))?;
         registry.register(Box::new(targeting_seconds.clone()))?;
         registry.register(Box::new(agents_online.clone()))?;
         registry.register(Box::new(clusters.clone()))?;
@@ -110,6 +117,7 @@ impl Metrics {
             status_reports,
             status_stored,
             status_unchanged,
+            status_wanted,
             api_latency,
             git_sync_seconds,
             git_sync_errors,

@@ -32,6 +32,7 @@ impl ReportFingerprints {
         let mut h = self.keys.build_hasher();
         epoch.hash(&mut h);
         desired_etag.hash(&mut h);
+        report.sequence.hash(&mut h);
         report.bundles.len().hash(&mut h);
         for b in &report.bundles {
             b.namespace.hash(&mut h);
@@ -63,6 +64,7 @@ mod tests {
                 release: "app-1".into(),
                 sequence,
             }],
+            sequence,
         }
     }
 
@@ -83,9 +85,17 @@ mod tests {
             f.of(1, "other", &report(3, "d1")),
             "a new desired state"
         );
+        let mut removed = report(3, "d1");
+        removed.sequence = 4;
+        assert_ne!(
+            base,
+            f.of(1, "etag", &removed),
+            "a report sequence moved by a removal"
+        );
         let empty = StatusReport {
             agent_version: "test".into(),
             bundles: vec![],
+            sequence: 0,
         };
         assert_ne!(
             f.of(1, "etag", &empty),

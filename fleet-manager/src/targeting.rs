@@ -55,6 +55,9 @@ pub struct ClusterSlot {
     /// Fingerprint of the last status report handled for this cluster, 0 for none (see
     /// [`crate::report_memory`]).
     pub reported: AtomicU64,
+    /// The sequence of the newest status report this replica knows the store holds for
+    /// the cluster (see [`Index::report_sequence`]).
+    pub report_sequence: AtomicU64,
     /// Desired-state long-polls of this cluster parked right now (see [`Index::park`]).
     pub polls: AtomicU32,
 }
@@ -769,6 +772,9 @@ impl Index {
                             old.polls.load(Ordering::Relaxed),
                         )
                     });
+            // A registration starts the stored sequence again (see `upsert_cluster`),
+            // so the row's is the one to keep.
+            let report_sequence = u64::try_from(r.reported_sequence).unwrap_or(0);
             let slot = ClusterSlot {
                 name: r.name.as_str().into(),
                 workspace: ws,
@@ -778,6 +784,7 @@ impl Index {
                 last_seen: AtomicI64::new(seen),
                 stored_seen: AtomicI64::new(r.last_seen),
                 reported: AtomicU64::new(0),
+                report_sequence: AtomicU64::new(report_sequence),
                 polls: AtomicU32::new(polls),
             };
             let id = match existing {
@@ -954,6 +961,21 @@ impl Index {
     pub fn set_last_report(&self, id: ClusterId, fingerprint: u64) {
         self.with_slot(id, |slot| {
             slot.reported.store(fingerprint, Ordering::Relaxed)
+        });
+    }
+
+    /// The sequence of the newest status report this replica knows the store holds for
+    /// a cluster: loaded with the cluster, raised by reports handled here and by looking
+    /// in the store when a poll names a newer one (reports handled by another replica).
+    pub fn report_sequence(&self, id: ClusterId) -> u64 {
+        self.with_slot(id, |slot| slot.report_sequence.load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+
+    /// Raises a cluster's [`Self::report_sequence`] to `sequence` (never lowers it).
+    pub fn note_report_sequence(&self, id: ClusterId, sequence: u64) {
+        self.with_slot(id, |slot| {
+            slot.report_sequence.fetch_max(sequence, Ordering::Relaxed)
         });
     }
 

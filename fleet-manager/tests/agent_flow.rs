@@ -717,6 +717,130 @@ async fn heartbeats_are_answered_from_memory_until_bundles_reload() {
     assert_eq!(metrics.status_stored.get(), stored + 1);
 }
 
+/// A poll naming the report its agent had acknowledged, with the current ETag: (answer,
+/// whether the manager asked for the report again).
+async fn poll_acknowledging(agent: &Agent, acknowledged: u64, wait: u64) -> (StatusCode, bool) {
+    let (_, etag, _) = agent.desired(None, 0).await;
+    let resp = agent
+        .http
+        .get(format!("{}/agent/v1/desired?wait={wait}", agent.base))
+        .bearer_auth(&agent.credential)
+        .header("if-none-match", etag)
+        .header(
+            fleet_bundle::deployment::STATUS_ACKNOWLEDGED_HEADER,
+            acknowledged,
+        )
+        .send()
+        .await
+        .expect("poll");
+    let wanted = resp
+        .headers()
+        .get(fleet_bundle::deployment::REPORT_WANTED_HEADER)
+        .is_some_and(|v| v == "true");
+    (resp.status(), wanted)
+}
+
+/// Starts a manager on a copy of a SQLite database, as an operator restores a backup.
+async fn start_on(db: &std::path::Path) -> (fleet_manager::server::Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = fleet_manager::server::ServeOptions::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().to_path_buf(),
+    );
+    opts.database = Some(format!("sqlite://{}", db.display()));
+    let running = fleet_manager::server::start(opts)
+        .await
+        .expect("manager starts");
+    (running, dir)
+}
+
+/// Agents send their status when it changes, not on a short timer, so a store that lost
+/// a report (a backup restored, a failover that lost recent commits) must ask for it:
+/// the poll names the report the agent had acknowledged, and a manager without it
+/// answers at once and asks for it, once. A manager that has it (a plain restart) asks
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_restored_from_backup_asks_agents_for_the_reports_it_lost() {
+    let fleet = seeded("edge-1", json!({"env": "dev"})).await;
+    let Seeded {
+        mgr, agent, _dir, ..
+    } = &fleet;
+    eventually(30, "bundles on edge-1", || async {
+        match agent.bundles().await.len() {
+            2 => Ok(()),
+            n => Err(format!("{n} bundles")),
+        }
+    })
+    .await;
+    let backup = |name: &str| {
+        let path = _dir.path().join(name);
+        let live = rusqlite::Connection::open(_dir.path().join("fleet.db")).expect("open");
+        live.execute("VACUUM INTO ?1", [path.to_str().expect("utf8 path")])
+            .expect("backup");
+        path
+    };
+    let before_report = backup("before-report.db");
+    let report: Vec<_> = agent
+        .state()
+        .await
+        .deployments
+        .iter()
+        .map(|d| agent.entry(&d.bundle, &d.deployment_id, BundleState::Ready))
+        .collect();
+    let acknowledged = report.iter().map(|b| b.sequence).max().expect("entries");
+    assert_eq!(agent.report(report.clone()).await, StatusCode::NO_CONTENT);
+    let (status, wanted) = poll_acknowledging(agent, acknowledged, 1).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(!wanted, "this manager stored the report");
+    let after_report = backup("after-report.db");
+    mgr.shutdown();
+
+    // Restarted on a store that holds the report: nothing is asked.
+    let (restarted, _restarted_dir) = start_on(&after_report).await;
+    let at_restarted = Agent {
+        base: format!("http://{}", restarted.addr),
+        ..agent.clone()
+    };
+    let (_, wanted) = poll_acknowledging(&at_restarted, acknowledged, 1).await;
+    assert!(!wanted, "the restarted manager's store holds the report");
+    assert_eq!(restarted.manager.metrics.status_wanted.get(), 0);
+    restarted.shutdown();
+
+    // Restored from the backup taken before the report: asked for at once.
+    let (restored, _restored_dir) = start_on(&before_report).await;
+    let at_restored = Agent {
+        base: format!("http://{}", restored.addr),
+        ..agent.clone()
+    };
+    let rows = || async {
+        restored
+            .manager
+            .store
+            .statuses_of_cluster("fleet-default", "edge-1")
+            .await
+            .expect("statuses")
+            .len()
+    };
+    assert_eq!(rows().await, 0, "the backup predates the report");
+    let asked = std::time::Instant::now();
+    let (status, wanted) = poll_acknowledging(&at_restored, acknowledged, 60).await;
+    assert!(wanted, "the restored manager lacks the acknowledged report");
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(30),
+        "answered at once, not after the wait"
+    );
+    // The agent sends its status again, unchanged; the store has it back.
+    assert_eq!(at_restored.report(report).await, StatusCode::NO_CONTENT);
+    assert_eq!(rows().await, 2);
+    let (_, wanted) = poll_acknowledging(&at_restored, acknowledged, 1).await;
+    assert!(!wanted, "asked once");
+    // An agent that has had nothing acknowledged is never asked.
+    let (_, wanted) = poll_acknowledging(&at_restored, 0, 1).await;
+    assert!(!wanted);
+    assert_eq!(restored.manager.metrics.status_wanted.get(), 1);
+}
+
 /// The desired-state poll is served outside the router; its errors are the router's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn desired_poll_rejects_bad_requests_like_every_route() {

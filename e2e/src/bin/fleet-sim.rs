@@ -32,7 +32,7 @@ struct Args {
     wait_seconds: u64,
     /// Seconds between heartbeats of an idle agent (the real agent's default
     /// `--heartbeat-seconds`).
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 3600)]
     heartbeat_seconds: u64,
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 600)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fleet_bundle::deployment::{
     BundleDeploymentStatus, BundleState, DesiredState, RegisterRequest, RegisterResponse,
-    StatusReport,
+    StatusReport, REPORT_WANTED_HEADER, STATUS_ACKNOWLEDGED_HEADER,
 };
 use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
 use reqwest::StatusCode;
@@ -26,6 +26,8 @@ pub struct Stats {
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
     pub registered: AtomicUsize,
+    /// Polls answered with the manager asking for a report again (none in a healthy run).
+    pub reports_wanted: AtomicU64,
 }
 
 impl Stats {
@@ -87,6 +89,9 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
     let mut etag: Option<String> = None;
     let mut fetched: HashSet<String> = HashSet::new();
     let mut last_report: Option<StatusReport> = None;
+    // The sequence of the newest report the manager accepted, sent with every poll as
+    // the real agent sends it.
+    let mut acknowledged = 0u64;
     let mut last_post = tokio::time::Instant::now();
     let mut heartbeat = fleet_bundle::deployment::spread(shared.heartbeat);
     let mut counted_epoch = 0u64;
@@ -116,7 +121,7 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
         // The heartbeat runs on its own timer while the poll is parked, as the real
         // agent's reporter does, spread like the real agent's.
         let answer = {
-            let poll = poll(&shared, client, &cred, etag.as_deref());
+            let poll = poll(&shared, client, &cred, etag.as_deref(), acknowledged);
             tokio::pin!(poll);
             loop {
                 let beat = tokio::time::sleep_until(last_post + heartbeat);
@@ -125,7 +130,9 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
                     _ = stop.changed() => break None,
                     _ = beat, if last_report.is_some() => {
                         if let Some(report) = &last_report {
-                            let _ = post_status(&shared, client, &cred, report).await;
+                            if post_status(&shared, client, &cred, report).await.is_ok() {
+                                acknowledged = report.sequence;
+                            }
                         }
                         last_post = tokio::time::Instant::now();
                         heartbeat = fleet_bundle::deployment::spread(shared.heartbeat);
@@ -134,7 +141,21 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
             }
         };
         let Some(answer) = answer else { break };
-        match answer {
+        let answer = answer.map(|(poll, report_wanted)| {
+            if report_wanted {
+                shared.stats.reports_wanted.fetch_add(1, Ordering::Relaxed);
+            }
+            (poll, report_wanted)
+        });
+        if let Ok((_, true)) = &answer {
+            if let Some(report) = &last_report {
+                if post_status(&shared, client, &cred, report).await.is_ok() {
+                    acknowledged = report.sequence;
+                    last_post = tokio::time::Instant::now();
+                }
+            }
+        }
+        match answer.map(|(poll, _)| poll) {
             Ok(Poll::Changed(new_etag, desired)) => {
                 etag = Some(new_etag);
                 for d in &desired.deployments {
@@ -146,8 +167,9 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
                         fetched.insert(d.content_digest.clone());
                     }
                 }
-                let report = ready_report(&desired);
+                let report = ready_report(&desired, acknowledged);
                 if post_status(&shared, client, &cred, &report).await.is_ok() {
+                    acknowledged = report.sequence;
                     last_post = tokio::time::Instant::now();
                     heartbeat = steady_state_phase(shared.heartbeat);
                     let (epoch, commit) = shared.target.current();
@@ -246,7 +268,8 @@ async fn poll(
     client: &reqwest::Client,
     cred: &str,
     etag: Option<&str>,
-) -> anyhow::Result<Poll> {
+    acknowledged: u64,
+) -> anyhow::Result<(Poll, bool)> {
     let mut req = client
         .get(format!(
             "{}/agent/v1/desired?wait={}",
@@ -256,8 +279,12 @@ async fn poll(
     if let Some(etag) = etag {
         req = req.header(IF_NONE_MATCH, etag);
     }
+    if acknowledged > 0 {
+        req = req.header(STATUS_ACKNOWLEDGED_HEADER, acknowledged);
+    }
     let resp = req.send().await?;
     let status = resp.status();
+    let report_wanted = resp.headers().contains_key(REPORT_WANTED_HEADER);
     let new_etag = resp
         .headers()
         .get(ETAG)
@@ -265,15 +292,16 @@ async fn poll(
         .map(str::to_string);
     let bytes = resp.bytes().await?;
     shared.stats.record(bytes.len());
-    match status {
-        StatusCode::NOT_MODIFIED => Ok(Poll::Unchanged),
-        StatusCode::UNAUTHORIZED => Ok(Poll::Unknown),
-        s if s.is_success() => Ok(Poll::Changed(
+    let poll = match status {
+        StatusCode::NOT_MODIFIED => Poll::Unchanged,
+        StatusCode::UNAUTHORIZED => Poll::Unknown,
+        s if s.is_success() => Poll::Changed(
             new_etag.unwrap_or_default(),
             serde_json::from_slice(&bytes)?,
-        )),
+        ),
         s => anyhow::bail!("desired: {s}"),
-    }
+    };
+    Ok((poll, report_wanted))
 }
 
 async fn fetch(
@@ -294,9 +322,14 @@ async fn fetch(
     Ok(())
 }
 
-fn ready_report(desired: &DesiredState) -> StatusReport {
+/// Every bundle of `desired` Ready, under a sequence above `after` (the real agent's
+/// sequences are wall-clock microseconds, kept increasing).
+fn ready_report(desired: &DesiredState, after: u64) -> StatusReport {
+    let now = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+    let sequence = now.max(after + 1);
     StatusReport {
         agent_version: "sim".into(),
+        sequence,
         bundles: desired
             .deployments
             .iter()
@@ -310,7 +343,7 @@ fn ready_report(desired: &DesiredState) -> StatusReport {
                 non_ready: vec![],
                 modified: vec![],
                 release: format!("{}:1", d.bundle),
-                sequence: 0,
+                sequence,
             })
             .collect(),
     }

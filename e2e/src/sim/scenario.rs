@@ -70,6 +70,8 @@ pub struct Report {
     pub idle_bytes_per_agent_hour: f64,
     pub push_cpu_seconds: f64,
     pub errors: u64,
+    /// Polls on which the manager asked for a report again: none when nothing was lost.
+    pub reports_wanted: u64,
 }
 
 impl Report {
@@ -98,7 +100,8 @@ impl Report {
              idle requests per second       {:.0}\n\
              idle bytes per agent per hour  {:.0}\n\
              manager CPU during the push    {:.2} s\n\
-             client-side errors             {}",
+             client-side errors             {}\n\
+             reports asked for again        {}",
             self.agents,
             self.register_time.as_secs_f64(),
             self.first_deploy_time.as_secs_f64(),
@@ -113,6 +116,7 @@ impl Report {
             self.idle_bytes_per_agent_hour,
             self.push_cpu_seconds,
             self.errors,
+            self.reports_wanted,
         )
     }
 }
@@ -298,6 +302,10 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
         errors: shared
             .stats
             .errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        reports_wanted: shared
+            .stats
+            .reports_wanted
             .load(std::sync::atomic::Ordering::Relaxed),
     })
 }

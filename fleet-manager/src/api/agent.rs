@@ -12,7 +12,9 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use fleet_bundle::deployment::{RegisterRequest, StatusReport};
+use fleet_bundle::deployment::{
+    RegisterRequest, StatusReport, REPORT_WANTED_HEADER, STATUS_ACKNOWLEDGED_HEADER,
+};
 
 use super::error::{ApiFailure, ApiJson};
 use crate::auth;
@@ -85,6 +87,15 @@ pub async fn register(
     Ok((StatusCode::CREATED, axum::Json(resp)).into_response())
 }
 
+/// The report sequence a poll says its agent had acknowledged (0: none, or not sent).
+fn acknowledged(headers: &HeaderMap) -> u64 {
+    headers
+        .get(STATUS_ACKNOWLEDGED_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[derive(serde::Deserialize)]
 pub struct WaitQuery {
     /// Seconds to wait for a change when the client's ETag is current.
@@ -106,8 +117,17 @@ pub async fn desired(
         .map(str::to_string);
     // A parked poll keeps only what it needs: the request headers are freed before the
     // wait (10,000 parked polls each holding a header map is megabytes).
+    let acknowledged = acknowledged(&headers);
     drop(headers);
-    let wait = spread(Duration::from_secs(q.wait.unwrap_or(0)).min(manager.config.max_wait));
+    // Boxed: the store read is rare (see `Manager::report_wanted`) and must not grow
+    // every parked poll's future.
+    let report_wanted =
+        acknowledged > 0 && Box::pin(manager.report_wanted(&cluster, acknowledged)).await;
+    let mut wait = spread(Duration::from_secs(q.wait.unwrap_or(0)).min(manager.config.max_wait));
+    if report_wanted {
+        // Answer at once, so the agent sends its report now.
+        wait = Duration::ZERO;
+    }
     let deadline = tokio::time::Instant::now() + wait;
     // While parked the cluster counts as connected, whatever the wait and offline limit.
     let _parked = manager.index.park(cluster.id);
@@ -134,7 +154,7 @@ pub async fn desired(
             if let Ok(v) = HeaderValue::from_str(&desired.etag) {
                 resp.headers_mut().insert(header::ETAG, v);
             }
-            return Ok(resp);
+            return Ok(with_report_wanted(resp, report_wanted));
         }
         if tokio::time::Instant::now() >= deadline {
             manager.metrics.desired_304.inc();
@@ -142,7 +162,7 @@ pub async fn desired(
             if let Ok(v) = HeaderValue::from_str(&desired.etag) {
                 resp.headers_mut().insert(header::ETAG, v);
             }
-            return Ok(resp);
+            return Ok(with_report_wanted(resp, report_wanted));
         }
         // Subscribe, then re-check, so a change between the check and the subscription
         // is not missed.
@@ -160,6 +180,15 @@ pub async fn desired(
             // Timed out: loop once more to answer 304 with the current ETag.
         }
     }
+}
+
+/// Adds [`REPORT_WANTED_HEADER`] to a poll's answer when the report is wanted.
+fn with_report_wanted(mut resp: Response, wanted: bool) -> Response {
+    if wanted {
+        resp.headers_mut()
+            .insert(REPORT_WANTED_HEADER, HeaderValue::from_static("true"));
+    }
+    resp
 }
 
 /// A long-poll's wait, spread as the protocol spreads its periods

@@ -98,4 +98,11 @@ CREATE INDEX bundle_status_bundle ON bundle_status (bundle_namespace, bundle);
         sqlite: "CREATE INDEX bundle_status_updated ON bundle_status (updated_at);",
         postgres: "CREATE INDEX bundle_status_updated ON bundle_status (updated_at);",
     },
+    // The sequence of the newest status report stored for a cluster: a poll names the
+    // report its agent had acknowledged, and a manager whose store lacks it asks again.
+    Migration {
+        version: 4,
+        sqlite: "ALTER TABLE clusters ADD COLUMN reported_sequence INTEGER NOT NULL DEFAULT 0;",
+        postgres: "ALTER TABLE clusters ADD COLUMN reported_sequence BIGINT NOT NULL DEFAULT 0;",
+    },
 ];

@@ -193,6 +193,10 @@ pub struct ClusterRecord {
     pub rev: i64,
     #[serde(skip)]
     pub deleted: bool,
+    /// The sequence of the newest status report stored for the cluster (0: none); a
+    /// registration starts it again.
+    #[serde(skip)]
+    pub reported_sequence: i64,
 }
 
 /// A registration token (its hash; the token itself is shown once).
@@ -506,7 +510,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT value FROM meta WHERE key = 'cluster_revision'), 0) \
              ON CONFLICT (namespace, name) DO UPDATE SET labels = excluded.labels, \
                credential_hash = excluded.credential_hash, agent_version = excluded.agent_version, \
-               last_seen = excluded.last_seen, rev = excluded.rev, deleted = 0",
+               last_seen = excluded.last_seen, rev = excluded.rev, deleted = 0, reported_sequence = 0",
             vec![
                 c.namespace.as_str().into(),
                 c.name.as_str().into(),
@@ -526,7 +530,7 @@ impl Store {
         let rows = self
             .db
             .query(
-                "SELECT namespace, name, labels, credential_hash, agent_version, last_seen, created_at, rev, deleted \
+                "SELECT namespace, name, labels, credential_hash, agent_version, last_seen, created_at, rev, deleted, reported_sequence \
                  FROM clusters WHERE rev > $1 ORDER BY rev",
                 vec![since.into()],
             )
@@ -542,7 +546,7 @@ impl Store {
         let rows = self
             .db
             .query(
-                "SELECT namespace, name, labels, credential_hash, agent_version, last_seen, created_at, rev, deleted \
+                "SELECT namespace, name, labels, credential_hash, agent_version, last_seen, created_at, rev, deleted, reported_sequence \
                  FROM clusters WHERE namespace = $1 AND name = $2 AND deleted = 0",
                 vec![namespace.into(), name.into()],
             )
@@ -927,6 +931,48 @@ impl Store {
             .unwrap_or(false))
     }
 
+    /// Writes one agent report: its bundle states (see [`Self::put_statuses`]) and, when
+    /// `sequence` is above the cluster's stored one, that sequence, in one transaction.
+    /// Returns per record whether it was written.
+    pub async fn put_report(
+        &self,
+        cluster_namespace: &str,
+        cluster: &str,
+        sequence: i64,
+        records: &[StatusRecord],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut statements = status_statements(records);
+        if sequence > 0 {
+            statements.push((
+                "UPDATE clusters SET reported_sequence = $3 \
+                 WHERE namespace = $1 AND name = $2 AND reported_sequence < $3",
+                vec![cluster_namespace.into(), cluster.into(), sequence.into()],
+            ));
+        }
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut changed = self.db.transaction(statements).await?;
+        changed.truncate(records.len());
+        Ok(changed.into_iter().map(|n| n > 0).collect())
+    }
+
+    /// The sequence of the newest status report stored for a live cluster (0: none).
+    pub async fn reported_sequence(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT reported_sequence FROM clusters WHERE namespace = $1 AND name = $2 AND deleted = 0",
+                vec![namespace.into(), name.into()],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.int(0)))
+    }
+
     /// Writes one agent report's bundle states in one transaction; returns per record
     /// whether it was written.
     ///
@@ -939,31 +985,7 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let statements = records
-            .iter()
-            .map(|s| {
-                (
-                    "INSERT INTO bundle_status (cluster_namespace, cluster, bundle_namespace, bundle, deployment_id, state, report, sequence, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (cluster_namespace, cluster, bundle_namespace, bundle) DO UPDATE SET \
-                       deployment_id = excluded.deployment_id, state = excluded.state, report = excluded.report, \
-                       sequence = excluded.sequence, updated_at = excluded.updated_at \
-                     WHERE bundle_status.deployment_id <> excluded.deployment_id OR bundle_status.sequence < excluded.sequence",
-                    vec![
-                        s.cluster_namespace.as_str().into(),
-                        s.cluster.as_str().into(),
-                        s.bundle_namespace.as_str().into(),
-                        s.bundle.as_str().into(),
-                        s.deployment_id.as_str().into(),
-                        s.state.as_str().into(),
-                        json_text(&s.report).into(),
-                        s.sequence.into(),
-                        s.updated_at.into(),
-                    ],
-                )
-            })
-            .collect();
-        let changed = self.db.transaction(statements).await?;
+        let changed = self.db.transaction(status_statements(records)).await?;
         Ok(changed.into_iter().map(|n| n > 0).collect())
     }
 
@@ -1098,6 +1120,35 @@ fn object_from_row(r: &Row) -> Result<ObjectRecord, StoreError> {
     })
 }
 
+/// The upserts of [`Store::put_statuses`]: each skips a stored report for the same
+/// deploymentID with the same or a higher sequence.
+fn status_statements(records: &[StatusRecord]) -> Vec<(&'static str, Vec<Value>)> {
+    records
+        .iter()
+        .map(|s| {
+                (
+                    "INSERT INTO bundle_status (cluster_namespace, cluster, bundle_namespace, bundle, deployment_id, state, report, sequence, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (cluster_namespace, cluster, bundle_namespace, bundle) DO UPDATE SET \
+                       deployment_id = excluded.deployment_id, state = excluded.state, report = excluded.report, \
+                       sequence = excluded.sequence, updated_at = excluded.updated_at \
+                     WHERE bundle_status.deployment_id <> excluded.deployment_id OR bundle_status.sequence < excluded.sequence",
+                    vec![
+                        s.cluster_namespace.as_str().into(),
+                        s.cluster.as_str().into(),
+                        s.bundle_namespace.as_str().into(),
+                        s.bundle.as_str().into(),
+                        s.deployment_id.as_str().into(),
+                        s.state.as_str().into(),
+                        json_text(&s.report).into(),
+                        s.sequence.into(),
+                        s.updated_at.into(),
+                    ],
+                )
+            })
+        .collect()
+}
+
 fn cluster_from_row(r: &Row) -> Result<ClusterRecord, StoreError> {
     Ok(ClusterRecord {
         namespace: r.text(0),
@@ -1109,6 +1160,7 @@ fn cluster_from_row(r: &Row) -> Result<ClusterRecord, StoreError> {
         created_at: r.int(6),
         rev: r.int(7),
         deleted: r.int(8) != 0,
+        reported_sequence: r.int(9),
     })
 }
 

@@ -312,9 +312,11 @@ impl Agent {
     }
 
     pub async fn report(&self, bundles: Vec<BundleDeploymentStatus>) -> StatusCode {
+        let sequence = bundles.iter().map(|b| b.sequence).max().unwrap_or_default();
         let report = StatusReport {
             agent_version: "test".into(),
             bundles,
+            sequence,
         };
         self.http
             .post(format!("{}/agent/v1/status", self.base))
