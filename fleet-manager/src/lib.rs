@@ -29,6 +29,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod content_cache;
 pub mod dashboard;
 pub mod git;
 pub mod leader;

@@ -118,6 +118,8 @@ pub struct Manager {
     pub board_wake: Arc<Notify>,
     /// Recognises heartbeats that re-send what is stored.
     report_fingerprints: crate::report_memory::ReportFingerprints,
+    /// Bundle content served to agents from memory.
+    pub contents: crate::content_cache::ContentCache,
 }
 
 impl Manager {
@@ -142,6 +144,7 @@ impl Manager {
             status_dirty: std::sync::Mutex::new(HashSet::new()),
             board_wake: Arc::new(Notify::new()),
             report_fingerprints: Default::default(),
+            contents: Default::default(),
         }))
     }
 

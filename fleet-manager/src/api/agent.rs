@@ -264,10 +264,11 @@ pub async fn content(
             "no content {digest} for this cluster"
         )));
     }
-    let bytes =
-        manager.store.get_content(&digest).await?.ok_or_else(|| {
-            ApiFailure::not_found(format!("no content {digest} for this cluster"))
-        })?;
+    let bytes = manager
+        .contents
+        .get(&manager.store, &digest)
+        .await?
+        .ok_or_else(|| ApiFailure::not_found(format!("no content {digest} for this cluster")))?;
     let mut resp = (StatusCode::OK, bytes).into_response();
     let h = resp.headers_mut();
     h.insert(
