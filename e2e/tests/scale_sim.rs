@@ -20,6 +20,7 @@ async fn small_fleet_registers_deploys_and_follows_a_push() {
         wait_seconds: wait.as_secs(),
         heartbeat: Duration::from_secs(60),
         phase_timeout: Duration::from_secs(120),
+        http1: false,
     };
     let report = run(&cfg, work.path()).await.unwrap();
     println!("{}", report.render());

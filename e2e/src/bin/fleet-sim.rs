@@ -1,6 +1,6 @@
 //! `fleet-sim`: the scale simulator (`make bench` runs it for several fleet sizes).
 //!
-//! `fleet-sim --agents N [--repo examples] [--connections C] [--idle-seconds S]` starts a
+//! `fleet-sim --agents N [--repo examples] [--connections C] [--http1] [--idle-seconds S]` starts a
 //! Git server, a manager and N simulated agents, and prints the measured figures.
 
 use std::path::PathBuf;
@@ -34,6 +34,10 @@ struct Args {
     /// `--heartbeat-seconds`).
     #[arg(long, default_value_t = 3600)]
     heartbeat_seconds: u64,
+    /// Speak HTTP/1.1, one connection per parked poll, as the real agent does (by
+    /// default agents share HTTP/2 connections, 150 to each).
+    #[arg(long)]
+    http1: bool,
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 600)]
     phase_timeout: u64,
@@ -52,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         wait_seconds: args.wait_seconds,
         heartbeat: Duration::from_secs(args.heartbeat_seconds),
         phase_timeout: Duration::from_secs(args.phase_timeout),
+        http1: args.http1,
     };
     let work = tempfile::tempdir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -37,6 +37,10 @@ pub struct SimConfig {
     pub heartbeat: Duration,
     /// Give up on a phase after this long.
     pub phase_timeout: Duration,
+    /// Speak HTTP/1.1 as the real agent does (its client has no HTTP/2): every parked
+    /// poll then holds a connection of its own, and `connections` only sets how many
+    /// clients share the pools.
+    pub http1: bool,
 }
 
 impl SimConfig {
@@ -174,11 +178,14 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
 
     let clients = (0..cfg.connections.max(1))
         .map(|_| {
-            reqwest::Client::builder()
-                .http2_prior_knowledge()
+            let builder = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
-                .timeout(Duration::from_secs(cfg.wait_seconds + 30))
-                .build()
+                .timeout(Duration::from_secs(cfg.wait_seconds + 30));
+            if cfg.http1 {
+                builder.http1_only().build()
+            } else {
+                builder.http2_prior_knowledge().build()
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Shared {
