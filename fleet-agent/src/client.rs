@@ -502,9 +502,10 @@ mod tests {
         ));
     }
 
-    /// Serves one HTTP exchange on a local port: returns the port and a task yielding the
-    /// request head it received.
-    async fn one_exchange(response: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+    /// Polls a one-shot local server answering `response`, with the manager having
+    /// acknowledged report `acknowledged`: the poll's answer and the request head the
+    /// server received (lower-cased).
+    async fn poll_once(response: &'static str, acknowledged: u64) -> (PollAnswer, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -520,40 +521,36 @@ mod tests {
             socket.write_all(response.as_bytes()).await.unwrap();
             String::from_utf8(head).unwrap().to_ascii_lowercase()
         });
-        (port, served)
+        let client = ManagerClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        client.set_credential(Some("cred".into()));
+        let answer = client
+            .desired(Some("\"e1\""), Duration::from_secs(5), acknowledged)
+            .await
+            .unwrap();
+        (answer, served.await.unwrap())
     }
 
     #[tokio::test]
     async fn a_poll_names_the_acknowledged_report_and_hears_when_it_is_wanted() {
-        let (port, served) = one_exchange(
+        let (answer, head) = poll_once(
             "HTTP/1.1 304 Not Modified\r\netag: \"e1\"\r\nfleet-report-wanted: true\r\ncontent-length: 0\r\n\r\n",
+            42,
         )
         .await;
-        let client = ManagerClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
-        client.set_credential(Some("cred".into()));
-        let answer = client
-            .desired(Some("\"e1\""), Duration::from_secs(5), 42)
-            .await
-            .unwrap();
         assert_eq!(answer.poll, Poll::NotModified);
         assert!(answer.report_wanted);
-        let head = served.await.unwrap();
         assert!(
             head.contains("\r\nfleet-status-acknowledged: 42\r\n"),
             "{head}"
         );
 
         // Nothing acknowledged yet: the header is left out; no answer header, no ask.
-        let (port, served) =
-            one_exchange("HTTP/1.1 304 Not Modified\r\netag: \"e1\"\r\ncontent-length: 0\r\n\r\n")
-                .await;
-        let client = ManagerClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
-        client.set_credential(Some("cred".into()));
-        let answer = client
-            .desired(Some("\"e1\""), Duration::from_secs(5), 0)
-            .await
-            .unwrap();
+        let (answer, head) = poll_once(
+            "HTTP/1.1 304 Not Modified\r\netag: \"e1\"\r\ncontent-length: 0\r\n\r\n",
+            0,
+        )
+        .await;
         assert!(!answer.report_wanted);
-        assert!(!served.await.unwrap().contains("fleet-status-acknowledged"));
+        assert!(!head.contains("fleet-status-acknowledged"));
     }
 }

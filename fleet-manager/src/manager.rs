@@ -709,10 +709,10 @@ impl Manager {
         }
         let stored = match self
             .store
-            .reported_sequence(&cluster.namespace, &cluster.name)
+            .get_cluster(&cluster.namespace, &cluster.name)
             .await
         {
-            Ok(stored) => stored.map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+            Ok(row) => row.map_or(0, |c| u64::try_from(c.reported_sequence).unwrap_or(0)),
             Err(e) => {
                 tracing::warn!(cluster = %cluster.name, error = %e, "cannot read the cluster's stored report sequence");
                 return false;

@@ -33,6 +33,17 @@ struct Seeded {
     _dir: tempfile::TempDir,
 }
 
+/// Waits until `agent`'s desired state holds `n` bundles.
+async fn until_bundles(agent: &Agent, n: usize) {
+    eventually(30, "bundles on the agent", || async {
+        match agent.bundles().await.len() {
+            got if got == n => Ok(()),
+            got => Err(format!("{got} bundles")),
+        }
+    })
+    .await;
+}
+
 async fn seeded(cluster: &str, labels: serde_json::Value) -> Seeded {
     let daemon = GitDaemon::start().expect("git daemon starts");
     let (path, url) = daemon.repo("apps").expect("bare repository");
@@ -653,13 +664,7 @@ async fn a_report_records_a_new_agent_version() {
 async fn heartbeats_are_answered_from_memory_until_bundles_reload() {
     let fleet = seeded("edge-1", json!({"env": "dev"})).await;
     let Seeded { mgr, agent, .. } = &fleet;
-    eventually(30, "bundles on edge-1", || async {
-        match agent.bundles().await.len() {
-            2 => Ok(()),
-            n => Err(format!("{n} bundles")),
-        }
-    })
-    .await;
+    until_bundles(agent, 2).await;
     let store = &mgr.manager.store;
     let metrics = &mgr.manager.metrics;
     let rows = || async {
@@ -670,13 +675,7 @@ async fn heartbeats_are_answered_from_memory_until_bundles_reload() {
             .len()
     };
     // What the agent sends, then re-sends unchanged as its heartbeat.
-    let report: Vec<_> = agent
-        .state()
-        .await
-        .deployments
-        .iter()
-        .map(|d| agent.entry(&d.bundle, &d.deployment_id, BundleState::Ready))
-        .collect();
+    let report = agent.entries_all(BundleState::Ready).await;
     assert_eq!(agent.report(report.clone()).await, StatusCode::NO_CONTENT);
     assert_eq!(rows().await, 2);
     let (stored, unchanged) = (metrics.status_stored.get(), metrics.status_unchanged.get());
@@ -765,13 +764,7 @@ async fn a_store_restored_from_backup_asks_agents_for_the_reports_it_lost() {
     let Seeded {
         mgr, agent, _dir, ..
     } = &fleet;
-    eventually(30, "bundles on edge-1", || async {
-        match agent.bundles().await.len() {
-            2 => Ok(()),
-            n => Err(format!("{n} bundles")),
-        }
-    })
-    .await;
+    until_bundles(agent, 2).await;
     let backup = |name: &str| {
         let path = _dir.path().join(name);
         let live = rusqlite::Connection::open(_dir.path().join("fleet.db")).expect("open");
@@ -780,13 +773,7 @@ async fn a_store_restored_from_backup_asks_agents_for_the_reports_it_lost() {
         path
     };
     let before_report = backup("before-report.db");
-    let report: Vec<_> = agent
-        .state()
-        .await
-        .deployments
-        .iter()
-        .map(|d| agent.entry(&d.bundle, &d.deployment_id, BundleState::Ready))
-        .collect();
+    let report = agent.entries_all(BundleState::Ready).await;
     let acknowledged = report.iter().map(|b| b.sequence).max().expect("entries");
     assert_eq!(agent.report(report.clone()).await, StatusCode::NO_CONTENT);
     let (status, wanted) = poll_acknowledging(agent, acknowledged, 1).await;

@@ -141,13 +141,8 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
             }
         };
         let Some(answer) = answer else { break };
-        let answer = answer.map(|(poll, report_wanted)| {
-            if report_wanted {
-                shared.stats.reports_wanted.fetch_add(1, Ordering::Relaxed);
-            }
-            (poll, report_wanted)
-        });
         if let Ok((_, true)) = &answer {
+            shared.stats.reports_wanted.fetch_add(1, Ordering::Relaxed);
             if let Some(report) = &last_report {
                 if post_status(&shared, client, &cred, report).await.is_ok() {
                     acknowledged = report.sequence;

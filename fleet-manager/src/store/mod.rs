@@ -957,22 +957,6 @@ impl Store {
         Ok(changed.into_iter().map(|n| n > 0).collect())
     }
 
-    /// The sequence of the newest status report stored for a live cluster (0: none).
-    pub async fn reported_sequence(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        let rows = self
-            .db
-            .query(
-                "SELECT reported_sequence FROM clusters WHERE namespace = $1 AND name = $2 AND deleted = 0",
-                vec![namespace.into(), name.into()],
-            )
-            .await?;
-        Ok(rows.first().map(|r| r.int(0)))
-    }
-
     /// Writes one agent report's bundle states in one transaction; returns per record
     /// whether it was written.
     ///
@@ -1126,26 +1110,26 @@ fn status_statements(records: &[StatusRecord]) -> Vec<(&'static str, Vec<Value>)
     records
         .iter()
         .map(|s| {
-                (
-                    "INSERT INTO bundle_status (cluster_namespace, cluster, bundle_namespace, bundle, deployment_id, state, report, sequence, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (cluster_namespace, cluster, bundle_namespace, bundle) DO UPDATE SET \
-                       deployment_id = excluded.deployment_id, state = excluded.state, report = excluded.report, \
-                       sequence = excluded.sequence, updated_at = excluded.updated_at \
-                     WHERE bundle_status.deployment_id <> excluded.deployment_id OR bundle_status.sequence < excluded.sequence",
-                    vec![
-                        s.cluster_namespace.as_str().into(),
-                        s.cluster.as_str().into(),
-                        s.bundle_namespace.as_str().into(),
-                        s.bundle.as_str().into(),
-                        s.deployment_id.as_str().into(),
-                        s.state.as_str().into(),
-                        json_text(&s.report).into(),
-                        s.sequence.into(),
-                        s.updated_at.into(),
-                    ],
-                )
-            })
+            (
+                "INSERT INTO bundle_status (cluster_namespace, cluster, bundle_namespace, bundle, deployment_id, state, report, sequence, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (cluster_namespace, cluster, bundle_namespace, bundle) DO UPDATE SET \
+                   deployment_id = excluded.deployment_id, state = excluded.state, report = excluded.report, \
+                   sequence = excluded.sequence, updated_at = excluded.updated_at \
+                 WHERE bundle_status.deployment_id <> excluded.deployment_id OR bundle_status.sequence < excluded.sequence",
+                vec![
+                    s.cluster_namespace.as_str().into(),
+                    s.cluster.as_str().into(),
+                    s.bundle_namespace.as_str().into(),
+                    s.bundle.as_str().into(),
+                    s.deployment_id.as_str().into(),
+                    s.state.as_str().into(),
+                    json_text(&s.report).into(),
+                    s.sequence.into(),
+                    s.updated_at.into(),
+                ],
+            )
+        })
         .collect()
 }
 

@@ -280,13 +280,19 @@ impl Agent {
 
     /// Reports `state` for every desired deployment (applied = desired).
     pub async fn report_all(&self, state: BundleState) -> StatusCode {
-        let desired = self.state().await;
-        let bundles = desired
+        let bundles = self.entries_all(state).await;
+        self.report(bundles).await
+    }
+
+    /// A report entry in `state` for every desired deployment (applied = desired), each
+    /// under a new sequence.
+    pub async fn entries_all(&self, state: BundleState) -> Vec<BundleDeploymentStatus> {
+        self.state()
+            .await
             .deployments
             .iter()
             .map(|d| self.entry(&d.bundle, &d.deployment_id, state))
-            .collect();
-        self.report(bundles).await
+            .collect()
     }
 
     pub fn entry(
