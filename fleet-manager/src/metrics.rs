@@ -27,6 +27,9 @@ pub struct Metrics {
     pub clusters: IntGauge,
     pub bundle_states: IntGaugeVec,
     pub is_leader: IntGauge,
+    /// The heap as the allocator sees it, read at each scrape ([`heap`]).
+    heap_allocated: IntGauge,
+    heap_resident: IntGauge,
 }
 
 impl Metrics {
@@ -106,6 +109,16 @@ impl Metrics {
         registry.register(Box::new(clusters.clone()))?;
         registry.register(Box::new(bundle_states.clone()))?;
         registry.register(Box::new(is_leader.clone()))?;
+        let heap_allocated = IntGauge::new(
+            "fleet_manager_heap_allocated_bytes",
+            "Bytes of heap the manager's data holds (jemalloc stats.allocated)",
+        )?;
+        let heap_resident = IntGauge::new(
+            "fleet_manager_heap_resident_bytes",
+            "Bytes of heap pages resident: the data, the allocator's fragmentation and metadata (jemalloc stats.resident)",
+        )?;
+        registry.register(Box::new(heap_allocated.clone()))?;
+        registry.register(Box::new(heap_resident.clone()))?;
         let desired_200 = desired_answers.with_label_values(&["200"]);
         let desired_304 = desired_answers.with_label_values(&["304"]);
         let status_stored = status_reports.with_label_values(&["stored"]);
@@ -127,15 +140,66 @@ impl Metrics {
             clusters,
             bundle_states,
             is_leader,
+            heap_allocated,
+            heap_resident,
         })
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        if let Some(heap) = heap() {
+            self.heap_allocated.set(heap.allocated as i64);
+            self.heap_resident.set(heap.resident as i64);
+        }
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
             tracing::warn!(error = %e, "cannot encode metrics");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The heap's figures at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Heap {
+    /// Bytes handed out and not yet freed: what the manager's data holds.
+    pub allocated: u64,
+    /// Bytes of heap pages resident, the allocated ones included.
+    pub resident: u64,
+}
+
+/// jemalloc's statistics, refreshed. The `fleet-manager` binary allocates with jemalloc
+/// (its `main.rs`); in a process that does not, such as the unit tests, these are
+/// jemalloc's own near-zero figures. `None` if jemalloc cannot say.
+///
+/// Why they are exported: RSS alone cannot tell a manager holding data from an
+/// allocator holding freed pages after a burst, and the two are mended differently.
+pub fn heap() -> Option<Heap> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(Heap {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrapes_carry_the_heap_figures() {
+        let heap = heap().expect("jemalloc statistics");
+        assert!(heap.resident >= heap.allocated, "{heap:?}");
+        let text = Metrics::new().expect("metrics").render();
+        for name in [
+            "fleet_manager_heap_allocated_bytes",
+            "fleet_manager_heap_resident_bytes",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{name} "))),
+                "{name} missing from:\n{text}"
+            );
+        }
     }
 }

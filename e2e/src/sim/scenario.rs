@@ -69,6 +69,10 @@ pub struct Report {
     pub manager_rss_registered: u64,
     /// At the end of the idle period (after the first deployment's reports).
     pub manager_rss_loaded: u64,
+    /// The manager's heap (its `/metrics`) at the baseline and at the end of the idle
+    /// period: what its data holds, apart from what the allocator keeps resident.
+    pub manager_heap_baseline: Heap,
+    pub manager_heap_loaded: Heap,
     pub idle_cpu_fraction: f64,
     pub idle_requests_per_second: f64,
     pub idle_bytes_per_agent_hour: f64,
@@ -86,6 +90,22 @@ impl Report {
             / self.agents.max(1) as f64
     }
 
+    /// Heap bytes each registered cluster's data holds, and heap bytes resident per
+    /// cluster (the data plus the allocator's fragmentation and metadata).
+    pub fn heap_per_cluster(&self) -> (f64, f64) {
+        let n = self.agents.max(1) as f64;
+        (
+            self.manager_heap_loaded
+                .allocated
+                .saturating_sub(self.manager_heap_baseline.allocated) as f64
+                / n,
+            self.manager_heap_loaded
+                .resident
+                .saturating_sub(self.manager_heap_baseline.resident) as f64
+                / n,
+        )
+    }
+
     /// Idle manager CPU, in % of one core, per 10,000 agents.
     pub fn idle_cpu_percent_per_10k(&self) -> f64 {
         self.idle_cpu_fraction * 100.0 * 10_000.0 / self.agents.max(1) as f64
@@ -100,6 +120,7 @@ impl Report {
              push -> all agents Ready       {:.2} s\n\
              manager RSS base/reg./loaded   {:.1} / {:.1} / {:.1} MiB\n\
              manager memory per cluster     {:.0} bytes\n\
+             of which heap: data / resident {:.0} / {:.0} bytes\n\
              idle manager CPU               {:.2}% of a core ({:.3}% per 10k agents)\n\
              idle requests per second       {:.0}\n\
              idle bytes per agent per hour  {:.0}\n\
@@ -114,6 +135,8 @@ impl Report {
             self.manager_rss_registered as f64 / 1048576.0,
             self.manager_rss_loaded as f64 / 1048576.0,
             self.bytes_per_cluster(),
+            self.heap_per_cluster().0,
+            self.heap_per_cluster().1,
             self.idle_cpu_fraction * 100.0,
             self.idle_cpu_percent_per_10k(),
             self.idle_requests_per_second,
@@ -169,6 +192,7 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
     )
     .await?;
     let baseline = procstat::sample(manager.pid())?;
+    let heap_baseline = heap(&http, &manager_url).await?;
 
     let token = admin_cli(&manager_url, &["token", "create", "--ttl", "24h"])?;
     let token = token.lines().last().unwrap_or_default().trim().to_string();
@@ -258,6 +282,7 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
     tokio::time::sleep(cfg.idle).await;
     let idle = idle_started.elapsed().as_secs_f64();
     let after = procstat::sample(manager.pid())?;
+    let heap_loaded = heap(&http, &manager_url).await?;
     let (req1, bytes1) = traffic(&shared.stats);
 
     // A push, announced by a signed webhook as a Git host would.
@@ -301,6 +326,8 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
         manager_rss_baseline: baseline.rss,
         manager_rss_registered: registered.rss,
         manager_rss_loaded: after.rss,
+        manager_heap_baseline: heap_baseline,
+        manager_heap_loaded: heap_loaded,
         idle_cpu_fraction: after.cpu.saturating_sub(before.cpu).as_secs_f64() / idle,
         idle_requests_per_second: (req1 - req0) as f64 / idle,
         idle_bytes_per_agent_hour: (bytes1 - bytes0) as f64 / cfg.agents.max(1) as f64 / idle
@@ -314,6 +341,34 @@ pub async fn run(cfg: &SimConfig, work: &Path) -> anyhow::Result<Report> {
             .stats
             .reports_wanted
             .load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// The manager's heap figures, from its `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Heap {
+    pub allocated: u64,
+    pub resident: u64,
+}
+
+async fn heap(http: &reqwest::Client, manager: &str) -> anyhow::Result<Heap> {
+    let text = http
+        .get(format!("{manager}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let gauge = |name: &str| -> anyhow::Result<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+            .with_context(|| format!("no {name} in the manager's /metrics"))
+    };
+    Ok(Heap {
+        allocated: gauge("fleet_manager_heap_allocated_bytes")?,
+        resident: gauge("fleet_manager_heap_resident_bytes")?,
     })
 }
 
