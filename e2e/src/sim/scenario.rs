@@ -113,6 +113,7 @@ impl Report {
 
     /// A human-readable block, one figure a line.
     pub fn render(&self) -> String {
+        let (heap_data, heap_resident) = self.heap_per_cluster();
         format!(
             "agents                         {}\n\
              registration of all agents     {:.2} s\n\
@@ -135,8 +136,8 @@ impl Report {
             self.manager_rss_registered as f64 / 1048576.0,
             self.manager_rss_loaded as f64 / 1048576.0,
             self.bytes_per_cluster(),
-            self.heap_per_cluster().0,
-            self.heap_per_cluster().1,
+            heap_data,
+            heap_resident,
             self.idle_cpu_fraction * 100.0,
             self.idle_cpu_percent_per_10k(),
             self.idle_requests_per_second,
