@@ -168,7 +168,7 @@ impl Poll {
         loop {
             // Only the receiver outlives this block: the key and the desired state are
             // not kept across the wait.
-            let mut changed = {
+            let mut rx = {
                 let (key, desired) = manager.index.desired(self.cluster).ok_or_else(|| {
                     ApiFailure::unauthorized(
                         "unknown_credential",
@@ -176,7 +176,7 @@ impl Poll {
                     )
                 })?;
                 if self.etag.as_deref() != Some(desired.etag.as_str()) {
-                    return Ok(self.changed(&manager, &desired));
+                    return Ok(self.modified(&manager, &desired));
                 }
                 if tokio::time::Instant::now() >= self.deadline {
                     return Ok(self.not_modified(&manager, &desired));
@@ -195,11 +195,12 @@ impl Poll {
                 rx
             };
             // A timeout only means: loop once more, to answer 304 with the current ETag.
-            let _ = tokio::time::timeout_at(self.deadline, changed.changed()).await;
+            let _ = tokio::time::timeout_at(self.deadline, rx.changed()).await;
         }
     }
 
-    fn changed(&self, manager: &Manager, desired: &crate::targeting::Desired) -> Response {
+    /// 200 with the cluster's desired state.
+    fn modified(&self, manager: &Manager, desired: &crate::targeting::Desired) -> Response {
         manager.metrics.desired_200.inc();
         let body = format!(
             "{{\"clusterName\":{},\"clusterLabels\":{},\"clusterAnnotations\":{{}},\"deployments\":{}}}",
@@ -215,6 +216,7 @@ impl Poll {
         self.finish(resp, desired)
     }
 
+    /// 304: the agent's state is current.
     fn not_modified(&self, manager: &Manager, desired: &crate::targeting::Desired) -> Response {
         manager.metrics.desired_304.inc();
         self.finish(StatusCode::NOT_MODIFIED.into_response(), desired)
