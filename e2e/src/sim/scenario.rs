@@ -93,16 +93,13 @@ impl Report {
     /// Heap bytes each registered cluster's data holds, and heap bytes resident per
     /// cluster (the data plus the allocator's fragmentation and metadata).
     pub fn heap_per_cluster(&self) -> (f64, f64) {
-        let n = self.agents.max(1) as f64;
+        let (base, loaded) = (self.manager_heap_baseline, self.manager_heap_loaded);
+        let per_cluster = |before: u64, after: u64| {
+            after.saturating_sub(before) as f64 / self.agents.max(1) as f64
+        };
         (
-            self.manager_heap_loaded
-                .allocated
-                .saturating_sub(self.manager_heap_baseline.allocated) as f64
-                / n,
-            self.manager_heap_loaded
-                .resident
-                .saturating_sub(self.manager_heap_baseline.resident) as f64
-                / n,
+            per_cluster(base.allocated, loaded.allocated),
+            per_cluster(base.resident, loaded.resident),
         )
     }
 
