@@ -6,6 +6,7 @@
 pub mod fleet;
 pub mod link;
 pub mod process;
+pub mod schema_check;
 pub mod sim;
 pub mod wait;
 
