@@ -271,11 +271,52 @@ pub fn render_chart(
 /// Renders an already loaded chart with user values already merged (the bundle
 /// renderer's entry: values come from fleet.yaml rather than flags).
 pub fn render_loaded(
-    mut chart: LoadedChart,
+    chart: LoadedChart,
     user: &Values,
     opts: &TemplateOptions,
     engine: &dyn TemplateEngine,
 ) -> Result<RenderedRelease, HelmError> {
+    let executed = execute(chart, user, opts, engine)?;
+    let notes = format!("{}/templates/NOTES.txt", executed.chart_name);
+    let release = sort_release(&executed.files, &notes)?;
+    Ok(RenderedRelease {
+        chart_name: executed.chart_name,
+        release,
+        crds: executed.crds,
+        values: executed.values,
+    })
+}
+
+/// Every template's output by path (`chart/templates/x.yaml`, `NOTES.txt` included),
+/// before Helm sorts it into manifests: what `helm template --debug` prints when the
+/// output is not YAML. The peers'-suites oracle compares templates through it.
+pub fn render_files(
+    chart_path: &Path,
+    opts: &TemplateOptions,
+    engine: &dyn TemplateEngine,
+) -> Result<BTreeMap<String, String>, HelmError> {
+    let chart = load(chart_path)?;
+    check_dependencies(&chart).map_err(HelmError::MissingDependencies)?;
+    let user = opts.values.merge()?;
+    Ok(execute(chart, &user, opts, engine)?.files)
+}
+
+/// A chart whose templates have run.
+struct Executed {
+    chart_name: String,
+    crds: Vec<CrdFile>,
+    values: Values,
+    files: BTreeMap<String, String>,
+}
+
+/// Everything of a render up to the templates' outputs: installability, dependencies,
+/// values, schemas, `kubeVersion`, then the engine.
+fn execute(
+    mut chart: LoadedChart,
+    user: &Values,
+    opts: &TemplateOptions,
+    engine: &dyn TemplateEngine,
+) -> Result<Executed, HelmError> {
     if !chart.metadata.chart_type.is_empty()
         && !chart
             .metadata
@@ -321,17 +362,15 @@ pub fn render_loaded(
     let files = engine
         .render(&chart.into_chart(true), &values, &ctx)
         .map_err(HelmError::Engine)?;
-    let notes = format!("{chart_name}/templates/NOTES.txt");
-    let release = sort_release(&files, &notes)?;
     let values = match values {
         Value::Object(map) => map,
         _ => Values::new(),
     };
-    Ok(RenderedRelease {
+    Ok(Executed {
         chart_name,
-        release,
         crds,
         values,
+        files,
     })
 }
 
