@@ -295,7 +295,15 @@ pub fn render_files(
     opts: &TemplateOptions,
     engine: &dyn TemplateEngine,
 ) -> Result<BTreeMap<String, String>, HelmError> {
-    let chart = load(chart_path)?;
+    render_loaded_files(load(chart_path)?, opts, engine)
+}
+
+/// [`render_files`] of an already loaded chart (values still to merge from `opts`).
+pub fn render_loaded_files(
+    chart: LoadedChart,
+    opts: &TemplateOptions,
+    engine: &dyn TemplateEngine,
+) -> Result<BTreeMap<String, String>, HelmError> {
     check_dependencies(&chart).map_err(HelmError::MissingDependencies)?;
     let user = opts.values.merge()?;
     Ok(execute(chart, &user, opts, engine)?.files)

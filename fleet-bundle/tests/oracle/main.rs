@@ -16,7 +16,8 @@
 //! Outcomes: equal, both refuse (error texts may differ), differ, ours-fails,
 //! helm-fails. `tests/oracle/<suite>.known` (`case: cause` per line) is the ratchet: a
 //! case missing from it must agree, and a listed case that now agrees fails the test
-//! too, so the lists only shrink. `ORACLE_VERBOSE=1` prints every case that is not
+//! too, so the lists only shrink. Helm's answers are remembered under `target/tmp`
+//! (see [`cache_path`]; `ORACLE_NO_CACHE=1` runs Helm for everything). `ORACLE_VERBOSE=1` prints every case that is not
 //! equal, refusals included, with both sides.
 
 mod format;
@@ -26,7 +27,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use fleet_bundle::helm::render::{render_files, GoTemplateEngine, TemplateOptions};
+use fleet_bundle::helm::chart::ChartFile;
+use fleet_bundle::helm::load::{load_files, LoadLimits};
+use fleet_bundle::helm::render::{
+    render_files, render_loaded_files, GoTemplateEngine, TemplateOptions,
+};
 use fleet_bundle::helm::values::ValueOptions;
 use format::Case;
 
@@ -54,34 +59,39 @@ fn helm_bin() -> PathBuf {
 /// A case's result on one side: its exact output, or why it was refused.
 type Rendered = Result<String, String>;
 
-/// Writes the scratch chart of `cases` (which share one setup) under `dir`; returns the
-/// chart directory and its name.
-fn write_chart(dir: &Path, cases: &[&Case]) -> (PathBuf, String) {
+/// The files of the scratch chart of `cases` (which share one setup), by path in the
+/// chart, and the chart's name.
+fn chart_files(cases: &[&Case]) -> (Vec<(String, Vec<u8>)>, String) {
     let setup = cases[0];
+    let chart_yaml = format::chart_yaml(setup);
+    let mut files = vec![("Chart.yaml".to_string(), chart_yaml.clone().into_bytes())];
+    if let Some(values) = &setup.values {
+        files.push(("values.yaml".into(), values.clone().into_bytes()));
+    }
+    files.extend(setup.files.iter().flatten().cloned());
+    for case in cases {
+        files.push((
+            format!("templates/{}.yaml", case.name),
+            format!("{BEGIN}{}{END}", case.template).into_bytes(),
+        ));
+    }
+    files.push((RAW_FILE.into(), RAW_TEXT.into()));
+    (files, format::chart_name(&chart_yaml))
+}
+
+/// Writes the scratch chart of `cases` under `dir`; returns the chart directory and its
+/// name.
+fn write_chart(dir: &Path, cases: &[&Case]) -> (PathBuf, String) {
+    let (files, name) = chart_files(cases);
     let chart_dir = dir.join("chart");
-    let write = |rel: &str, data: &[u8]| {
+    for (rel, data) in &files {
         let path = chart_dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();
         }
         std::fs::write(&path, data).unwrap();
-    };
-    let chart_yaml = format::chart_yaml(setup);
-    write("Chart.yaml", chart_yaml.as_bytes());
-    if let Some(values) = &setup.values {
-        write("values.yaml", values.as_bytes());
     }
-    for (path, data) in setup.files.iter().flatten() {
-        write(path, data);
-    }
-    for case in cases {
-        write(
-            &format!("templates/{}.yaml", case.name),
-            format!("{BEGIN}{}{END}", case.template).as_bytes(),
-        );
-    }
-    write(RAW_FILE, RAW_TEXT.as_bytes());
-    (chart_dir, format::chart_name(&chart_yaml))
+    (chart_dir, name)
 }
 
 /// `helm template` flags of a case as our options.
@@ -118,12 +128,37 @@ fn unmark(text: &str) -> Option<String> {
     Some(inner.to_string())
 }
 
-/// Our engine on a case alone.
+/// Our engine on a case alone. The chart is built in memory unless the case reads
+/// files from disk (`-f`, `--set-file`) or has a `.helmignore`, which only a chart
+/// directory honours.
 fn ours(case: &Case) -> Rendered {
-    let tmp = tempfile::tempdir().unwrap();
-    let (chart_dir, chart) = write_chart(tmp.path(), &[case]);
-    let opts = options(case, &chart_dir)?;
-    let result = std::panic::catch_unwind(|| render_files(&chart_dir, &opts, &GoTemplateEngine));
+    let on_disk = case
+        .args
+        .iter()
+        .flatten()
+        .any(|(flag, _)| matches!(flag.as_str(), "-f" | "--values" | "--set-file"))
+        || case
+            .files
+            .iter()
+            .flatten()
+            .any(|(path, _)| path.ends_with(".helmignore"));
+    let (files, chart) = chart_files(&[case]);
+    let result = if on_disk {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chart_dir, _) = write_chart(tmp.path(), &[case]);
+        let opts = options(case, &chart_dir)?;
+        std::panic::catch_unwind(|| render_files(&chart_dir, &opts, &GoTemplateEngine))
+    } else {
+        let opts = options(case, Path::new("."))?;
+        std::panic::catch_unwind(|| {
+            let files = files
+                .into_iter()
+                .map(|(name, data)| ChartFile { name, data })
+                .collect();
+            let loaded = load_files(files, "chart", LoadLimits::default())?;
+            render_loaded_files(loaded, &opts, &GoTemplateEngine)
+        })
+    };
     let files = match result {
         Ok(Ok(files)) => files,
         Ok(Err(e)) => return Err(e.to_string()),
@@ -136,9 +171,56 @@ fn ours(case: &Case) -> Rendered {
         .ok_or_else(|| format!("no output for {path}"))
 }
 
+/// What one Helm run gave: every case's output, or Helm's error.
+type HelmRun = Result<HashMap<String, String>, String>;
+
+/// Where Helm's answers are kept between runs (`target/tmp`): a run is named by the
+/// digest of the helm binary (size and time) and of everything it reads (chart files,
+/// flags), so a changed case or a new helm runs again. `ORACLE_NO_CACHE=1` ignores it.
+fn cache_path(cases: &[&Case]) -> Option<PathBuf> {
+    use sha2::Digest;
+    if std::env::var_os("ORACLE_NO_CACHE").is_some() {
+        return None;
+    }
+    let bin = helm_bin();
+    let meta = std::fs::metadata(&bin).ok()?;
+    let mut hash = sha2::Sha256::new();
+    hash.update(format!(
+        "{}|{}|{:?}|",
+        bin.display(),
+        meta.len(),
+        meta.modified().ok()
+    ));
+    for (path, data) in chart_files(cases).0 {
+        hash.update(format!("{}|{}|", path, data.len()));
+        hash.update(&data);
+    }
+    hash.update(format!("{:?}", cases[0].args));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oracle-helm-cache");
+    Some(dir.join(format!("{}.json", hex::encode(hash.finalize()))))
+}
+
+/// [`helm_run_uncached`], remembered in [`cache_path`].
+fn helm_run(cases: &[&Case]) -> HelmRun {
+    let path = cache_path(cases);
+    if let Some(saved) = path
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<HelmRun>(&b).ok())
+    {
+        return saved;
+    }
+    let run = helm_run_uncached(cases);
+    if let Some(path) = path {
+        let _ = std::fs::create_dir_all(path.parent().unwrap());
+        let _ = std::fs::write(&path, serde_json::to_vec(&run).unwrap());
+    }
+    run
+}
+
 /// One `helm template --debug` run over the chart of `cases`: every case's output, or
 /// Helm's error (debug log lines dropped).
-fn helm_run(cases: &[&Case]) -> Result<HashMap<String, String>, String> {
+fn helm_run_uncached(cases: &[&Case]) -> HelmRun {
     let tmp = tempfile::tempdir().unwrap();
     let (chart_dir, chart) = write_chart(tmp.path(), cases);
     let home = tmp.path().join("home");
@@ -324,6 +406,7 @@ fn known(suite: &str) -> BTreeMap<String, String> {
 fn run_suite(suite: &str, cases: &[Case]) -> Vec<String> {
     let started = std::time::Instant::now();
     let our_results = par_map(cases, ours);
+    let ours_time = started.elapsed();
 
     // Defines shared by two cases would override each other in one chart.
     let mut define_count: HashMap<String, usize> = HashMap::new();
@@ -394,14 +477,15 @@ fn run_suite(suite: &str, cases: &[Case]) -> Vec<String> {
     let n = |o| counts.get(&o).copied().unwrap_or(0);
     let differ = n(Outcome::Differ) + n(Outcome::OursFails) + n(Outcome::HelmFails);
     println!(
-        "oracle {suite}: {} cases, {} equal, {} both refuse, {differ} differ ({} outputs, {} ours-fails, {} helm-fails) [{helm_runs} helm runs, {:.1}s]",
+        "oracle {suite}: {} cases, {} equal, {} both refuse, {differ} differ ({} outputs, {} ours-fails, {} helm-fails) [{helm_runs} helm runs, {:.1}s, ours {:.1}s]",
         cases.len(),
         n(Outcome::Equal),
         n(Outcome::BothRefuse),
         n(Outcome::Differ),
         n(Outcome::OursFails),
         n(Outcome::HelmFails),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        ours_time.as_secs_f64()
     );
     for line in report {
         println!("  {line}");
