@@ -571,11 +571,17 @@ impl<'a> Exec<'a> {
             }
             Arg::Pipe(p) => self.eval_pipeline(fr, dot, p)?,
             Arg::Dot(_) => dot.clone(),
-            Arg::Nil(_) => Value::from(()),
+            // Go gives a nillable parameter its type's nil for the nil constant, as it
+            // does for "no value" (below).
+            Arg::Nil(_) => Value::UNDEFINED,
             Arg::Const { value, .. } => value.clone(),
         };
-        // A function parameter of type interface{} receives nil for "no value".
-        Ok(if v.is_undefined() { Value::from(()) } else { v })
+        // Go's `validateType`: "no value" (a pipeline's or variable's nil, unwrapped
+        // from its interface) becomes the nil of a map, slice or interface parameter,
+        // while a nil read out of a map is still an `interface {}`, which a map or slice
+        // parameter refuses. Both reach the function as they are ([`Kind::Invalid`]
+        // and [`Kind::Nil`]), and its parameter types decide.
+        Ok(v)
     }
 
     #[allow(clippy::too_many_arguments)]
