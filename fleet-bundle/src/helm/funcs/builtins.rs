@@ -8,7 +8,7 @@ use minijinja::Value;
 use super::printf::sprintf;
 use super::{Args, Func, FuncError};
 use crate::helm::template::value::{
-    as_float, as_int, as_list, as_map, fmt_v, kind, truth, type_name, GoStruct, Kind,
+    as_complex, as_float, as_int, as_list, as_map, fmt_v, kind, truth, type_name, GoStruct, Kind,
 };
 
 pub fn lookup(name: &str) -> Option<Func> {
@@ -237,6 +237,7 @@ enum Basic {
     Int,
     Float,
     String,
+    Complex,
     Other,
     Nil,
 }
@@ -248,6 +249,7 @@ fn basic(v: &Value) -> Basic {
         Kind::Float => Basic::Float,
         Kind::String => Basic::String,
         Kind::Invalid | Kind::Nil => Basic::Nil,
+        _ if as_complex(v).is_some() => Basic::Complex,
         _ => Basic::Other,
     }
 }
@@ -275,6 +277,7 @@ pub fn go_eq(x: &Value, y: &Value) -> Result<bool, FuncError> {
         Basic::Int => as_int(x) == as_int(y),
         Basic::Float => as_float(x) == as_float(y),
         Basic::String => x.as_str() == y.as_str(),
+        Basic::Complex => as_complex(x) == as_complex(y),
         Basic::Nil => true,
         Basic::Other => {
             return Err(FuncError::Call(format!(
@@ -306,7 +309,8 @@ fn ne(a: &Args) -> Result<Value, FuncError> {
 
 fn go_lt(x: &Value, y: &Value) -> Result<bool, FuncError> {
     let (k1, k2) = (basic(x), basic(y));
-    if matches!(k1, Basic::Nil | Basic::Other) || matches!(k2, Basic::Nil | Basic::Other) {
+    let unordered = |k| matches!(k, Basic::Nil | Basic::Other | Basic::Complex);
+    if unordered(k1) || unordered(k2) {
         return Err(FuncError::Call("invalid type for comparison".into()));
     }
     if k1 != k2 {

@@ -8,7 +8,7 @@ use minijinja::Value;
 
 use super::ast::{Arg, Branch, Command, List, Node, Pipe};
 use super::lexer::{lex, Keyword, Tok, Token};
-use super::ParseError;
+use super::{value, ParseError};
 
 /// A parsed file: its own body and the templates it defines, in source order.
 #[derive(Debug, Clone)]
@@ -610,8 +610,39 @@ impl<'a> Parser<'a> {
 }
 
 /// The Go value of a number constant as `text/template` passes it to an `interface{}`
-/// parameter: `int` unless the text has a fraction or exponent, then `float64`.
+/// parameter (Go's `idealConstant`): `complex128` for complex and imaginary constants,
+/// `int` unless the text has a fraction or exponent, then `float64`.
 fn number_value(text: &str) -> Option<Value> {
+    if text.ends_with('i') {
+        return complex_value(text);
+    }
+    real_value(text)
+}
+
+/// `1+2i`, `-1.2-3e2i` (what `fmt.Sscan` reads as a complex) or an imaginary `4i`.
+fn complex_value(text: &str) -> Option<Value> {
+    let body = text.strip_suffix('i')?;
+    // The imaginary part starts at the last sign that does not follow an exponent.
+    let split = body
+        .char_indices()
+        .skip(1)
+        .filter(|&(i, c)| {
+            matches!(c, '+' | '-') && !matches!(body.as_bytes()[i - 1], b'e' | b'E' | b'p' | b'P')
+        })
+        .map(|(i, _)| i)
+        .last();
+    let float = |t: &str| {
+        let t = t.strip_prefix('+').unwrap_or(t);
+        t.parse::<f64>().ok().filter(|f| f.is_finite())
+    };
+    let (re, im) = match split {
+        Some(i) => (float(&body[..i])?, float(&body[i..])?),
+        None => (0.0, float(body)?),
+    };
+    Some(value::complex(re, im))
+}
+
+fn real_value(text: &str) -> Option<Value> {
     let clean: String = text.chars().filter(|c| *c != '_').collect();
     let (neg, body) = match clean.strip_prefix('-') {
         Some(b) => (true, b),
@@ -639,14 +670,12 @@ fn number_value(text: &str) -> Option<Value> {
     if let Some(i) = int {
         return Some(Value::from(if neg { -i } else { i }));
     }
-    if lower.ends_with('i') {
-        return None;
-    }
     if let Some(h) = lower.strip_prefix("0x") {
         let f = hex_float(h)?;
         return Some(Value::from(if neg { -f } else { f }));
     }
-    let f: f64 = lower.parse().ok()?;
+    // `strconv.ParseFloat` refuses what overflows a float64 (`1e400`).
+    let f: f64 = lower.parse().ok().filter(|f: &f64| f.is_finite())?;
     Some(Value::from(if neg { -f } else { f }))
 }
 

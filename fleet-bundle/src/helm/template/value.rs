@@ -109,6 +109,62 @@ pub trait GoFields: fmt::Debug + Send + Sync {
     fn entries(&self) -> Option<Vec<(String, Value)>> {
         None
     }
+    /// Go's truth of the value: structs are always true; numbers of these types are
+    /// true unless zero.
+    fn truth(&self) -> bool {
+        true
+    }
+    /// The parts of a `complex128`.
+    fn complex(&self) -> Option<(f64, f64)> {
+        None
+    }
+}
+
+/// Go's `complex128`: only a template's constants make one (`1+2i`, `3i`, `0i`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Complex {
+    pub re: f64,
+    pub im: f64,
+}
+
+impl GoFields for Complex {
+    fn type_name(&self) -> &'static str {
+        "complex128"
+    }
+
+    fn field(&self, _: &str, _: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+
+    /// `%v`: `(1+2i)`, the imaginary part always signed.
+    fn display(&self) -> String {
+        let im = format_float_g(self.im);
+        let sign = if im.starts_with(['-', '+']) { "" } else { "+" };
+        format!("({}{sign}{im}i)", format_float_g(self.re))
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    fn truth(&self) -> bool {
+        self.re != 0.0 || self.im != 0.0
+    }
+
+    fn complex(&self) -> Option<(f64, f64)> {
+        Some((self.re, self.im))
+    }
+}
+
+/// Makes a `complex128` value.
+pub fn complex(re: f64, im: f64) -> Value {
+    new_struct(Complex { re, im })
+}
+
+/// The parts of a `complex128` value.
+pub fn as_complex(v: &Value) -> Option<(f64, f64)> {
+    v.downcast_object_ref::<GoStruct>()
+        .and_then(|s| s.0.complex())
 }
 
 /// A Go struct value exposed to templates.
@@ -336,7 +392,9 @@ pub fn truth(v: &Value) -> bool {
         Kind::Float => as_float(v).is_some_and(|f| f != 0.0),
         Kind::String | Kind::Bytes | Kind::Slice => v.len().unwrap_or(0) > 0,
         Kind::Map => as_map(v).is_some_and(|m| !m.is_empty()),
-        Kind::Struct => true,
+        Kind::Struct => v
+            .downcast_object_ref::<GoStruct>()
+            .is_none_or(|s| s.0.truth()),
     }
 }
 
