@@ -429,6 +429,14 @@ impl<'a> Exec<'a> {
                     }
                 }
             }
+            Kind::Int | Kind::Int64 if decl.len() > 1 => {
+                fr.vars.truncate(outer);
+                let msg = format!(
+                    "can't use {} to iterate over more than one variable",
+                    value::fmt_v(&val)
+                );
+                return Err(self.range_error(fr, b, msg));
+            }
             Kind::Int | Kind::Int64 => {
                 let n = value::as_int(&val).unwrap_or(0);
                 iterated = n > 0;
@@ -441,19 +449,8 @@ impl<'a> Exec<'a> {
             Kind::Invalid | Kind::Nil => {}
             _ => {
                 fr.vars.truncate(outer);
-                // Go reports the node it evaluated last: the last command's operand.
-                let node = b.pipe.cmds.last().and_then(|c| c.args.last());
-                let pos = node.map_or(b.pos, Arg::pos);
-                let ctx: &dyn std::fmt::Display = match node {
-                    Some(n) => n,
-                    None => &RangeCtx(b),
-                };
-                return Err(self.error(
-                    fr,
-                    pos,
-                    ctx,
-                    format!("range can't iterate over {}", value::fmt_v(&val)),
-                ));
+                let msg = format!("range can't iterate over {}", value::fmt_v(&val));
+                return Err(self.range_error(fr, b, msg));
             }
         }
         if !iterated {
@@ -463,6 +460,18 @@ impl<'a> Exec<'a> {
         }
         fr.vars.truncate(outer);
         Ok(())
+    }
+
+    /// A `range` that cannot run: Go reports the node it evaluated last, the last
+    /// command's operand.
+    fn range_error(&self, fr: &Frame, b: &Branch, msg: String) -> ExecError {
+        let node = b.pipe.cmds.last().and_then(|c| c.args.last());
+        let pos = node.map_or(b.pos, Arg::pos);
+        let ctx: &dyn std::fmt::Display = match node {
+            Some(n) => n,
+            None => &RangeCtx(b),
+        };
+        self.error(fr, pos, ctx, msg)
     }
 
     fn eval_pipeline(&mut self, fr: &mut Frame, dot: &Value, pipe: &Pipe) -> R<Value> {
@@ -497,7 +506,9 @@ impl<'a> Exec<'a> {
             Arg::Field { pos, idents } => {
                 self.eval_field_chain(fr, dot, dot.clone(), idents, rest, fin, *pos, first)
             }
-            Arg::Chain { pos, pipe, idents } => {
+            Arg::Chain {
+                pos, pipe, idents, ..
+            } => {
                 let recv = self.eval_pipeline(fr, dot, pipe)?;
                 self.eval_field_chain(fr, dot, recv, idents, rest, fin, *pos, first)
             }
@@ -558,7 +569,9 @@ impl<'a> Exec<'a> {
                     self.eval_field_chain(fr, dot, v, idents, &[], None, *pos, arg)?
                 }
             }
-            Arg::Chain { pos, pipe, idents } => {
+            Arg::Chain {
+                pos, pipe, idents, ..
+            } => {
                 let recv = self.eval_pipeline(fr, dot, pipe)?;
                 self.eval_field_chain(fr, dot, recv, idents, &[], None, *pos, arg)?
             }

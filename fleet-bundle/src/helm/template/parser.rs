@@ -160,7 +160,26 @@ impl<'a> Parser<'a> {
         if !matches!(end, Stop::Close) {
             return Err(self.err(t.pos, "unexpected EOF in define clause"));
         }
-        self.defines.push((name, list));
+        self.add_define(name, list)
+    }
+
+    /// Go's `Tree.add` within one file: a define whose body is only white space gives
+    /// way to one with content, and two with content are refused.
+    fn add_define(&mut self, name: String, body: List) -> Result<(), ParseError> {
+        if let Some(i) = self.defines.iter().position(|(n, _)| *n == name) {
+            if super::is_empty_tree(&self.defines[i].1) {
+                self.defines.remove(i);
+            } else if super::is_empty_tree(&body) {
+                return Ok(());
+            } else {
+                let pos = self.tokens[self.idx.saturating_sub(1)].pos;
+                return Err(self.err(
+                    pos,
+                    format!("template: multiple definition of template {name:?}"),
+                ));
+            }
+        }
+        self.defines.push((name, body));
         Ok(())
     }
 
@@ -260,12 +279,14 @@ impl<'a> Parser<'a> {
                     };
                     let nt = self.next_non_space();
                     let name = self.template_name(&nt, context)?;
-                    let pipe = if self.peek_non_space().tok == Tok::RightDelim {
-                        self.next();
-                        None
-                    } else {
-                        Some(self.pipeline(context, &Tok::RightDelim)?)
-                    };
+                    // `template` may omit its pipeline; Go's `block` may not.
+                    let pipe =
+                        if k == Keyword::Template && self.peek_non_space().tok == Tok::RightDelim {
+                            self.next();
+                            None
+                        } else {
+                            Some(self.pipeline(context, &Tok::RightDelim)?)
+                        };
                     if k == Keyword::Block {
                         let saved_vars = std::mem::replace(&mut self.vars, vec!["$"]);
                         let (body, end) = self.item_list()?;
@@ -273,7 +294,7 @@ impl<'a> Parser<'a> {
                         if !matches!(end, Stop::Close) {
                             return Err(self.err(t.pos, "unexpected {{else}} in block clause"));
                         }
-                        self.defines.push((name.clone(), body));
+                        self.add_define(name.clone(), body)?;
                     }
                     list.push(Node::Template {
                         pos: t.pos,
@@ -509,17 +530,35 @@ impl<'a> Parser<'a> {
                 pos: chain_pos,
                 pipe,
                 idents,
+                paren: true,
+            },
+            // Go parses `fn.A.B` and fails only if it runs (the call has no arguments).
+            ident @ Arg::Ident { .. } => Arg::Chain {
+                pos: chain_pos,
+                pipe: Box::new(Pipe {
+                    pos: ident.pos(),
+                    is_assign: false,
+                    decl: Vec::new(),
+                    cmds: vec![Command {
+                        pos: ident.pos(),
+                        args: vec![ident],
+                    }],
+                }),
+                idents,
+                paren: false,
             },
             Arg::Chain {
                 pos,
                 pipe,
                 idents: mut first,
+                paren,
             } => {
                 first.extend(idents);
                 Arg::Chain {
                     pos,
                     pipe,
                     idents: first,
+                    paren,
                 }
             }
             other => {
