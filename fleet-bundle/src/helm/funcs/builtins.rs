@@ -8,7 +8,8 @@ use minijinja::Value;
 use super::printf::sprintf;
 use super::{Args, Func, FuncError};
 use crate::helm::template::value::{
-    as_complex, as_float, as_int, as_list, as_map, fmt_v, kind, truth, type_name, GoStruct, Kind,
+    as_complex, as_float, as_int, as_list, as_map, fmt_v, go_bytes, kind, truth, type_name,
+    GoStruct, Kind,
 };
 
 pub fn lookup(name: &str) -> Option<Func> {
@@ -42,7 +43,7 @@ fn len(a: &Args) -> Result<Value, FuncError> {
     a.arity(1)?;
     let v = a.get(0);
     let n = match kind(v) {
-        Kind::String => v.as_str().map_or(0, str::len),
+        Kind::String => v.as_str().map_or(0, |s| go_bytes(s).len()),
         Kind::Bytes | Kind::Slice => v.len().unwrap_or(0),
         Kind::Map => as_map(v).map_or(0, |m| m.len()),
         Kind::Struct => match v

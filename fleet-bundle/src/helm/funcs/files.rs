@@ -10,7 +10,7 @@ use minijinja::Value;
 use super::goyaml::to_yaml;
 use super::paths::base;
 use crate::helm::chart::text_lossy;
-use crate::helm::template::value::{new_struct, GoFields};
+use crate::helm::template::value::{go_string, new_struct, GoFields};
 
 /// The files of one chart (shared: `Glob` returns a subset without copying data).
 #[derive(Debug, Clone, Default)]
@@ -25,10 +25,11 @@ impl Files {
         }
     }
 
+    /// `string(bytes)`: the file's exact bytes as a Go string (see [`go_string`]).
     fn text(&self, name: &str) -> String {
         self.files
             .get(name)
-            .map(|d| text_lossy(d))
+            .map(|d| go_string(d))
             .unwrap_or_default()
     }
 

@@ -83,6 +83,43 @@ impl Object for GoMap {
     }
 }
 
+/// The first of the 256 private-use characters that stand for the bytes of a Go string
+/// that are not UTF-8 (see [`go_string`]).
+const RAW_BYTE: u32 = 0x10_FF00;
+
+/// A Go string made of `bytes`. Go strings are bytes, Rust strings UTF-8: a byte that
+/// is not part of valid UTF-8 (a binary chart file read with `.Files.Get`) is kept as
+/// the private-use character U+10FF00 + byte, so functions that work on bytes
+/// (`b64enc`, `sha256sum`, `len`) see the file's exact bytes (see [`go_bytes`]).
+pub fn go_string(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push(char::from_u32(RAW_BYTE + u32::from(*b)).unwrap_or('\u{FFFD}'));
+        }
+    }
+    out
+}
+
+/// The bytes of a Go string made by [`go_string`].
+pub fn go_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !s.chars().any(|c| u32::from(c) >= RAW_BYTE) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match u32::from(c).checked_sub(RAW_BYTE) {
+            Some(b) => out.push(b as u8),
+            None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Makes a Go map value.
 pub fn new_map(entries: BTreeMap<String, Value>) -> Value {
     Value::from_object(GoMap {
@@ -730,6 +767,15 @@ pub fn deep_copy(v: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_strings_keep_bytes_that_are_not_utf8() {
+        let bytes = b"BZh9\xff\x00caf\xc3\xa9\xe9";
+        let s = go_string(bytes);
+        assert!(s.starts_with("BZh9") && s.contains("café"));
+        assert_eq!(&*go_bytes(&s), bytes);
+        assert!(matches!(go_bytes("plain"), std::borrow::Cow::Borrowed(b"plain")));
+    }
 
     #[test]
     fn floats_print_like_go() {
