@@ -113,6 +113,18 @@ fn index(a: &Args) -> Result<Value, FuncError> {
                     .and_then(|m| m.get(key))
                     .unwrap_or_else(|| Value::from(()));
             }
+            // Helm's Go map types (`.Files`).
+            Kind::Struct if struct_entries(&item).is_some() => {
+                let Some(key) = idx.as_str() else {
+                    return Err(FuncError::Call(format!(
+                        "value has type {}; should be string",
+                        type_name(idx)
+                    )));
+                };
+                item = struct_entries(&item)
+                    .and_then(|e| e.into_iter().find(|(k, _)| k == key))
+                    .map_or_else(|| Value::from_bytes(Vec::new()), |(_, v)| v);
+            }
             _ => {
                 return Err(FuncError::Call(format!(
                     "can't index item of type {}",
@@ -122,6 +134,12 @@ fn index(a: &Args) -> Result<Value, FuncError> {
         }
     }
     Ok(item)
+}
+
+/// The entries of one of Helm's Go map types.
+fn struct_entries(v: &Value) -> Option<Vec<(String, Value)>> {
+    v.downcast_object_ref::<GoStruct>()
+        .and_then(|s| s.0.entries())
 }
 
 /// `fmt.Sprint`: a space between operands when neither side is a string.

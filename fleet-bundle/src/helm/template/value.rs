@@ -774,7 +774,10 @@ mod tests {
         let s = go_string(bytes);
         assert!(s.starts_with("BZh9") && s.contains("café"));
         assert_eq!(&*go_bytes(&s), bytes);
-        assert!(matches!(go_bytes("plain"), std::borrow::Cow::Borrowed(b"plain")));
+        assert!(matches!(
+            go_bytes("plain"),
+            std::borrow::Cow::Borrowed(b"plain")
+        ));
     }
 
     #[test]
