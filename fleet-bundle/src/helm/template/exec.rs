@@ -646,6 +646,10 @@ impl<'a> Exec<'a> {
         match kind(recv) {
             // Go: a field of "no value" is silently no value (missingkey is not "error").
             Kind::Invalid => Ok(Value::UNDEFINED),
+            // Helm's Go types, slices among them (`.Capabilities.APIVersions.Has`).
+            _ if recv.downcast_object_ref::<GoStruct>().is_some() => {
+                self.eval_struct_field(fr, dot, recv, name, args, fin, pos, node)
+            }
             Kind::Map => {
                 if !args.is_empty() || fin.is_some() {
                     return Err(self.error(
@@ -660,36 +664,15 @@ impl<'a> Exec<'a> {
                 Ok(m.and_then(|m| m.get(name))
                     .unwrap_or_else(|| Value::from(())))
             }
-            Kind::Struct => {
-                let Some(s) = recv.downcast_object_ref::<GoStruct>() else {
-                    return Err(self.error(
-                        fr,
-                        pos,
-                        node,
-                        format!(
-                            "can't evaluate field {name} in type {}",
-                            value::type_name(recv)
-                        ),
-                    ));
-                };
-                let mut vals = Vec::with_capacity(args.len() + 1);
-                for a in args {
-                    vals.push(self.eval_arg(fr, dot, a)?);
-                }
-                if let Some(f) = fin {
-                    vals.push(if f.is_undefined() { Value::from(()) } else { f });
-                }
-                match s.0.field(name, &vals) {
-                    Some(Ok(v)) => Ok(v),
-                    Some(Err(e)) => Err(self.error(fr, pos, node, e)),
-                    None => Err(self.error(
-                        fr,
-                        pos,
-                        node,
-                        format!("can't evaluate field {name} in type {}", s.0.type_name()),
-                    )),
-                }
-            }
+            Kind::Struct => Err(self.error(
+                fr,
+                pos,
+                node,
+                format!(
+                    "can't evaluate field {name} in type {}",
+                    value::type_name(recv)
+                ),
+            )),
             Kind::Nil => Err(self.error(
                 fr,
                 pos,
@@ -709,6 +692,41 @@ impl<'a> Exec<'a> {
                     format!("can't evaluate field {name} in type {ty}"),
                 ))
             }
+        }
+    }
+
+    /// A field or method of one of Helm's Go types.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_struct_field(
+        &mut self,
+        fr: &mut Frame,
+        dot: &Value,
+        recv: &Value,
+        name: &str,
+        args: &[Arg],
+        fin: Option<Value>,
+        pos: usize,
+        node: &Arg,
+    ) -> R<Value> {
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.eval_arg(fr, dot, a)?);
+        }
+        if let Some(f) = fin {
+            vals.push(if f.is_undefined() { Value::from(()) } else { f });
+        }
+        let Some(s) = recv.downcast_object_ref::<GoStruct>() else {
+            return Ok(Value::UNDEFINED);
+        };
+        match s.0.field(name, &vals) {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(self.error(fr, pos, node, e)),
+            None => Err(self.error(
+                fr,
+                pos,
+                node,
+                format!("can't evaluate field {name} in type {}", s.0.type_name()),
+            )),
         }
     }
 

@@ -155,6 +155,11 @@ pub trait GoFields: fmt::Debug + Send + Sync {
     fn complex(&self) -> Option<(f64, f64)> {
         None
     }
+    /// For Go slice types (`.Capabilities.APIVersions`): the elements, which `len`,
+    /// `index`, `range` and every list function see.
+    fn items(&self) -> Option<Vec<Value>> {
+        None
+    }
 }
 
 /// Go's `complex128`: only a template's constants make one (`1+2i`, `3i`, `0i`).
@@ -210,7 +215,22 @@ pub struct GoStruct(pub Box<dyn GoFields>);
 
 impl Object for GoStruct {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
+        if self.0.items().is_some() {
+            ObjectRepr::Seq
+        } else {
+            ObjectRepr::Plain
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.items()?.get(key.as_usize()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.0.items() {
+            Some(items) => Enumerator::Seq(items.len()),
+            None => Enumerator::NonEnumerable,
+        }
     }
 }
 
@@ -437,6 +457,9 @@ pub fn truth(v: &Value) -> bool {
 
 /// `%T` of the value.
 pub fn type_name(v: &Value) -> String {
+    if let Some(s) = v.downcast_object_ref::<GoStruct>() {
+        return s.0.type_name().into();
+    }
     match kind(v) {
         Kind::Invalid | Kind::Nil => "<nil>".into(),
         Kind::Bool => "bool".into(),
