@@ -179,6 +179,12 @@ pub enum HelmError {
     Values(#[from] ValuesError),
     #[error("{chart}: {kind} charts are not installable")]
     NotInstallable { chart: String, kind: String },
+    /// Helm 4.1 loads `apiVersion: v3` charts but cannot install them.
+    #[error("invalid chart apiVersion: {chart}'s Chart.yaml says apiVersion v3, which Helm 4.1 cannot install (use v2)")]
+    ApiVersionV3 { chart: String },
+    /// Anything but v1, v2 and v3.
+    #[error("unsupported chart version: {chart}'s Chart.yaml says apiVersion {api_version:?} (Helm knows v1 and v2)")]
+    UnsupportedApiVersion { chart: String, api_version: String },
     #[error("invalid kube version '{given}': {reason}")]
     KubeVersion { given: String, reason: String },
     #[error(
@@ -325,6 +331,22 @@ fn execute(
     opts: &TemplateOptions,
     engine: &dyn TemplateEngine,
 ) -> Result<Executed, HelmError> {
+    // Helm's loader picks a loader by the root chart's apiVersion, and its install
+    // action takes only v1/v2 charts.
+    match chart.metadata.api_version.as_str() {
+        "" | "v1" | "v2" => {}
+        "v3" => {
+            return Err(HelmError::ApiVersionV3 {
+                chart: chart.metadata.name.clone(),
+            })
+        }
+        other => {
+            return Err(HelmError::UnsupportedApiVersion {
+                chart: chart.metadata.name.clone(),
+                api_version: other.to_string(),
+            })
+        }
+    }
     if !chart.metadata.chart_type.is_empty()
         && !chart
             .metadata
