@@ -922,7 +922,7 @@ pub(crate) mod tests {
             "{err}"
         );
         assert!(err.contains("vendor the target into the chart instead: `rm "), "{err}");
-        assert!(err.contains("secret.txt && cp -r "), "{err}");
+        assert!(err.contains("/leak.txt && cp -r "), "{err}");
     }
 
     #[test]
