@@ -22,6 +22,12 @@ pub trait ChartSource: Send + Sync {
     /// `https://…tgz` or `oci://…` reference), as paths relative to the archive root (so
     /// usually `<chart name>/Chart.yaml`, `<chart name>/templates/…`) with their bytes.
     fn fetch(&self, helm: &HelmOptions) -> Result<Vec<(String, Vec<u8>)>, ChartSourceError>;
+
+    /// The chart archive itself (the `.tgz` bytes) and its version, for a dependency
+    /// stored as `charts/NAME-VERSION.tgz`. By default the fetched files packed again.
+    fn fetch_archive(&self, helm: &HelmOptions) -> Result<(Vec<u8>, String), ChartSourceError> {
+        crate::scan::archive_from_files(self.fetch(helm)?)
+    }
 }
 
 /// The chart source of a scan that may not download anything: every fetch fails clearly.
@@ -66,6 +72,28 @@ impl ChartSource for HelmRepoChartSource {
         let data = std::fs::read(&fetched.path)
             .map_err(|e| ChartSourceError::Failed(format!("{}: {e}", fetched.path.display())))?;
         archive_layout(&data, &fetched.path.display().to_string())
+    }
+
+    /// The archive as the repository serves it (digest-verified), and its version.
+    fn fetch_archive(&self, helm: &HelmOptions) -> Result<(Vec<u8>, String), ChartSourceError> {
+        let source = crate::helm::repo::ChartSource {
+            repo: helm.repo.clone(),
+            chart: helm.chart.clone(),
+            version: helm.version.clone(),
+        };
+        let fetched = crate::helm::repo::fetch_chart(&source, &self.options)
+            .map_err(|e| ChartSourceError::Failed(e.to_string()))?;
+        let shown = fetched.path.display().to_string();
+        let data = std::fs::read(&fetched.path)
+            .map_err(|e| ChartSourceError::Failed(format!("{shown}: {e}")))?;
+        let version = if fetched.version.is_empty() {
+            let files = archive_layout(&data, &shown)?;
+            let (_, version) = crate::scan::archive_from_files(files)?;
+            version
+        } else {
+            fetched.version
+        };
+        Ok((data, version))
     }
 }
 

@@ -663,6 +663,25 @@ impl CompiledVersion {
         if spec.targets[ordinary].do_not_deploy {
             return None;
         }
+        let all_matches =
+            spec.target_customization_mode == fleet_bundle::bundle::TargetCustomizationMode::AllMatches;
+        if all_matches
+            && spec.targets[..self.customizations]
+                .iter()
+                .filter(|t| matches(t))
+                .count()
+                > 1
+        {
+            // Several customizations merge: no precomputed variant holds that combination.
+            return match fleet_bundle::target::select(spec, &cluster_info(c)) {
+                Ok(Some(m)) => Some(self.variant_for(m.options)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(bundle = %self.record_name, cluster = %c.name, error = %e, "cannot template Helm values for this cluster; not deploying");
+                    None
+                }
+            };
+        }
         match self.variants[chosen].as_ref()? {
             OptionsVariant::Fixed {
                 labelled,
@@ -674,30 +693,11 @@ impl CompiledVersion {
             }),
             OptionsVariant::Templated { options, .. } => {
                 let mut options = (**options).clone();
-                let info = fleet_bundle::target::ClusterInfo {
-                    name: c.name.to_string(),
-                    namespace: c.namespace.to_string(),
-                    labels: c.labels.clone(),
-                    groups: c
-                        .groups
-                        .iter()
-                        .map(|(n, l)| fleet_bundle::target::GroupInfo {
-                            name: n.to_string(),
-                            labels: (*l).clone(),
-                        })
-                        .collect(),
-                    ..Default::default()
-                };
-                match fleet_bundle::templating::preprocess_helm_values(&mut options, &info) {
-                    Ok(()) => Some(CompiledVersion::variant(
-                        &BundleRecord {
-                            name: self.record_name.clone(),
-                            namespace: self.record_namespace.clone(),
-                            ..Default::default()
-                        },
-                        &self.version,
-                        options,
-                    )),
+                match fleet_bundle::templating::preprocess_helm_values(
+                    &mut options,
+                    &cluster_info(c),
+                ) {
+                    Ok(()) => Some(self.variant_for(options)),
                     Err(e) => {
                         tracing::warn!(bundle = %self.record_name, cluster = %c.name, error = %e, "cannot template Helm values for this cluster; not deploying");
                         None
@@ -705,6 +705,39 @@ impl CompiledVersion {
                 }
             }
         }
+    }
+}
+
+impl CompiledVersion {
+    /// The deployment of this version with `options` computed for one cluster.
+    fn variant_for(&self, options: BundleDeploymentOptions) -> Arc<Variant> {
+        CompiledVersion::variant(
+            &BundleRecord {
+                name: self.record_name.clone(),
+                namespace: self.record_namespace.clone(),
+                ..Default::default()
+            },
+            &self.version,
+            options,
+        )
+    }
+}
+
+/// What targeting and templating know of the cluster `c`.
+fn cluster_info(c: &ClusterCtx<'_>) -> fleet_bundle::target::ClusterInfo {
+    fleet_bundle::target::ClusterInfo {
+        name: c.name.to_string(),
+        namespace: c.namespace.to_string(),
+        labels: c.labels.clone(),
+        groups: c
+            .groups
+            .iter()
+            .map(|(n, l)| fleet_bundle::target::GroupInfo {
+                name: n.to_string(),
+                labels: (*l).clone(),
+            })
+            .collect(),
+        ..Default::default()
     }
 }
 
