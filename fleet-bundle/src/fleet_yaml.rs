@@ -685,8 +685,8 @@ overrideTargets:
     // and listing the valid ones); dependson_all_states (every state is accepted).
     #[test]
     fn depends_on_accepted_states_are_fleet_states() {
-        let err = parse_str("dependsOn:\n- name: db\n  acceptedStates: [Ready, Bogus]\n")
-            .unwrap_err();
+        let err =
+            parse_str("dependsOn:\n- name: db\n  acceptedStates: [Ready, Bogus]\n").unwrap_err();
         assert_eq!(
             err.to_string(),
             "repo/app/fleet.yaml: dependsOn[0].acceptedStates[1]: invalid state \"Bogus\", valid values are: \
@@ -695,7 +695,10 @@ overrideTargets:
         let all = "dependsOn:\n- selector: {matchLabels: {app: db}}\n  acceptedStates: \
                    [Ready, NotReady, Pending, OutOfSync, Modified, WaitApplied, ErrApplied]\n";
         let parsed = parse_str(all).unwrap();
-        assert_eq!(parsed.fleet_yaml.spec.depends_on[0].accepted_states.len(), 7);
+        assert_eq!(
+            parsed.fleet_yaml.spec.depends_on[0].accepted_states.len(),
+            7
+        );
     }
 
     #[test]

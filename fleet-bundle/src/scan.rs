@@ -86,6 +86,12 @@ pub struct ScanOptions<'a> {
     pub driven_scan: bool,
     /// Separates a driven bundle's directory from its options file (`:` by default).
     pub driven_scan_separator: String,
+    /// `fleet apply --targets-file`: targets and restrictions appended to every bundle
+    /// whose fleet.yaml has no `overrideTargets` (how Fleet's GitRepo job passes the
+    /// GitRepo's targets).
+    pub targets_file: Option<TargetsFile>,
+    /// `fleet apply --compress`: every resource stored as `base64+gz`.
+    pub compress: bool,
     /// Downloads charts referenced by `helm.repo`, chart URLs and OCI references.
     pub charts: &'a dyn ChartSource,
 }
@@ -108,10 +114,23 @@ impl Default for ScanOptions<'_> {
             sync_generation: 0,
             limits: ScanLimits::default(),
             driven_scan: false,
+            targets_file: None,
+            compress: false,
             driven_scan_separator: DRIVEN_SCAN_SEPARATOR.to_string(),
             charts: &NoChartSource,
         }
     }
+}
+
+/// The contents of a `--targets-file` (a BundleSpec's `targets` and `targetRestrictions`,
+/// Fleet's `appendTargets` in internal/bundlereader/read.go).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetsFile {
+    #[serde(default)]
+    pub targets: Vec<BundleTarget>,
+    #[serde(default)]
+    pub target_restrictions: Vec<BundleTargetRestriction>,
 }
 
 /// The result of a scan: the bundles that built, and why the others did not.
@@ -598,7 +617,8 @@ fn load_bundle(
     // never needs them; they are then left out of the resources, like fleet.yaml itself
     // (Fleet 0.12 on; the release `shared/fleet-examples/tests/expected` records still
     // carried it, see tests/fleet_examples.rs).
-    let mut ignore_apply_configs: BTreeSet<String> = bundle_file.map(str::to_string).into_iter().collect();
+    let mut ignore_apply_configs: BTreeSet<String> =
+        bundle_file.map(str::to_string).into_iter().collect();
     if let Some(helm) = spec.options.helm.as_mut() {
         fold_values_files(root, &dir, rel, helm, &mut limits)?;
         add_values_file_names(helm, &mut ignore_apply_configs);
@@ -637,6 +657,8 @@ fn load_bundle(
             }
         }
     }
+    let scoped = opts.charts.for_bundle(rel);
+    let chart_source: &dyn ChartSource = scoped.as_deref().unwrap_or(opts.charts);
     let mut fetched = BTreeSet::new();
     for helm in charts {
         if !is_remote_chart(&dir, helm) {
@@ -653,7 +675,7 @@ fn load_bundle(
             continue;
         }
         let chart_files =
-            opts.charts
+            chart_source
                 .fetch(helm)
                 .map_err(|source| BundleLoadError::ChartDownload {
                     dir: display_path(rel, &dir.join(FLEET_YAML)),
@@ -688,7 +710,7 @@ fn load_bundle(
             root,
             rel,
             &mut files,
-            opts.charts,
+            chart_source,
             &mut limits,
             warnings,
         )?;
@@ -706,7 +728,7 @@ fn load_bundle(
         .iter()
         .map(|r| r.name.len() + r.content.len() + 32)
         .sum();
-    if size >= COMPRESS_THRESHOLD {
+    if opts.compress || size >= COMPRESS_THRESHOLD {
         resources = files
             .iter()
             .map(|(name, data)| encode_resource(name, data, true))
@@ -777,7 +799,13 @@ fn load_bundle(
                 spec.target_restrictions.push(target.clone());
             }
         }
-        (None, None) => {}
+        (None, None) => {
+            if let Some(file) = &opts.targets_file {
+                spec.targets.extend(file.targets.iter().cloned());
+                spec.target_restrictions
+                    .extend(file.target_restrictions.iter().cloned());
+            }
+        }
     }
     if spec.targets.is_empty() {
         spec.targets.push(BundleTarget {
@@ -1125,8 +1153,7 @@ fn load_directory(
         // scan named) and its values files are options, never resources, whatever
         // `.fleetignore` says. Sub-bundles' fleet.yaml files stay: a parent bundle carries
         // every file below it, as Fleet's `GetContent` walk does.
-        if ignore_apply_configs.contains(&rel_name) || (prefix.is_empty() && is_fleet_yaml(&name))
-        {
+        if ignore_apply_configs.contains(&rel_name) || (prefix.is_empty() && is_fleet_yaml(&name)) {
             continue;
         }
         let ignored = rules.is_ignored(&rel_name, is_dir);

@@ -143,6 +143,31 @@ pub fn select(
     }))
 }
 
+/// `fleet test -t NAME`: the target of `spec` named `name`, whatever the cluster
+/// (Fleet's `MatchForTarget`, internal/cmd/controller/target/matcher/bundlematch.go), its
+/// options merged onto the bundle's and templated for `cluster`; `None` when no target
+/// has that name.
+pub fn select_named(
+    spec: &BundleSpec,
+    name: &str,
+    cluster: &ClusterInfo,
+) -> Result<Option<TargetMatch>, TargetError> {
+    let Some(target) = spec.targets.iter().find(|t| t.name == name) else {
+        return Ok(None);
+    };
+    let mut options = merge_options(&spec.options, &target.options);
+    templating::preprocess_helm_values(&mut options, cluster).map_err(|source| TargetError {
+        cluster: cluster.name.clone(),
+        namespace: cluster.namespace.clone(),
+        source: Box::new(source),
+    })?;
+    Ok(Some(TargetMatch {
+        target_name: target.name.clone(),
+        customization: None,
+        options,
+    }))
+}
+
 /// The options the chosen target deploys with once the customizations matching `cluster`
 /// (the first `customizations` targets of `spec`) are applied, and the names of those that
 /// applied (comma-separated); `None` when one of them says `doNotDeploy`.
@@ -170,9 +195,11 @@ pub fn customize(
     let options = match (spec.target_customization_mode, applied.as_slice()) {
         (_, []) => target_options.clone(),
         (TargetCustomizationMode::FirstMatch, [first, ..]) => first.options.clone(),
-        (TargetCustomizationMode::AllMatches, all) => all
-            .iter()
-            .fold(target_options.clone(), |acc, c| merge_options(&acc, &c.options)),
+        (TargetCustomizationMode::AllMatches, all) => {
+            all.iter().fold(target_options.clone(), |acc, c| {
+                merge_options(&acc, &c.options)
+            })
+        }
     };
     let names: Vec<&str> = applied.iter().map(|c| c.name.as_str()).collect();
     Some((options, (!names.is_empty()).then(|| names.join(","))))

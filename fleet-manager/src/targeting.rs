@@ -663,8 +663,8 @@ impl CompiledVersion {
         if spec.targets[ordinary].do_not_deploy {
             return None;
         }
-        let all_matches =
-            spec.target_customization_mode == fleet_bundle::bundle::TargetCustomizationMode::AllMatches;
+        let all_matches = spec.target_customization_mode
+            == fleet_bundle::bundle::TargetCustomizationMode::AllMatches;
         if all_matches
             && spec.targets[..self.customizations]
                 .iter()

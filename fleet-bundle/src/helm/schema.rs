@@ -981,7 +981,10 @@ mod tests {
         );
         let err = validate_in_chart(br#"{"$ref": "missing.json"}"#, &json!({}), "demo", &files)
             .unwrap_err();
-        assert!(err.to_string().contains("no JSON file \"missing.json\""), "{err}");
+        assert!(
+            err.to_string().contains("no JSON file \"missing.json\""),
+            "{err}"
+        );
     }
 
     #[test]

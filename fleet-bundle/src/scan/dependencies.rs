@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{is_safe_relative, join_rel, BundleLoadError, Budget, ScanWarning};
+use super::{is_safe_relative, join_rel, Budget, BundleLoadError, ScanWarning};
 use crate::bundle::HelmOptions;
 use crate::chart_source::{ChartSource, ChartSourceError};
 use crate::helm::metadata::{ChartMetadata, Dependency};
@@ -53,12 +53,11 @@ pub(super) fn update_dependencies(
         let chart_yaml = format!("{dir}Chart.yaml");
         let shown = PathBuf::from(join_rel(rel, &chart_yaml));
         let text = String::from_utf8_lossy(&files[&chart_yaml]).into_owned();
-        let metadata = ChartMetadata::parse(&text, &chart_yaml).map_err(|e| {
-            BundleLoadError::ChartYaml {
+        let metadata =
+            ChartMetadata::parse(&text, &chart_yaml).map_err(|e| BundleLoadError::ChartYaml {
                 file: shown.clone(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         let unmet = metadata
             .dependencies
             .iter()

@@ -179,10 +179,7 @@ impl ChartSource for Repo {
             files[0].1.extend_from_slice(
                 b"dependencies:\n- {name: config-chart, version: 0.1.0, repository: 'http://repo.test'}\n",
             );
-            files.push((
-                format!("{name}/templates/cm.yaml"),
-                CM.as_bytes().to_vec(),
-            ));
+            files.push((format!("{name}/templates/cm.yaml"), CM.as_bytes().to_vec()));
         }
         Ok(files)
     }
@@ -237,7 +234,12 @@ fn chart_dependencies_are_bundled_as_helm_dependency_update_writes_them() {
         ]
     );
     let lock = &local.spec.resources[0];
-    assert!(lock.content.contains("- name: config-chart\n  repository: http://repo.test\n  version: 0.1.0\n"), "{}", lock.content);
+    assert!(
+        lock.content
+            .contains("- name: config-chart\n  repository: http://repo.test\n  version: 0.1.0\n"),
+        "{}",
+        lock.content
+    );
     assert!(lock.content.contains("digest: sha256:"), "{}", lock.content);
     // The archive is binary, so stored compressed as Fleet stores non-UTF-8 files.
     assert_eq!(local.spec.resources[2].encoding, "base64+gz");
@@ -295,12 +297,27 @@ fn driven_scan_makes_one_bundle_per_path_with_its_options_file() {
     write(
         tmp.path(),
         &[
-            ("driven/kustomize/base/kustomization.yaml", "resources: [secret.yaml]\n"),
+            (
+                "driven/kustomize/base/kustomization.yaml",
+                "resources: [secret.yaml]\n",
+            ),
             ("driven/kustomize/base/secret.yaml", CM),
-            ("driven/kustomize/overlays/dev/kustomization.yaml", "resources: [../../base]\n"),
-            ("driven/kustomize/overlays/prod/kustomization.yaml", "resources: [../../base]\n"),
-            ("driven/kustomize/dev.yaml", "kustomize: {dir: overlays/dev}\n"),
-            ("driven/kustomize/prod.yaml", "kustomize: {dir: overlays/prod}\n"),
+            (
+                "driven/kustomize/overlays/dev/kustomization.yaml",
+                "resources: [../../base]\n",
+            ),
+            (
+                "driven/kustomize/overlays/prod/kustomization.yaml",
+                "resources: [../../base]\n",
+            ),
+            (
+                "driven/kustomize/dev.yaml",
+                "kustomize: {dir: overlays/dev}\n",
+            ),
+            (
+                "driven/kustomize/prod.yaml",
+                "kustomize: {dir: overlays/prod}\n",
+            ),
             ("driven/kustomize/.fleetignore", "dev.yaml\n"),
             ("driven/simple/svc.yaml", CM),
             ("driven/simple/sub/fleet.yaml", "namespace: never-read\n"),
@@ -321,15 +338,25 @@ fn driven_scan_makes_one_bundle_per_path_with_its_options_file() {
     };
     let out = scan(tmp.path(), &o).unwrap();
     assert!(out.errors.is_empty(), "{:?}", out.errors);
-    let names: Vec<&str> = out.bundles.iter().map(|b| b.metadata.name.as_str()).collect();
+    let names: Vec<&str> = out
+        .bundles
+        .iter()
+        .map(|b| b.metadata.name.as_str())
+        .collect();
     assert_eq!(names.len(), 4, "{names:?}");
     let simple = bundle(&out, "assets-driven-simple");
     assert_eq!(resources(simple), ["sub/fleet.yaml", "svc.yaml"]);
     assert!(simple.spec.options.target_namespace.is_empty());
     let dev = bundle(&out, "assets-driven-kustomize-dev");
     let prod = bundle(&out, "assets-driven-kustomize-prod");
-    assert_eq!(dev.spec.options.kustomize.as_ref().unwrap().dir, "overlays/dev");
-    assert_eq!(prod.spec.options.kustomize.as_ref().unwrap().dir, "overlays/prod");
+    assert_eq!(
+        dev.spec.options.kustomize.as_ref().unwrap().dir,
+        "overlays/dev"
+    );
+    assert_eq!(
+        prod.spec.options.kustomize.as_ref().unwrap().dir,
+        "overlays/prod"
+    );
     // dev.yaml is .fleetignored everywhere; prod.yaml only leaves the prod bundle.
     assert_eq!(dev.spec.resources.len(), 5, "{:?}", resources(dev));
     assert!(resources(dev).contains(&"prod.yaml"));
@@ -348,5 +375,8 @@ fn driven_scan_makes_one_bundle_per_path_with_its_options_file() {
         ..opts()
     };
     let err = scan(tmp.path(), &bad).unwrap_err();
-    assert!(err.to_string().contains("invalid bundle path \"a:b:c\""), "{err}");
+    assert!(
+        err.to_string().contains("invalid bundle path \"a:b:c\""),
+        "{err}"
+    );
 }

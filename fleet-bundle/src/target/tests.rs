@@ -182,7 +182,10 @@ fn all_matches_mode_merges_every_matching_customization_in_order() {
     let first = select(&spec(&yaml("")), &c).unwrap().unwrap();
     assert_eq!(first.customization.as_deref(), Some("edge"));
     let values = first.options.helm.as_ref().unwrap().values.clone().unwrap();
-    assert_eq!(values, serde_json::json!({"base": 1, "a": 1, "shared": "edge"}));
+    assert_eq!(
+        values,
+        serde_json::json!({"base": 1, "a": 1, "shared": "edge"})
+    );
     // FirstMatch replaces the target's own options with the customization's.
     assert_eq!(first.options.service_account, "");
 
@@ -200,8 +203,10 @@ fn all_matches_mode_merges_every_matching_customization_in_order() {
 
     // A matching customization with doNotDeploy stops the deployment in either mode.
     let off = cluster("c", &[("gpu", "y"), ("off", "y")], &["default"]);
-    assert!(select(&spec(&yaml("targetCustomizationMode: AllMatches\n")), &off)
-        .unwrap()
-        .is_none());
+    assert!(
+        select(&spec(&yaml("targetCustomizationMode: AllMatches\n")), &off)
+            .unwrap()
+            .is_none()
+    );
     assert!(serde_yaml::from_str::<BundleSpec>("targetCustomizationMode: Sometimes\n").is_err());
 }
