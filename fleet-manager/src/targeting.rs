@@ -1622,6 +1622,61 @@ mod tests {
         );
     }
 
+    // Fleet: internal/cmd/controller/target/builder.go, AllMatches merges every matching
+    // customization over the GitRepo target's options; FirstMatch takes the first alone.
+    #[test]
+    fn all_matches_customizations_merge_in_the_manager() {
+        let index = Index::new();
+        index.apply_clusters(&[
+            cluster("both", &[("edge", "y"), ("gpu", "y")], 1),
+            cluster("gpu", &[("gpu", "y")], 2),
+        ]);
+        let all = BundleTargetRestriction {
+            cluster_selector: Some(LabelSelector::default()),
+            ..Default::default()
+        };
+        let opts = |ns: &str, sa: &str| BundleDeploymentOptions {
+            target_namespace: ns.into(),
+            service_account: sa.into(),
+            ..Default::default()
+        };
+        let mut record = bundle(
+            "web",
+            vec![
+                BundleTarget {
+                    name: "edge".into(),
+                    cluster_selector: selector(&[("edge", "y")]),
+                    options: opts("edge-ns", ""),
+                    ..Default::default()
+                },
+                BundleTarget {
+                    name: "gpu".into(),
+                    cluster_selector: selector(&[("gpu", "y")]),
+                    options: opts("", "gpu-sa"),
+                    ..Default::default()
+                },
+                BundleTarget {
+                    cluster_selector: Some(LabelSelector::default()),
+                    ..Default::default()
+                },
+            ],
+            vec![all],
+        );
+        record.spec.target_customization_mode =
+            fleet_bundle::bundle::TargetCustomizationMode::AllMatches;
+        index.set_bundles(vec![record]);
+        index.recompute_all(&[]);
+        let id = |n| index.cluster_id("fleet-default", n).unwrap();
+        let both = index.desired(id("both")).unwrap().1;
+        let options = &both.deployments[0].deployment.options;
+        assert_eq!(options.target_namespace, "edge-ns");
+        assert_eq!(options.service_account, "gpu-sa");
+        let gpu = index.desired(id("gpu")).unwrap().1;
+        let options = &gpu.deployments[0].deployment.options;
+        assert_eq!(options.target_namespace, "");
+        assert_eq!(options.service_account, "gpu-sa");
+    }
+
     #[test]
     fn groups_target_by_selector() {
         let index = Index::new();
