@@ -17,7 +17,7 @@ use super::load::{load, LoadError, LoadedChart};
 use super::output::{
     sort_release, template_stream, CrdFile, OutputError, SortedRelease, StreamOptions,
 };
-use super::schema::{format_violations, validate, SchemaError};
+use super::schema::{format_violations, validate_in_chart, SchemaError};
 use super::values::{coalesce_values, ValueOptions, Values, ValuesError};
 
 /// The Kubernetes version `helm template` assumes without `--kube-version` (Helm
@@ -408,9 +408,20 @@ fn execute(
 fn schema_report(chart: &LoadedChart, values: &Values) -> Result<String, HelmError> {
     let mut report = String::new();
     if let Some(schema) = &chart.schema {
-        let violations = validate(schema, &Value::Object(values.clone()), &chart.metadata.name)?;
-        if !violations.is_empty() {
-            report.push_str(&format_violations(&chart.metadata.name, &violations));
+        let files: Vec<(&str, &[u8])> = chart
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.data.as_slice()))
+            .collect();
+        let name = &chart.metadata.name;
+        match validate_in_chart(schema, &Value::Object(values.clone()), name, &files) {
+            Ok(violations) if violations.is_empty() => {}
+            Ok(violations) => report.push_str(&format_violations(name, &violations)),
+            // Helm reports a schema it cannot load among the violations, under the chart.
+            Err(SchemaError::Unsupported { message, .. }) => {
+                report.push_str(&format!("{name}:\n{message}\n"))
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     for sub in &chart.dependencies {
@@ -638,6 +649,27 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "values don't meet the specifications of the schema(s) in the following chart(s):\ndemo:\n- at '/color': value must be one of 'blue', 'red'\nsub:\n- at '': missing property 'name'\n"
+        );
+    }
+
+    // Fleet: e2e/single-cluster/helm_options_test.go with fleet-test-data
+    // helm-schemas/not-set (a `$ref` to an unreachable URL): Helm's wording for values
+    // failing the schema, the chart named, the reference that could not be loaded.
+    #[test]
+    fn unloadable_schema_refs_are_schema_failures() {
+        let tmp = tempfile::tempdir().unwrap();
+        demo_chart(tmp.path());
+        write(
+            tmp.path(),
+            "values.schema.json",
+            r#"{"properties": {"annotations": {"$ref": "https://invalid.url/schema.json#/definitions/a"}}}"#,
+        );
+        let err = template(tmp.path(), &TemplateOptions::default(), &EchoEngine).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "values don't meet the specifications of the schema(s) in the following chart(s):\ndemo:\nfailing loading \"https://invalid.url/schema.json\""
+            ),
+            "{err}"
         );
     }
 
