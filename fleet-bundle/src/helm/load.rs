@@ -921,7 +921,10 @@ pub(crate) mod tests {
             err.contains("files/leak.txt: symbolic link points outside the chart"),
             "{err}"
         );
-        assert!(err.contains("vendor the target into the chart instead: `rm "), "{err}");
+        assert!(
+            err.contains("vendor the target into the chart instead: `rm "),
+            "{err}"
+        );
         assert!(err.contains("/leak.txt && cp -r "), "{err}");
     }
 
