@@ -177,7 +177,17 @@ fn escaper_input(a: &Args) -> String {
             return s.to_string();
         }
     }
-    sprint(a.vals)
+    // Go's escapers replace a nil or missing argument by the text "<no value>" before
+    // printing them all (so `html 1 nil` is `1<no value>`: a string gets no space).
+    let vals: Vec<Value> = a
+        .vals
+        .iter()
+        .map(|v| match kind(v) {
+            Kind::Nil | Kind::Invalid => Value::from("<no value>"),
+            _ => v.clone(),
+        })
+        .collect();
+    sprint(&vals)
 }
 
 fn html(a: &Args) -> Result<Value, FuncError> {

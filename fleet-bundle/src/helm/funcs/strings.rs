@@ -384,21 +384,54 @@ fn delimited(s: &str, delim: char) -> String {
 
 /// xstrings' `ToCamelCase`: `foo_bar` → `FooBar`.
 fn camelcase(s: &str) -> String {
-    let mut out = String::new();
-    let mut upper_next = true;
-    for c in s.chars() {
-        if c == '_' {
-            upper_next = true;
+    // xstrings 1.5's ToCamelCase: `_`, `-` and spaces join words; leading ones and all
+    // but the last of a run are kept; the first letter and each letter after a joiner
+    // are upper-cased, every other letter lower-cased.
+    let joiner = |c: char| c == '_' || c == '-' || c.is_whitespace();
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    let mut prev = loop {
+        match chars.next() {
+            // only joiners: Go writes the last one once more
+            None => {
+                out.extend(s.chars().last());
+                return out;
+            }
+            Some(c) if joiner(c) => out.push(c),
+            Some(c) => break upper(c),
+        }
+    };
+    for c in chars {
+        if joiner(c) && joiner(prev) {
+            out.push(prev);
+            prev = c;
             continue;
         }
-        if upper_next {
-            out.extend(c.to_uppercase());
-            upper_next = false;
+        if joiner(prev) {
+            prev = upper(c);
         } else {
-            out.push(c);
+            out.push(prev);
+            prev = lower(c);
         }
     }
+    out.push(prev);
     out
+}
+
+fn upper(c: char) -> char {
+    let mut u = c.to_uppercase();
+    match (u.next(), u.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
+}
+
+fn lower(c: char) -> char {
+    let mut l = c.to_lowercase();
+    match (l.next(), l.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
 }
 
 /// goutils' `WrapCustom` without long-word wrapping, as Sprig calls it.
