@@ -295,4 +295,25 @@ mod tests {
         );
         assert!(call("until", &[Value::from(1_000_000_000)]).is_err());
     }
+
+    #[test]
+    fn seq_counts_only_in_its_steps_direction_and_empty_initial_is_a_list() {
+        let seq = |ns: &[i64]| {
+            let vals: Vec<Value> = ns.iter().map(|n| Value::from(*n)).collect();
+            call("seq", &vals).unwrap().as_str().unwrap().to_string()
+        };
+        assert_eq!(seq(&[1, 2, 10]), "1 3 5 7 9");
+        assert_eq!(seq(&[10, -3, 1]), "10 7 4 1");
+        assert_eq!(seq(&[1, -1, 5]), "");
+        assert_eq!(seq(&[5, 1, 1]), "");
+        assert_eq!(seq(&[5, 1]), "5 4 3 2 1");
+        assert_eq!(seq(&[-2]), "1 0 -1 -2");
+        for f in ["initial", "rest"] {
+            assert_eq!(
+                fmt_v(&call(f, &[l(&[])]).unwrap()),
+                "[]",
+                "{f} of an empty list"
+            );
+        }
+    }
 }

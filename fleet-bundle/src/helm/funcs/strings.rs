@@ -384,9 +384,10 @@ fn delimited(s: &str, delim: char) -> String {
 
 /// xstrings' `ToCamelCase`: `foo_bar` → `FooBar`.
 fn camelcase(s: &str) -> String {
-    // xstrings 1.5's ToCamelCase: `_`, `-` and spaces join words; leading ones and all
-    // but the last of a run are kept; the first letter and each letter after a joiner
-    // are upper-cased, every other letter lower-cased.
+    // xstrings 1.5's ToPascalCase: `_`, `-` and white space join words; joiners before
+    // the first word, and all but the last of a run, are kept. Each word starts
+    // upper-case; a word that started upper-case has the rest of its leading capitals
+    // lower-cased (`HTTP_SERVER` is `HttpServer`, `xML` is `XML`).
     let joiner = |c: char| c == '_' || c == '-' || c.is_whitespace();
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
@@ -398,9 +399,11 @@ fn camelcase(s: &str) -> String {
                 return out;
             }
             Some(c) if joiner(c) => out.push(c),
-            Some(c) => break upper(c),
+            Some(c) => break c,
         }
     };
+    let mut capitals = prev.is_uppercase();
+    prev = upper(prev);
     for c in chars {
         if joiner(c) && joiner(prev) {
             out.push(prev);
@@ -408,11 +411,17 @@ fn camelcase(s: &str) -> String {
             continue;
         }
         if joiner(prev) {
+            capitals = c.is_uppercase();
             prev = upper(c);
-        } else {
-            out.push(prev);
-            prev = lower(c);
+            continue;
         }
+        out.push(prev);
+        prev = if capitals && c.is_uppercase() {
+            lower(c)
+        } else {
+            capitals = false;
+            c
+        };
     }
     out.push(prev);
     out
@@ -584,5 +593,22 @@ mod tests {
             call("join", &[Value::from("-"), l]).unwrap(),
             Value::from("a-2")
         );
+    }
+
+    #[test]
+    fn camelcase_keeps_leading_and_doubled_joiners_and_lowers_leading_capitals() {
+        for (input, want) in [
+            ("_foo__bar_baz", "_Foo_BarBaz"),
+            ("__a", "__A"),
+            ("_", "__"),
+            ("a__", "A__"),
+            ("HTTP_SERVER", "HttpServer"),
+            ("xML_http", "XMLHttp"),
+            ("AB1C", "Ab1C"),
+            ("some words-here", "SomeWordsHere"),
+            ("", ""),
+        ] {
+            assert_eq!(camelcase(input), want, "camelcase {input:?}");
+        }
     }
 }
