@@ -26,7 +26,7 @@ pub fn lookup(name: &str) -> Option<Func> {
                 &in_zone(&to_time(a.get(1)), "Local"),
             )))
         },
-        "dateInZone" => |a| {
+        "dateInZone" | "date_in_zone" => |a| {
             a.arity(3)?;
             Ok(Value::from(format(
                 a.str(0)?,

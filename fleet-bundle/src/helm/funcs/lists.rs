@@ -44,20 +44,13 @@ pub fn lookup(name: &str) -> Option<Func> {
         "rest" | "mustRest" => |a| {
             a.arity(1)?;
             let l = want_list(a, 0, "find rest on")?;
-            Ok(if l.is_empty() {
-                Value::from(())
-            } else {
-                Value::from(l[1..].to_vec())
-            })
+            // Sprig returns the empty list it was given: Go prints `[]`.
+            Ok(Value::from(l.get(1..).unwrap_or_default().to_vec()))
         },
         "initial" | "mustInitial" => |a| {
             a.arity(1)?;
             let l = want_list(a, 0, "find initial on")?;
-            Ok(if l.is_empty() {
-                Value::from(())
-            } else {
-                Value::from(l[..l.len() - 1].to_vec())
-            })
+            Ok(Value::from(l[..l.len().saturating_sub(1)].to_vec()))
         },
         "reverse" | "mustReverse" => |a| {
             a.arity(1)?;
@@ -208,13 +201,14 @@ fn seq(a: &Args) -> Result<Value, FuncError> {
     let nums: Vec<i64> = (0..a.len()).map(|i| a.int(i)).collect::<Result<_, _>>()?;
     let (start, step, end) = match nums.as_slice() {
         [] => return Ok(Value::from("")),
-        [e] => (1, 1, *e),
-        [s, e] => (*s, 1, *e),
+        // without a step Sprig counts toward the end, down if need be
+        [e] => (1, if *e < 1 { -1 } else { 1 }, *e),
+        [s, e] => (*s, if e < s { -1 } else { 1 }, *e),
         [s, st, e] => (*s, *st, *e),
         _ => return Ok(Value::from("")),
     };
-    let step = if end < start && step > 0 { -step } else { step };
-    if step == 0 {
+    // Sprig counts down only with a negative step and up only with a positive one.
+    if step == 0 || (end < start) != (step < 0) {
         return Ok(Value::from(""));
     }
     let l = until_step(start, end + step.signum(), step)?;
@@ -300,5 +294,26 @@ mod tests {
             FuncError::Call("Cannot find first on type string".into())
         );
         assert!(call("until", &[Value::from(1_000_000_000)]).is_err());
+    }
+
+    #[test]
+    fn seq_counts_only_in_its_steps_direction_and_empty_initial_is_a_list() {
+        let seq = |ns: &[i64]| {
+            let vals: Vec<Value> = ns.iter().map(|n| Value::from(*n)).collect();
+            call("seq", &vals).unwrap().as_str().unwrap().to_string()
+        };
+        assert_eq!(seq(&[1, 2, 10]), "1 3 5 7 9");
+        assert_eq!(seq(&[10, -3, 1]), "10 7 4 1");
+        assert_eq!(seq(&[1, -1, 5]), "");
+        assert_eq!(seq(&[5, 1, 1]), "");
+        assert_eq!(seq(&[5, 1]), "5 4 3 2 1");
+        assert_eq!(seq(&[-2]), "1 0 -1 -2");
+        for f in ["initial", "rest"] {
+            assert_eq!(
+                fmt_v(&call(f, &[l(&[])]).unwrap()),
+                "[]",
+                "{f} of an empty list"
+            );
+        }
     }
 }

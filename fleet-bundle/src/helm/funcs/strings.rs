@@ -384,21 +384,63 @@ fn delimited(s: &str, delim: char) -> String {
 
 /// xstrings' `ToCamelCase`: `foo_bar` → `FooBar`.
 fn camelcase(s: &str) -> String {
-    let mut out = String::new();
-    let mut upper_next = true;
-    for c in s.chars() {
-        if c == '_' {
-            upper_next = true;
+    // xstrings 1.5's ToPascalCase: `_`, `-` and white space join words; joiners before
+    // the first word, and all but the last of a run, are kept. Each word starts
+    // upper-case; a word that started upper-case has the rest of its leading capitals
+    // lower-cased (`HTTP_SERVER` is `HttpServer`, `xML` is `XML`).
+    let joiner = |c: char| c == '_' || c == '-' || c.is_whitespace();
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    let mut prev = loop {
+        match chars.next() {
+            // only joiners: Go writes the last one once more
+            None => {
+                out.extend(s.chars().last());
+                return out;
+            }
+            Some(c) if joiner(c) => out.push(c),
+            Some(c) => break c,
+        }
+    };
+    let mut capitals = prev.is_uppercase();
+    prev = upper(prev);
+    for c in chars {
+        if joiner(c) && joiner(prev) {
+            out.push(prev);
+            prev = c;
             continue;
         }
-        if upper_next {
-            out.extend(c.to_uppercase());
-            upper_next = false;
-        } else {
-            out.push(c);
+        if joiner(prev) {
+            capitals = c.is_uppercase();
+            prev = upper(c);
+            continue;
         }
+        out.push(prev);
+        prev = if capitals && c.is_uppercase() {
+            lower(c)
+        } else {
+            capitals = false;
+            c
+        };
     }
+    out.push(prev);
     out
+}
+
+fn upper(c: char) -> char {
+    let mut u = c.to_uppercase();
+    match (u.next(), u.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
+}
+
+fn lower(c: char) -> char {
+    let mut l = c.to_lowercase();
+    match (l.next(), l.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
 }
 
 /// goutils' `WrapCustom` without long-word wrapping, as Sprig calls it.
@@ -551,5 +593,22 @@ mod tests {
             call("join", &[Value::from("-"), l]).unwrap(),
             Value::from("a-2")
         );
+    }
+
+    #[test]
+    fn camelcase_keeps_leading_and_doubled_joiners_and_lowers_leading_capitals() {
+        for (input, want) in [
+            ("_foo__bar_baz", "_Foo_BarBaz"),
+            ("__a", "__A"),
+            ("_", "__"),
+            ("a__", "A__"),
+            ("HTTP_SERVER", "HttpServer"),
+            ("xML_http", "XMLHttp"),
+            ("AB1C", "Ab1C"),
+            ("some words-here", "SomeWordsHere"),
+            ("", ""),
+        ] {
+            assert_eq!(camelcase(input), want, "camelcase {input:?}");
+        }
     }
 }
