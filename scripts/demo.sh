@@ -165,7 +165,7 @@ curl -fsS -o /dev/null -X POST "$FLEET_SERVER/webhooks/git" -H 'x-github-event: 
   -H "x-hub-signature-256: sha256=$sig" -H 'content-type: application/json' --data-binary @"$demo/push.json" \
   || echo "(webhook not accepted; the manager will see the commit at its next poll)"
 wait_converged "the change"
-say "rolled out: the web release is at revision 2 on every cluster (4 replicas on prod), the other releases untouched"
+say "rolled out: the web release is at revision 2 on the prod clusters (4 replicas); dev, whose values did not change, and the other releases stay at revision 1"
 if command -v helm >/dev/null; then
   for c in "${clusters[@]}"; do
     name="${c%%:*}"; [ "$name" = real ] && continue
