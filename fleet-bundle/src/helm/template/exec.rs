@@ -648,12 +648,9 @@ impl<'a> Exec<'a> {
                 let m = as_map(recv);
                 match m.and_then(|m| m.get(name)) {
                     Some(v) => Ok(v),
-                    None if self.missing_key_error => Err(self.error(
-                        fr,
-                        pos,
-                        node,
-                        format!("map has no entry for key {name:?}"),
-                    )),
+                    None if self.missing_key_error => {
+                        Err(self.error(fr, pos, node, format!("map has no entry for key {name:?}")))
+                    }
                     // missingkey=zero: the zero value of interface{}, a nil interface.
                     None => Ok(Value::from(())),
                 }
