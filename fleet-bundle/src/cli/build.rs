@@ -218,7 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let correct_drift = args.correct_drift.then(|| CorrectDrift {
+    let correct_drift = args.correct_drift.then_some(CorrectDrift {
         enabled: true,
         force: args.correct_drift_force,
         keep_fail_history: args.correct_drift_keep_fail_history,
