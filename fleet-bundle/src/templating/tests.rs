@@ -84,11 +84,37 @@ fn go_templates_over_cluster_facts() {
 
 #[test]
 fn missing_label_is_fleets_error() {
-    let err = run(json!({"x": "${ .ClusterLabels.region }"})).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "failed to render helm values template: template: values:1:3: executing \"values\" at <.ClusterLabels.region>: map has no entry for key \"region\" (in helm value x)"
+    let err = run(json!({"x": "${ .ClusterLabels.region }"}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("failed to render helm values template: template: values:1:")
+            && err.ends_with(
+                "executing \"values\" at <.ClusterLabels.region>: map has no entry for key \"region\""
+            ),
+        "{err}"
     );
+}
+
+// Fleet: internal/cmd/controller/target/builder.go `processTemplateValues` (the values'
+// YAML is one template, read back as YAML) and fleet-test-data helm-cluster-values
+// (`${ list "one" "two" "three" | uniq | toJson }` is a list; the whole Sprig set).
+#[test]
+fn rendered_json_is_read_back_as_yaml() {
+    let out = run(json!({
+        "hostnames": "${ list \"one\" \"two\" \"one\" | uniq | toJson }",
+        "labels": "${ .ClusterLabels | toJson }",
+        "n": {"replicas": "${ .ClusterLabels.replicas }"},
+    }))
+    .unwrap();
+    assert_eq!(out["hostnames"], json!(["one", "two"]));
+    assert_eq!(out["labels"]["env"], "prod");
+    assert_eq!(out["n"]["replicas"], 3);
+    // Helm's own functions are not Sprig's: Fleet does not offer them.
+    let err = run(json!({"x": "${ toYaml .ClusterLabels }"}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("function \"toYaml\" not defined"), "{err}");
 }
 
 #[test]

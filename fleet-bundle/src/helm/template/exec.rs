@@ -135,6 +135,8 @@ pub struct Exec<'a> {
     /// Templates defined by enclosing `tpl` texts, innermost last.
     overlays: Vec<Rc<TplTree>>,
     tpl_cache: NameMap<Rc<TplTree>>,
+    /// Go's `missingkey=error` (Fleet's values templates) rather than Helm's `zero`.
+    missing_key_error: bool,
 }
 
 type R<T> = Result<T, ExecError>;
@@ -148,7 +150,14 @@ impl<'a> Exec<'a> {
             steps: 0,
             overlays: Vec::new(),
             tpl_cache: NameMap::default(),
+            missing_key_error: false,
         }
+    }
+
+    /// Go's `Option("missingkey=error")`: reading a key a map lacks fails the execution.
+    pub fn with_missing_key_error(mut self) -> Self {
+        self.missing_key_error = true;
+        self
     }
 
     fn lookup(&self, name: &str) -> Option<Arc<Template>> {
@@ -660,9 +669,14 @@ impl<'a> Exec<'a> {
                     ));
                 }
                 let m = as_map(recv);
-                // missingkey=zero: the zero value of interface{}, a nil interface.
-                Ok(m.and_then(|m| m.get(name))
-                    .unwrap_or_else(|| Value::from(())))
+                match m.and_then(|m| m.get(name)) {
+                    Some(v) => Ok(v),
+                    None if self.missing_key_error => {
+                        Err(self.error(fr, pos, node, format!("map has no entry for key {name:?}")))
+                    }
+                    // missingkey=zero: the zero value of interface{}, a nil interface.
+                    None => Ok(Value::from(())),
+                }
             }
             Kind::Struct => Err(self.error(
                 fr,

@@ -68,10 +68,47 @@ pub struct Token<'src> {
     pub pos: usize,
 }
 
-/// Splits `src` into tokens. `name` is only used in errors.
+/// The action delimiters of a template (Go's `Template.Delims`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delims<'d> {
+    pub left: &'d str,
+    pub right: &'d str,
+}
+
+impl Delims<'static> {
+    /// Go's defaults, `{{` and `}}`.
+    pub const GO: Delims<'static> = Delims {
+        left: "{{",
+        right: "}}",
+    };
+}
+
+/// Splits `src` into tokens with `{{ }}` actions. `name` is only used in errors.
 pub fn lex<'src>(name: &str, src: &'src str) -> Result<Vec<Token<'src>>, ParseError> {
+    lex_with(name, src, Delims::GO)
+}
+
+/// [`lex`] with other delimiters (as Fleet's `${ }` for Helm values); empty ones mean
+/// Go's defaults, as in Go.
+pub fn lex_with<'src>(
+    name: &str,
+    src: &'src str,
+    delims: Delims<'_>,
+) -> Result<Vec<Token<'src>>, ParseError> {
+    let left = if delims.left.is_empty() {
+        Delims::GO.left
+    } else {
+        delims.left
+    };
+    let right = if delims.right.is_empty() {
+        Delims::GO.right
+    } else {
+        delims.right
+    };
     let mut lx = Lexer {
         name,
+        left,
+        right,
         src,
         bytes: src.as_bytes(),
         pos: 0,
@@ -86,6 +123,8 @@ pub fn lex<'src>(name: &str, src: &'src str) -> Result<Vec<Token<'src>>, ParseEr
 
 struct Lexer<'n, 'a> {
     name: &'n str,
+    left: &'n str,
+    right: &'n str,
     src: &'a str,
     bytes: &'a [u8],
     pos: usize,
@@ -131,7 +170,12 @@ impl<'a> Lexer<'_, 'a> {
         let mut trim_next = false;
         while self.pos < self.bytes.len() {
             let rest = &self.src[self.pos..];
-            let (text_end, found) = match find_left_delim(rest) {
+            let found_at = if self.left == "{{" {
+                find_left_delim(rest)
+            } else {
+                rest.find(self.left)
+            };
+            let (text_end, found) = match found_at {
                 Some(i) => (self.pos + i, true),
                 None => (self.bytes.len(), false),
             };
@@ -140,8 +184,8 @@ impl<'a> Lexer<'_, 'a> {
             if trim_next {
                 text = text.trim_start_matches([' ', '\t', '\r', '\n']);
             }
-            let mut after = text_end + 2;
-            let trim_left = found && self.has_left_trim(text_end + 2);
+            let mut after = text_end + self.left.len();
+            let trim_left = found && self.has_left_trim(after);
             if trim_left {
                 text = text.trim_end_matches([' ', '\t', '\r', '\n']);
                 after += 2;
@@ -185,11 +229,15 @@ impl<'a> Lexer<'_, 'a> {
     /// Is there a right delimiter at `at`? Returns (trims, length consumed).
     fn right_delim_at(&self, at: usize) -> (bool, usize) {
         let rest = &self.src[at..];
-        if rest.len() >= 4 && is_space(self.bytes[at]) && rest[1..].starts_with("-}}") {
-            return (true, 4);
+        if rest.len() >= 2 + self.right.len()
+            && is_space(self.bytes[at])
+            && rest[1..].starts_with('-')
+            && rest[2..].starts_with(self.right)
+        {
+            return (true, 2 + self.right.len());
         }
-        if rest.starts_with("}}") {
-            return (false, 2);
+        if rest.starts_with(self.right) {
+            return (false, self.right.len());
         }
         (false, 0)
     }
@@ -208,6 +256,10 @@ impl<'a> Lexer<'_, 'a> {
                 return Err(self.err(start, "unclosed action"));
             };
             let p = self.pos;
+            if self.src[p..].starts_with(self.right) {
+                // The closing delimiter while a paren is still open.
+                return Err(self.err(p, "unclosed left paren"));
+            }
             match b {
                 b' ' | b'\t' | b'\r' | b'\n' => {
                     while self.bytes.get(self.pos).is_some_and(|b| is_space(*b)) {
@@ -222,9 +274,6 @@ impl<'a> Lexer<'_, 'a> {
                         return Err(self.err(p, "unclosed left paren"));
                     }
                     self.push(Tok::Space, p);
-                }
-                b'}' if self.src[p..].starts_with("}}") => {
-                    return Err(self.err(p, "unclosed left paren"));
                 }
                 b'=' => {
                     self.pos += 1;
@@ -345,7 +394,7 @@ impl<'a> Lexer<'_, 'a> {
             None => Ok(()),
             Some(b) if is_space(*b) => Ok(()),
             Some(b'.' | b',' | b'|' | b':' | b')' | b'(' | b'=') => Ok(()),
-            Some(b'}') if self.src[self.pos..].starts_with("}}") => Ok(()),
+            Some(_) if self.src[self.pos..].starts_with(self.right) => Ok(()),
             Some(_) => {
                 let c = self.src[self.pos..].chars().next().unwrap_or('\0');
                 Err(self.err(self.pos, format!("bad character {c:?}")))

@@ -98,7 +98,18 @@ impl TemplateSet {
         text: &str,
         is_func: &dyn Fn(&str) -> bool,
     ) -> Result<(), ParseError> {
-        let parsed = parser::parse(name, text, is_func)?;
+        self.add_file_with(name, text, is_func, lexer::Delims::GO)
+    }
+
+    /// [`TemplateSet::add_file`] with other action delimiters (Fleet's `${ }`).
+    pub fn add_file_with(
+        &mut self,
+        name: &str,
+        text: &str,
+        is_func: &dyn Fn(&str) -> bool,
+        delims: lexer::Delims<'_>,
+    ) -> Result<(), ParseError> {
+        let parsed = parser::parse_with(name, text, is_func, delims)?;
         self.add_parsed(name, text, parsed);
         Ok(())
     }

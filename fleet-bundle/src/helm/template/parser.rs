@@ -7,7 +7,7 @@
 use minijinja::Value;
 
 use super::ast::{Arg, Branch, Command, List, Node, Pipe};
-use super::lexer::{lex, Keyword, Tok, Token};
+use super::lexer::{lex_with, Delims, Keyword, Tok, Token};
 use super::{value, ParseError};
 
 /// A parsed file: its own body and the templates it defines, in source order.
@@ -23,7 +23,17 @@ pub fn parse(
     src: &str,
     is_func: &dyn Fn(&str) -> bool,
 ) -> Result<ParsedFile, ParseError> {
-    let tokens = lex(name, src)?;
+    parse_with(name, src, is_func, Delims::GO)
+}
+
+/// [`parse`] with other action delimiters (Go's `Template.Delims`).
+pub fn parse_with(
+    name: &str,
+    src: &str,
+    is_func: &dyn Fn(&str) -> bool,
+    delims: Delims<'_>,
+) -> Result<ParsedFile, ParseError> {
+    let tokens = lex_with(name, src, delims)?;
     let mut p = Parser {
         name,
         src,
