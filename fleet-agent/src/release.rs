@@ -843,6 +843,86 @@ mod tests {
         assert!(text.contains("{{\"{{\"}} .Values.y }}"), "{text}");
     }
 
+    fn gzip_b64(json: &Value) -> String {
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(json.to_string().as_bytes()).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
+    }
+
+    /// The shape Helm 4 writes for a chart without files, values, schema or lock, after a
+    /// rollback: nil slices and maps as `null`, zero times left out, keys we do not model.
+    fn helm4_rollback_record() -> Value {
+        json!({
+            "name": "web",
+            "info": {
+                "last_deployed": "2026-12-07T10:00:00.5Z",
+                "description": "Rollback to 1",
+                "status": "deployed",
+                "rollback_revision": 1
+            },
+            "chart": {
+                "metadata": {"name": "web", "version": "1.2.0", "apiVersion": "v2",
+                             "keywords": ["a"], "maintainers": [{"name": "m"}]},
+                "lock": null,
+                "templates": null,
+                "values": null,
+                "schema": null,
+                "schemamodtime": "0001-01-01T00:00:00Z",
+                "files": null
+            },
+            "manifest": "---\n# Source: web/templates/cm.yaml\nkind: ConfigMap\n",
+            "hooks": [{"name": "h", "kind": "Job", "path": "web/templates/h.yaml",
+                       "manifest": "kind: Job", "events": null,
+                       "last_run": {"started_at": "", "phase": ""},
+                       "output_log_policies": ["hook-failed"]}],
+            "version": 3,
+            "namespace": "fleet-system",
+            "apply_method": "csa"
+        })
+    }
+
+    #[test]
+    fn decodes_what_helm_4_writes_with_nulls_and_omitted_times() {
+        let encoded = gzip_b64(&helm4_rollback_record());
+        let release = decode("sh.helm.release.v1.web.v3", encoded.as_bytes()).unwrap();
+        assert_eq!(release.version, 3);
+        assert_eq!(release.info.status, ReleaseStatus::Deployed);
+        assert_eq!(release.info.first_deployed, zero_time());
+        assert!(release.chart.files.is_empty() && release.chart.templates.is_empty());
+        assert!(release.config.is_null() && release.chart.values.is_null());
+        assert_eq!(release.hooks[0].last_run.started_at, None);
+        assert_eq!(release.info.extra["rollback_revision"], 1);
+    }
+
+    #[test]
+    fn rewriting_a_helm_record_keeps_the_fields_we_do_not_model() {
+        let encoded = gzip_b64(&helm4_rollback_record());
+        let mut release = decode("s", encoded.as_bytes()).unwrap();
+        release.info.status = ReleaseStatus::Superseded;
+        let v = serde_json::to_value(&release).unwrap();
+        assert_eq!(v["info"]["rollback_revision"], 1);
+        assert_eq!(v["chart"]["metadata"]["keywords"], json!(["a"]));
+        assert_eq!(v["hooks"][0]["output_log_policies"], json!(["hook-failed"]));
+        assert_eq!(v["info"]["status"], "superseded");
+    }
+
+    #[test]
+    fn an_unknown_status_is_not_an_unreadable_record() {
+        let mut record = helm4_rollback_record();
+        record["info"]["status"] = json!("pending-something-new");
+        let release = decode("s", gzip_b64(&record).as_bytes()).unwrap();
+        assert_eq!(release.info.status, ReleaseStatus::Unknown);
+    }
+
+    #[test]
+    fn record_revision_reads_label_then_name() {
+        let labels: std::collections::BTreeMap<String, String> =
+            [("version".to_string(), "7".to_string())].into();
+        assert_eq!(record_revision("sh.helm.release.v1.a.v2", Some(&labels)), 7);
+        assert_eq!(record_revision("sh.helm.release.v1.a.v12", None), 12);
+        assert_eq!(record_revision("garbage", None), 0);
+    }
+
     #[test]
     fn secret_names_follow_helm() {
         assert_eq!(secret_name("demo", 2), "sh.helm.release.v1.demo.v2");
