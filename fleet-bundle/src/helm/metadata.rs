@@ -384,13 +384,18 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// A field, its name matched as Go's `encoding/json` does (case-insensitively); a
+    /// null is no field at all, as JSON's null leaves a Go field as it is.
     fn get(&self, name: &str) -> Option<&'a Value> {
-        self.map.get(name).or_else(|| {
-            self.map
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
+        self.map
+            .get(name)
+            .or_else(|| {
+                self.map
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
+            .filter(|v| !v.is_null())
     }
 
     fn type_error(&self, field: &str, expected: &'static str, got: &Value) -> MetadataError {
