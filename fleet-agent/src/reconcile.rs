@@ -443,7 +443,9 @@ impl Reconciler {
             apply_method: "ssa".into(),
             extra: Default::default(),
         };
-        self.releases.create_revision(&mut release, &history).await?;
+        self.releases
+            .create_revision(&mut release, &history)
+            .await?;
         let revision = release.version;
 
         let objects: Vec<Value> = manifest_docs.into_iter().map(|(_, o)| o).collect();

@@ -523,9 +523,10 @@ impl ReleaseStore {
         let mut history = History::default();
         for secret in list.items {
             let secret_name = secret.metadata.name.clone().unwrap_or_default();
-            history.last_revision = history
-                .last_revision
-                .max(record_revision(&secret_name, secret.metadata.labels.as_ref()));
+            history.last_revision = history.last_revision.max(record_revision(
+                &secret_name,
+                secret.metadata.labels.as_ref(),
+            ));
             let Some(data) = secret.data.as_ref().and_then(|d| d.get("release")) else {
                 continue;
             };
