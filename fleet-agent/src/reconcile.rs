@@ -391,13 +391,13 @@ impl Reconciler {
             self.release_namespace_ready = true;
         }
         let history = self.releases.history(&release_name).await?;
-        let revision = history.last().map(|r| r.version + 1).unwrap_or(1);
-        let upgrade = !history.is_empty();
+        let upgrade = history.last_revision > 0;
         let now = Utc::now();
         let mut release = Release {
             name: release_name.clone(),
             info: Info {
                 first_deployed: history
+                    .releases
                     .first()
                     .map(|r| r.info.first_deployed)
                     .unwrap_or(now),
@@ -415,6 +415,7 @@ impl Reconciler {
                     ReleaseStatus::PendingInstall
                 },
                 notes: rendered.notes.clone(),
+                extra: Default::default(),
             },
             chart: Chart {
                 metadata: rendered.chart.clone(),
@@ -432,15 +433,20 @@ impl Reconciler {
                 schemamodtime: release::zero_time(),
                 files: vec![],
                 modtime: now,
+                extra: Default::default(),
             },
             config: rendered.config.clone(),
             manifest: release::manifest_text(&manifest_docs),
             hooks: hooks.iter().map(HookRecord::of).collect(),
-            version: revision,
+            version: 0,
             namespace: self.settings.release_namespace.clone(),
             apply_method: "ssa".into(),
+            extra: Default::default(),
         };
-        self.releases.write(&release).await?;
+        self.releases
+            .create_revision(&mut release, &history)
+            .await?;
+        let revision = release.version;
 
         let objects: Vec<Value> = manifest_docs.into_iter().map(|(_, o)| o).collect();
         let outcome = self
@@ -456,7 +462,7 @@ impl Reconciler {
                     "Install complete"
                 }
                 .into();
-                self.releases.write(&release).await?;
+                self.releases.update(&release).await?;
                 let limit = deployment
                     .options
                     .helm
@@ -491,7 +497,7 @@ impl Reconciler {
                 } else {
                     format!("Release \"{}\" failed: {e}", release.name)
                 };
-                if let Err(write) = self.releases.write(&release).await {
+                if let Err(write) = self.releases.update(&release).await {
                     tracing::warn!(error = %write, "cannot record the failed release");
                 }
                 Err(e.into())
@@ -753,7 +759,7 @@ impl Reconciler {
         tracing::info!(bundle, release = %applied.release_name, "uninstalling a bundle no longer targeted");
         let history = self.releases.history(&applied.release_name).await?;
         let mut hooks: Vec<Hook> = history
-            .last()
+            .latest()
             .map(|r| {
                 r.hooks
                     .iter()

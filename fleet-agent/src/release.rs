@@ -91,22 +91,71 @@ impl ReleaseStatus {
 }
 
 /// Helm's release, field for field as Helm serialises it.
+///
+/// Decoding accepts every shape Helm 3 and 4 write: any key may be absent or `null`
+/// (`"files": null`, `"values": null`, no `first_deployed` in Helm 4 when zero...), and the
+/// keys this type does not name (`rollback_revision`, chart `keywords`, `dependencies`...)
+/// are kept in `extra` so that rewriting a record Helm wrote (to mark it superseded) loses
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Release {
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     pub info: Info,
     pub chart: Chart,
     /// User-supplied values; Helm omits the key when there are none.
     #[serde(default, skip_serializing_if = "is_empty_values")]
     pub config: Value,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub manifest: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub hooks: Vec<HookRecord>,
+    #[serde(default, deserialize_with = "null_default")]
     pub version: u32,
+    #[serde(default, deserialize_with = "null_default")]
     pub namespace: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub apply_method: String,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// `null` (as Go writes a nil slice, map or pointer) read as the type's default.
+fn null_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A Go `time.Time`: absent, `null` or `""` (Helm 4 omits zero times) read as the zero time.
+fn go_time<'de, D>(deserializer: D) -> Result<DateTime<Utc>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(optional_go_time(deserializer)?.unwrap_or_else(zero_time))
+}
+
+fn optional_go_time<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    match Option::<String>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => DateTime::parse_from_rfc3339(&s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 fn is_empty_values(v: &Value) -> bool {
@@ -116,35 +165,65 @@ fn is_empty_values(v: &Value) -> bool {
 /// `info` of a release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Info {
+    #[serde(default = "zero_time", deserialize_with = "go_time")]
     pub first_deployed: DateTime<Utc>,
+    #[serde(default = "zero_time", deserialize_with = "go_time")]
     pub last_deployed: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_go_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deleted: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub description: String,
+    #[serde(default = "unknown_status", deserialize_with = "status_or_unknown")]
     pub status: ReleaseStatus,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub notes: String,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+fn unknown_status() -> ReleaseStatus {
+    ReleaseStatus::Unknown
+}
+
+/// A status this agent does not know (a newer Helm's) reads as `unknown`, not as an
+/// unreadable record.
+fn status_or_unknown<'de, D>(deserializer: D) -> Result<ReleaseStatus, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = Option::<String>::deserialize(deserializer)?.unwrap_or_default();
+    Ok(serde_json::from_value(Value::String(text)).unwrap_or(ReleaseStatus::Unknown))
 }
 
 /// The chart part of a release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chart {
+    #[serde(default, deserialize_with = "null_default")]
     pub metadata: ChartMetadata,
     #[serde(default)]
     pub lock: Value,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub templates: Vec<ChartFile>,
     #[serde(default)]
     pub values: Value,
     #[serde(default)]
     pub schema: Value,
-    #[serde(default = "zero_time")]
+    #[serde(default = "zero_time", deserialize_with = "go_time")]
     pub schemamodtime: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub files: Vec<ChartFile>,
-    #[serde(default = "zero_time")]
+    #[serde(default = "zero_time", deserialize_with = "go_time")]
     pub modtime: DateTime<Utc>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// Go's zero `time.Time` (`0001-01-01T00:00:00Z`), which Helm writes for unset times.
@@ -159,48 +238,97 @@ pub fn zero_time() -> DateTime<Utc> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChartMetadata {
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub version: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub description: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub api_version: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub app_version: String,
-    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub type_: String,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A file of a chart: its path and base64 data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChartFile {
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub data: String,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A hook as Helm records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HookRecord {
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub kind: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub path: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub manifest: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub events: Vec<String>,
+    #[serde(default, deserialize_with = "null_default")]
     pub last_run: HookExecution,
-    #[serde(default, skip_serializing_if = "fleet_bundle::bundle::is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "fleet_bundle::bundle::is_zero"
+    )]
     pub weight: i64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub delete_policies: Vec<String>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// The last run of a hook.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HookExecution {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_go_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_go_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completed_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub phase: String,
 }
 
@@ -224,6 +352,7 @@ impl HookRecord {
                 .iter()
                 .map(|p| p.as_str().to_string())
                 .collect(),
+            extra: Default::default(),
         }
     }
 }
@@ -281,6 +410,7 @@ pub fn templates_for<'a>(
             name,
             data: base64::engine::general_purpose::STANDARD
                 .encode(text.replace("{{", "{{\"{{\"}}")),
+            extra: Default::default(),
         })
         .collect()
 }
@@ -325,6 +455,38 @@ pub fn decode(secret: &str, data: &[u8]) -> Result<Release, ReleaseError> {
     serde_json::from_slice(&json).map_err(|e| fail(format!("not a release: {e}")))
 }
 
+/// The readable revisions of a release, oldest first, and the highest revision number
+/// among all its records (readable or not).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub releases: Vec<Release>,
+    pub last_revision: u32,
+}
+
+impl History {
+    /// The newest readable revision.
+    pub fn latest(&self) -> Option<&Release> {
+        self.releases.last()
+    }
+}
+
+/// The revision a record's Secret names, from its `version` label or else its name's
+/// `.v<N>` suffix; 0 when neither says.
+fn record_revision(
+    secret_name: &str,
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> u32 {
+    labels
+        .and_then(|l| l.get("version"))
+        .and_then(|v| v.parse().ok())
+        .or_else(|| {
+            secret_name
+                .rsplit_once(".v")
+                .and_then(|(_, n)| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// The release records of one namespace.
 #[derive(Clone)]
 pub struct ReleaseStore {
@@ -347,8 +509,9 @@ impl ReleaseStore {
     }
 
     /// Every revision of release `name`, oldest first. Unreadable records are skipped with
-    /// a warning (someone else's garbage must not stop the agent).
-    pub async fn history(&self, name: &str) -> Result<Vec<Release>, ReleaseError> {
+    /// a warning (someone else's garbage must not stop the agent), but their revision
+    /// numbers still count in [`History::last_revision`], so none is ever written over.
+    pub async fn history(&self, name: &str) -> Result<History, ReleaseError> {
         let params = ListParams::default().labels(&format!("owner=helm,name={name}"));
         let list = crate::transient::retry("list releases", || self.api.list(&params))
             .await
@@ -357,31 +520,69 @@ impl ReleaseStore {
                 namespace: self.namespace.clone(),
                 source,
             })?;
-        let mut releases = Vec::new();
+        let mut history = History::default();
         for secret in list.items {
             let secret_name = secret.metadata.name.clone().unwrap_or_default();
+            history.last_revision = history.last_revision.max(record_revision(
+                &secret_name,
+                secret.metadata.labels.as_ref(),
+            ));
             let Some(data) = secret.data.as_ref().and_then(|d| d.get("release")) else {
                 continue;
             };
             match decode(&secret_name, &data.0) {
-                Ok(release) if release.name == name => releases.push(release),
+                Ok(release) if release.name == name => history.releases.push(release),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable release record"),
             }
         }
-        releases.sort_by_key(|r| r.version);
-        Ok(releases)
+        history.releases.sort_by_key(|r| r.version);
+        if let Some(last) = history.releases.last() {
+            history.last_revision = history.last_revision.max(last.version);
+        }
+        Ok(history)
     }
 
-    /// Writes (creates or replaces) the record of `release`.
-    pub async fn write(&self, release: &Release) -> Result<(), ReleaseError> {
-        let name = secret_name(&release.name, release.version);
+    /// Writes `release` as a new revision after `history`: the first free revision number
+    /// from `history.last_revision + 1` on. The Secret is created, never replaced, so a
+    /// record someone wrote meanwhile (a person's `helm upgrade`) is kept and the next
+    /// number taken. Sets `release.version` to the revision written.
+    pub async fn create_revision(
+        &self,
+        release: &mut Release,
+        history: &History,
+    ) -> Result<(), ReleaseError> {
+        release.version = history.last_revision + 1;
+        loop {
+            let name = secret_name(&release.name, release.version);
+            let secret = self.secret(release)?;
+            let post = PostParams::default();
+            match crate::transient::retry("create release", || self.api.create(&post, &secret))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    tracing::info!(secret = %name, "release revision already exists; taking the next one");
+                    release.version += 1;
+                }
+                Err(source) => {
+                    return Err(ReleaseError::Write {
+                        secret: name,
+                        namespace: self.namespace.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    fn secret(&self, release: &Release) -> Result<Secret, ReleaseError> {
         let encoded = encode(release)?;
-        let secret = json!({
+        serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {
-                "name": name,
+                "name": secret_name(&release.name, release.version),
                 "namespace": self.namespace,
                 "labels": {
                     "modifiedAt": Utc::now().timestamp().to_string(),
@@ -393,7 +594,19 @@ impl ReleaseStore {
             },
             "type": SECRET_TYPE,
             "data": {"release": ByteString(encoded.into_bytes())},
-        });
+        }))
+        .map_err(|e| ReleaseError::Encode {
+            name: release.name.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Rewrites the record of `release`'s revision (a status change of a revision already
+    /// written: pending to deployed or failed, deployed to superseded), creating it again
+    /// if it was deleted meanwhile. New revisions go through [`Self::create_revision`].
+    pub async fn update(&self, release: &Release) -> Result<(), ReleaseError> {
+        let name = secret_name(&release.name, release.version);
+        let secret = self.secret(release)?;
         let write_err = |source| ReleaseError::Write {
             secret: name.clone(),
             namespace: self.namespace.clone(),
@@ -405,11 +618,6 @@ impl ReleaseStore {
         {
             None => {
                 let post = PostParams::default();
-                let secret: Secret =
-                    serde_json::from_value(secret).map_err(|e| ReleaseError::Encode {
-                        name: release.name.clone(),
-                        reason: e.to_string(),
-                    })?;
                 crate::transient::retry("create release", || self.api.create(&post, &secret))
                     .await
                     .map_err(write_err)?;
@@ -434,7 +642,7 @@ impl ReleaseStore {
         current: &Release,
         limit: usize,
     ) -> Result<(), ReleaseError> {
-        let history = self.history(&current.name).await?;
+        let history = self.history(&current.name).await?.releases;
         for mut old in history
             .iter()
             .filter(|r| r.version != current.version)
@@ -442,7 +650,7 @@ impl ReleaseStore {
         {
             if old.info.status == ReleaseStatus::Deployed {
                 old.info.status = ReleaseStatus::Superseded;
-                self.write(&old).await?;
+                self.update(&old).await?;
             }
         }
         let limit = limit.max(1);
@@ -476,7 +684,7 @@ impl ReleaseStore {
 
     /// Deletes every record of release `name` (what `helm uninstall` does).
     pub async fn delete_all(&self, name: &str) -> Result<(), ReleaseError> {
-        for release in self.history(name).await? {
+        for release in self.history(name).await?.releases {
             self.delete(name, release.version).await?;
         }
         Ok(())
@@ -500,6 +708,7 @@ mod tests {
                 description: "Install complete".into(),
                 status,
                 notes: String::new(),
+                extra: Default::default(),
             },
             chart: Chart {
                 metadata: ChartMetadata {
@@ -515,6 +724,7 @@ mod tests {
                 schemamodtime: zero_time(),
                 files: vec![],
                 modtime: t,
+                extra: Default::default(),
             },
             config,
             manifest: "---\n# Source: demo/templates/a.yaml\nkind: ConfigMap\n".into(),
@@ -522,6 +732,7 @@ mod tests {
             version,
             namespace: "fleet-system".into(),
             apply_method: "ssa".into(),
+            extra: Default::default(),
         }
     }
 
@@ -631,6 +842,86 @@ mod tests {
         )
         .unwrap();
         assert!(text.contains("{{\"{{\"}} .Values.y }}"), "{text}");
+    }
+
+    fn gzip_b64(json: &Value) -> String {
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(json.to_string().as_bytes()).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
+    }
+
+    /// The shape Helm 4 writes for a chart without files, values, schema or lock, after a
+    /// rollback: nil slices and maps as `null`, zero times left out, keys we do not model.
+    fn helm4_rollback_record() -> Value {
+        json!({
+            "name": "web",
+            "info": {
+                "last_deployed": "2026-12-07T10:00:00.5Z",
+                "description": "Rollback to 1",
+                "status": "deployed",
+                "rollback_revision": 1
+            },
+            "chart": {
+                "metadata": {"name": "web", "version": "1.2.0", "apiVersion": "v2",
+                             "keywords": ["a"], "maintainers": [{"name": "m"}]},
+                "lock": null,
+                "templates": null,
+                "values": null,
+                "schema": null,
+                "schemamodtime": "0001-01-01T00:00:00Z",
+                "files": null
+            },
+            "manifest": "---\n# Source: web/templates/cm.yaml\nkind: ConfigMap\n",
+            "hooks": [{"name": "h", "kind": "Job", "path": "web/templates/h.yaml",
+                       "manifest": "kind: Job", "events": null,
+                       "last_run": {"started_at": "", "phase": ""},
+                       "output_log_policies": ["hook-failed"]}],
+            "version": 3,
+            "namespace": "fleet-system",
+            "apply_method": "csa"
+        })
+    }
+
+    #[test]
+    fn decodes_what_helm_4_writes_with_nulls_and_omitted_times() {
+        let encoded = gzip_b64(&helm4_rollback_record());
+        let release = decode("sh.helm.release.v1.web.v3", encoded.as_bytes()).unwrap();
+        assert_eq!(release.version, 3);
+        assert_eq!(release.info.status, ReleaseStatus::Deployed);
+        assert_eq!(release.info.first_deployed, zero_time());
+        assert!(release.chart.files.is_empty() && release.chart.templates.is_empty());
+        assert!(release.config.is_null() && release.chart.values.is_null());
+        assert_eq!(release.hooks[0].last_run.started_at, None);
+        assert_eq!(release.info.extra["rollback_revision"], 1);
+    }
+
+    #[test]
+    fn rewriting_a_helm_record_keeps_the_fields_we_do_not_model() {
+        let encoded = gzip_b64(&helm4_rollback_record());
+        let mut release = decode("s", encoded.as_bytes()).unwrap();
+        release.info.status = ReleaseStatus::Superseded;
+        let v = serde_json::to_value(&release).unwrap();
+        assert_eq!(v["info"]["rollback_revision"], 1);
+        assert_eq!(v["chart"]["metadata"]["keywords"], json!(["a"]));
+        assert_eq!(v["hooks"][0]["output_log_policies"], json!(["hook-failed"]));
+        assert_eq!(v["info"]["status"], "superseded");
+    }
+
+    #[test]
+    fn an_unknown_status_is_not_an_unreadable_record() {
+        let mut record = helm4_rollback_record();
+        record["info"]["status"] = json!("pending-something-new");
+        let release = decode("s", gzip_b64(&record).as_bytes()).unwrap();
+        assert_eq!(release.info.status, ReleaseStatus::Unknown);
+    }
+
+    #[test]
+    fn record_revision_reads_label_then_name() {
+        let labels: std::collections::BTreeMap<String, String> =
+            [("version".to_string(), "7".to_string())].into();
+        assert_eq!(record_revision("sh.helm.release.v1.a.v2", Some(&labels)), 7);
+        assert_eq!(record_revision("sh.helm.release.v1.a.v12", None), 12);
+        assert_eq!(record_revision("garbage", None), 0);
     }
 
     #[test]

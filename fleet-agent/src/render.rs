@@ -194,6 +194,7 @@ fn read_chart_metadata(path: &Path) -> Option<ChartMetadata> {
         },
         app_version: chart.app_version,
         type_: chart.type_,
+        extra: Default::default(),
     })
 }
 
