@@ -64,6 +64,25 @@ pub struct BundleSpec {
     pub target_restrictions: Vec<BundleTargetRestriction>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<BundleRef>,
+    /// How `targetCustomizations` apply to a cluster several of them match.
+    #[serde(default, skip_serializing_if = "TargetCustomizationMode::is_default")]
+    pub target_customization_mode: TargetCustomizationMode,
+}
+
+/// Fleet's `targetCustomizationMode` (pkg/apis/fleet.cattle.io/v1alpha1/bundle_types.go).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetCustomizationMode {
+    /// The first matching customization replaces the target's options (Fleet's default).
+    #[default]
+    FirstMatch,
+    /// Every matching customization is merged over the target's options, in list order.
+    AllMatches,
+}
+
+impl TargetCustomizationMode {
+    fn is_default(&self) -> bool {
+        *self == TargetCustomizationMode::FirstMatch
+    }
 }
 
 /// How a bundle is deployed; set on the bundle and overridden per target.

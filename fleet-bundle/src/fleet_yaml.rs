@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bundle::{BundleSpec, BundleTarget, BundleTargetRestriction};
+use crate::deployment::BundleState;
 
 /// The primary file name Fleet looks for in a bundle directory.
 pub const FLEET_YAML: &str = "fleet.yaml";
@@ -39,7 +40,8 @@ pub struct FleetYaml {
     /// Per-cluster overrides; the first one matching a cluster applies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_customizations: Vec<BundleTarget>,
-    /// Image scan definitions; kept so a repo using them parses, not acted upon.
+    /// Image scan definitions: refused when the bundle is read, as Fleet refuses them with
+    /// image scanning disabled (its default).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_scans: Vec<Value>,
     /// Replaces the GitRepo's targets for this bundle (and restricts to them).
@@ -127,6 +129,7 @@ pub fn parse(file: &Path, text: &str) -> Result<ParsedFleetYaml, FleetYamlError>
             message: "fleet.yaml must be a mapping of keys to values".to_string(),
         });
     }
+    validate_depends_on(file, &untyped)?;
     let fleet_yaml: FleetYaml = serde_yaml::from_str(text).map_err(|err| {
         let (line, column, message) = locate_schema_error(text, &untyped, &err);
         FleetYamlError::Schema {
@@ -136,7 +139,6 @@ pub fn parse(file: &Path, text: &str) -> Result<ParsedFleetYaml, FleetYamlError>
             message,
         }
     })?;
-    validate(file, &fleet_yaml)?;
     let input = serde_json::to_value(&untyped).unwrap_or(Value::Null);
     let known = serde_json::to_value(&fleet_yaml).unwrap_or(Value::Null);
     let mut warnings = Vec::new();
@@ -416,13 +418,49 @@ fn position_of(text: &str, path: &[Step]) -> Option<(usize, usize)> {
     None
 }
 
-fn validate(file: &Path, fy: &FleetYaml) -> Result<(), FleetYamlError> {
-    for (i, dep) in fy.spec.depends_on.iter().enumerate() {
-        if dep.name.is_empty() && dep.selector.is_none() {
-            return Err(FleetYamlError::Invalid {
-                file: file.to_path_buf(),
-                message: format!("dependsOn[{i}]: must specify either 'name' or 'selector'"),
-            });
+/// Fleet's `validateFleetYAML` (internal/bundlereader/validate_fleetyaml.go), on the
+/// untyped document so an unknown state gets Fleet's wording rather than serde's: each
+/// `dependsOn` entry names a bundle or a selector, and its `acceptedStates` are states
+/// Fleet knows, listed best first in the message as Fleet lists them.
+fn validate_depends_on(file: &Path, doc: &serde_yaml::Value) -> Result<(), FleetYamlError> {
+    let Some(serde_yaml::Value::Sequence(deps)) = doc.get("dependsOn") else {
+        return Ok(());
+    };
+    let invalid = |message: String| FleetYamlError::Invalid {
+        file: file.to_path_buf(),
+        message,
+    };
+    for (i, dep) in deps.iter().enumerate() {
+        let named = dep
+            .get("name")
+            .and_then(serde_yaml::Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let selected = dep.get("selector").is_some_and(|s| !s.is_null());
+        if !named && !selected {
+            return Err(invalid(format!(
+                "dependsOn[{i}]: must specify either 'name' or 'selector'"
+            )));
+        }
+        let Some(serde_yaml::Value::Sequence(states)) = dep.get("acceptedStates") else {
+            continue;
+        };
+        for (j, state) in states.iter().enumerate() {
+            let name = state.as_str().unwrap_or_default();
+            if !BundleState::ALL.iter().any(|s| s.as_str() == name) {
+                let mut valid = BundleState::ALL;
+                valid.sort_by_key(|s| s.rank());
+                let valid: Vec<&str> = valid.iter().map(|s| s.as_str()).collect();
+                let shown = match state {
+                    serde_yaml::Value::String(s) => format!("{s:?}"),
+                    other => serde_yaml::to_string(other)
+                        .map(|t| format!("{:?}", t.trim_end()))
+                        .unwrap_or_default(),
+                };
+                return Err(invalid(format!(
+                    "dependsOn[{i}].acceptedStates[{j}]: invalid state {shown}, valid values are: [{}]",
+                    valid.join(" ")
+                )));
+            }
         }
     }
     Ok(())
@@ -640,6 +678,27 @@ overrideTargets:
             "]".repeat(10_000)
         );
         assert!(parse_str(&text).is_err());
+    }
+
+    // Fleet: internal/bundlereader/validate_fleetyaml.go and the CLI assets
+    // integrationtests/cli/assets/dependson_invalid (an unknown state is refused, naming it
+    // and listing the valid ones); dependson_all_states (every state is accepted).
+    #[test]
+    fn depends_on_accepted_states_are_fleet_states() {
+        let err =
+            parse_str("dependsOn:\n- name: db\n  acceptedStates: [Ready, Bogus]\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "repo/app/fleet.yaml: dependsOn[0].acceptedStates[1]: invalid state \"Bogus\", valid values are: \
+             [Ready NotReady Pending OutOfSync Modified WaitApplied ErrApplied]"
+        );
+        let all = "dependsOn:\n- selector: {matchLabels: {app: db}}\n  acceptedStates: \
+                   [Ready, NotReady, Pending, OutOfSync, Modified, WaitApplied, ErrApplied]\n";
+        let parsed = parse_str(all).unwrap();
+        assert_eq!(
+            parsed.fleet_yaml.spec.depends_on[0].accepted_states.len(),
+            7
+        );
     }
 
     #[test]

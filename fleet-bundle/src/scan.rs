@@ -13,7 +13,9 @@ use crate::bundle::{
 };
 use crate::chart_source::{chart_prefix, ChartSource, ChartSourceError, NoChartSource};
 use crate::content::encode_resource;
-use crate::fleet_yaml::{self, FleetYamlError, FleetYamlWarning, FLEET_YAML, FLEET_YML};
+use crate::fleet_yaml::{
+    self, is_fleet_yaml, FleetYamlError, FleetYamlWarning, FLEET_YAML, FLEET_YML,
+};
 use crate::fleetignore::{FleetIgnoreError, IgnoreRules};
 use crate::naming;
 
@@ -22,6 +24,14 @@ pub const COMMIT_LABEL: &str = "fleet.cattle.io/commit";
 
 /// Fleet re-encodes every resource as `base64+gz` once a bundle's JSON reaches this size.
 pub const COMPRESS_THRESHOLD: usize = 1_000_000;
+
+/// Fleet's default `--driven-scan-sep`.
+pub const DRIVEN_SCAN_SEPARATOR: &str = ":";
+
+/// Fleet's refusal of `imageScans` with image scanning disabled, its default
+/// (internal/bundlereader/read.go); fleet-rs has no image scanning to enable.
+pub const IMAGE_SCANS_REFUSED: &str =
+    "imagescan is disabled; remove imagescans from your config files, or enable imagescan";
 
 /// Size limits that keep a hostile or broken repo from exhausting memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +79,19 @@ pub struct ScanOptions<'a> {
     /// `forceSyncGeneration` of the GitRepo.
     pub sync_generation: i64,
     pub limits: ScanLimits,
+    /// Fleet's driven scan (`fleet apply --driven-scan`, GitRepo `spec.bundles[]`): each
+    /// entry of `paths` is one bundle directory, optionally followed by
+    /// [`ScanOptions::driven_scan_separator`] and the file (relative to it) that replaces
+    /// fleet.yaml; nothing is discovered below it.
+    pub driven_scan: bool,
+    /// Separates a driven bundle's directory from its options file (`:` by default).
+    pub driven_scan_separator: String,
+    /// `fleet apply --targets-file`: targets and restrictions appended to every bundle
+    /// whose fleet.yaml has no `overrideTargets` (how Fleet's GitRepo job passes the
+    /// GitRepo's targets).
+    pub targets_file: Option<TargetsFile>,
+    /// `fleet apply --compress`: every resource stored as `base64+gz`.
+    pub compress: bool,
     /// Downloads charts referenced by `helm.repo`, chart URLs and OCI references.
     pub charts: &'a dyn ChartSource,
 }
@@ -90,9 +113,24 @@ impl Default for ScanOptions<'_> {
             correct_drift: None,
             sync_generation: 0,
             limits: ScanLimits::default(),
+            driven_scan: false,
+            targets_file: None,
+            compress: false,
+            driven_scan_separator: DRIVEN_SCAN_SEPARATOR.to_string(),
             charts: &NoChartSource,
         }
     }
+}
+
+/// The contents of a `--targets-file` (a BundleSpec's `targets` and `targetRestrictions`,
+/// Fleet's `appendTargets` in internal/bundlereader/read.go).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetsFile {
+    #[serde(default)]
+    pub targets: Vec<BundleTarget>,
+    #[serde(default)]
+    pub target_restrictions: Vec<BundleTargetRestriction>,
 }
 
 /// The result of a scan: the bundles that built, and why the others did not.
@@ -139,6 +177,8 @@ pub enum ScanError {
         #[source]
         source: std::io::Error,
     },
+    #[error("invalid bundle path {path:?}: more than one {separator:?} separator")]
+    DrivenPath { path: String, separator: String },
     #[error("invalid path {pattern:?}: {reason}")]
     InvalidPath { pattern: String, reason: String },
     #[error("walking {}: {source}", path.display())]
@@ -183,6 +223,8 @@ pub enum BundleLoadError {
         path: String,
         reason: String,
     },
+    #[error("{}: {IMAGE_SCANS_REFUSED} (fleet-rs does not scan images)", file.display())]
+    ImageScans { file: PathBuf },
     #[error("{}: values file: {message}", file.display())]
     ValuesFile { file: PathBuf, message: String },
     #[error("{}: {message}", file.display())]
@@ -210,9 +252,10 @@ pub enum BundleLoadError {
 ///    `fleet.yaml`/`fleet.yml`, or YAML files somewhere below it outside directories with
 ///    their own `fleet.yaml`; every subdirectory holding a `fleet.yaml` is a bundle of its
 ///    own. `.git` is never entered.
-/// 3. Each bundle carries the files of its directory (hidden entries, `.fleetignore`d
-///    entries, `fleet.yaml` and referenced values files left out, subdirectories that are
-///    bundles themselves left out), plus the Helm charts it references from repositories,
+/// 3. Each bundle carries every file below its directory (hidden entries, `.fleetignore`d
+///    entries, its own `fleet.yaml` and referenced values files left out; subdirectories
+///    that are bundles themselves are carried too, and skipped when rendering, as in
+///    Fleet), plus the Helm charts it references from repositories,
 ///    under `.chart/<sha256>/`. Its name is `HelmReleaseName(<repo>/<path>)` unless
 ///    fleet.yaml names it.
 /// 4. Targets are the fleet.yaml `targets` and `targetCustomizations`, then `overrideTargets`
@@ -256,18 +299,27 @@ pub fn scan(checkout: &Path, opts: &ScanOptions) -> Result<ScanOutcome, ScanErro
         opts.paths.clone()
     };
     let mut outcome = ScanOutcome::default();
-    let mut bundle_dirs: Vec<String> = Vec::new();
-    for pattern in &patterns {
-        for base in expand_path_glob(&root, pattern)? {
-            discover(&root, &base, true, &mut bundle_dirs, &mut outcome)?;
+    // (bundle directory, options file replacing fleet.yaml)
+    let mut bundle_dirs: Vec<(String, Option<String>)> = Vec::new();
+    if opts.driven_scan {
+        for entry in &patterns {
+            bundle_dirs.push(driven_entry(entry, &opts.driven_scan_separator)?);
         }
+    } else {
+        let mut found = Vec::new();
+        for pattern in &patterns {
+            for base in expand_path_glob(&root, pattern)? {
+                discover(&root, &base, true, &mut found, &mut outcome)?;
+            }
+        }
+        bundle_dirs.extend(found.into_iter().map(|d| (d, None)));
     }
     let mut seen = BTreeSet::new();
     bundle_dirs.retain(|d| seen.insert(d.clone()));
     let mut names: BTreeMap<String, String> = BTreeMap::new();
-    for rel in bundle_dirs {
+    for (rel, bundle_file) in bundle_dirs {
         let mut warnings = Vec::new();
-        match load_bundle(&root, &rel, opts, &mut warnings) {
+        match load_bundle(&root, &rel, bundle_file.as_deref(), opts, &mut warnings) {
             Ok(Some(bundle)) => match names.get(&bundle.metadata.name) {
                 // Two bundles of one repo under one name would overwrite each other.
                 Some(first) => outcome.errors.push(BundleError {
@@ -294,6 +346,43 @@ pub fn scan(checkout: &Path, opts: &ScanOptions) -> Result<ScanOutcome, ScanErro
         return Err(ScanError::NoResources { paths: patterns });
     }
     Ok(outcome)
+}
+
+/// One driven-scan entry, `DIR` or `DIR<sep>FILE` (Fleet's `getPathAndFleetYaml`), as a
+/// clean relative directory and the options file; `..` and absolute files are refused.
+fn driven_entry(entry: &str, separator: &str) -> Result<(String, Option<String>), ScanError> {
+    let parts: Vec<&str> = if separator.is_empty() {
+        vec![entry]
+    } else {
+        entry.split(separator).collect()
+    };
+    let (dir, file) = match parts.as_slice() {
+        [dir] => (*dir, None),
+        [dir, file] => (*dir, Some(*file)),
+        _ => {
+            return Err(ScanError::DrivenPath {
+                path: entry.to_string(),
+                separator: separator.to_string(),
+            })
+        }
+    };
+    let trimmed = dir.trim_start_matches('/');
+    if trimmed.split('/').any(|seg| seg == "..") {
+        return Err(ScanError::InvalidPath {
+            pattern: entry.to_string(),
+            reason: "must not leave the checkout (`..`)".to_string(),
+        });
+    }
+    if let Some(file) = file {
+        if file.is_empty() || !is_safe_relative(file) {
+            return Err(ScanError::InvalidPath {
+                pattern: entry.to_string(),
+                reason: "the options file must be a relative path inside the bundle directory"
+                    .to_string(),
+            });
+        }
+    }
+    Ok((clean_rel(trimmed), file.map(str::to_string)))
 }
 
 /// Expands one GitRepo path glob into existing directories (relative, `/`-separated,
@@ -464,21 +553,29 @@ fn has_resources_outside_bundles(dir: &Path) -> bool {
 fn load_bundle(
     root: &Path,
     rel: &str,
+    bundle_file: Option<&str>,
     opts: &ScanOptions,
     warnings: &mut Vec<ScanWarning>,
 ) -> Result<Option<Bundle>, BundleLoadError> {
     let dir = root.join(rel);
     let mut limits = Budget::new(opts.limits);
 
-    let fleet_yaml_file = [FLEET_YAML, FLEET_YML]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file());
+    let fleet_yaml_file = match bundle_file {
+        Some(file) => Some(dir.join(file)),
+        None => [FLEET_YAML, FLEET_YML]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file()),
+    };
     let parsed = match &fleet_yaml_file {
         Some(file) => {
             let bytes = limits.read(root, file)?;
             let text = String::from_utf8_lossy(&bytes);
-            fleet_yaml::parse(&display_path(rel, file), &text)?
+            let shown = match bundle_file {
+                Some(name) => PathBuf::from(join_rel(rel, name)),
+                None => display_path(rel, file),
+            };
+            fleet_yaml::parse(&shown, &text)?
         }
         None => fleet_yaml::ParsedFleetYaml::default(),
     };
@@ -492,6 +589,11 @@ fn load_bundle(
             }),
     );
     let fy = parsed.fleet_yaml;
+    if !fy.image_scans.is_empty() {
+        return Err(BundleLoadError::ImageScans {
+            file: PathBuf::from(join_rel(rel, bundle_file.unwrap_or(FLEET_YAML))),
+        });
+    }
     let mut spec: BundleSpec = fy.spec;
     spec.targets.extend(fy.target_customizations);
 
@@ -512,10 +614,11 @@ fn load_bundle(
     check_option_paths(&dir, rel, &spec)?;
 
     // Values files are folded into `values` at scan time, as Fleet does, so the agent
-    // never needs them; they are then left out of the resources.
-    // fleet.yaml itself stays in the resources, as in the Fleet release whose output
-    // `shared/fleet-examples/tests/expected` records (renderers never treat it as a manifest).
-    let mut ignore_apply_configs: BTreeSet<String> = BTreeSet::new();
+    // never needs them; they are then left out of the resources, like fleet.yaml itself
+    // (Fleet 0.12 on; the release `shared/fleet-examples/tests/expected` records still
+    // carried it, see tests/fleet_examples.rs).
+    let mut ignore_apply_configs: BTreeSet<String> =
+        bundle_file.map(str::to_string).into_iter().collect();
     if let Some(helm) = spec.options.helm.as_mut() {
         fold_values_files(root, &dir, rel, helm, &mut limits)?;
         add_values_file_names(helm, &mut ignore_apply_configs);
@@ -554,6 +657,8 @@ fn load_bundle(
             }
         }
     }
+    let scoped = opts.charts.for_bundle(rel);
+    let chart_source: &dyn ChartSource = scoped.as_deref().unwrap_or(opts.charts);
     let mut fetched = BTreeSet::new();
     for helm in charts {
         if !is_remote_chart(&dir, helm) {
@@ -570,7 +675,7 @@ fn load_bundle(
             continue;
         }
         let chart_files =
-            opts.charts
+            chart_source
                 .fetch(helm)
                 .map_err(|source| BundleLoadError::ChartDownload {
                     dir: display_path(rel, &dir.join(FLEET_YAML)),
@@ -601,7 +706,14 @@ fn load_bundle(
         .as_ref()
         .is_some_and(|h| h.disable_dependency_update);
     if update_dependencies {
-        vendor_chart_dependencies(rel, &mut files, opts.charts, &mut limits, warnings)?;
+        dependencies::update_dependencies(
+            root,
+            rel,
+            &mut files,
+            chart_source,
+            &mut limits,
+            warnings,
+        )?;
     }
 
     if files.is_empty() {
@@ -616,7 +728,7 @@ fn load_bundle(
         .iter()
         .map(|r| r.name.len() + r.content.len() + 32)
         .sum();
-    if size >= COMPRESS_THRESHOLD {
+    if opts.compress || size >= COMPRESS_THRESHOLD {
         resources = files
             .iter()
             .map(|(name, data)| encode_resource(name, data, true))
@@ -630,7 +742,18 @@ fn load_bundle(
         labels.insert(COMMIT_LABEL.to_string(), opts.commit.clone());
     }
     let name = if fy.name.is_empty() {
-        naming::bundle_name(&opts.repo_name, rel)
+        match bundle_file {
+            // Fleet's bundle ID of a driven bundle: the options file's path, its
+            // extension dropped, after the directory.
+            Some(file) => {
+                let stem = match file.rsplit_once('.') {
+                    Some((stem, ext)) if !ext.contains('/') => stem,
+                    _ => file,
+                };
+                naming::bundle_name(&opts.repo_name, &join_rel(rel, stem))
+            }
+            None => naming::bundle_name(&opts.repo_name, rel),
+        }
     } else {
         fy.name
     };
@@ -676,7 +799,13 @@ fn load_bundle(
                 spec.target_restrictions.push(target.clone());
             }
         }
-        (None, None) => {}
+        (None, None) => {
+            if let Some(file) = &opts.targets_file {
+                spec.targets.extend(file.targets.iter().cloned());
+                spec.target_restrictions
+                    .extend(file.target_restrictions.iter().cloned());
+            }
+        }
     }
     if spec.targets.is_empty() {
         spec.targets.push(BundleTarget {
@@ -744,98 +873,6 @@ fn display_path(rel: &str, file: &Path) -> PathBuf {
     } else {
         Path::new(rel).join(name)
     }
-}
-
-/// Fleet runs `helm dependency update` on every chart of a bundle at scan time (unless
-/// `helm.disableDependencyUpdate`): dependencies declared in a `Chart.yaml` of the bundle
-/// with an `http(s)://` or `oci://` repository and not vendored under `charts/` are fetched
-/// through the chart source and added, unpacked, as `charts/<name>/`. Local (`file://`)
-/// and repository-alias dependencies are left to the chart; the renderer reports them if
-/// they are missing.
-fn vendor_chart_dependencies(
-    rel: &str,
-    files: &mut BTreeMap<String, Vec<u8>>,
-    charts: &dyn ChartSource,
-    budget: &mut Budget,
-    warnings: &mut Vec<ScanWarning>,
-) -> Result<(), BundleLoadError> {
-    let chart_dirs: Vec<String> = files
-        .keys()
-        .filter(|name| !name.starts_with(".chart/"))
-        .filter_map(|name| match name.rsplit_once('/') {
-            Some((dir, "Chart.yaml")) => Some(format!("{dir}/")),
-            None if name == "Chart.yaml" => Some(String::new()),
-            _ => None,
-        })
-        .collect();
-    for dir in chart_dirs {
-        let chart_yaml = format!("{dir}Chart.yaml");
-        let shown = PathBuf::from(join_rel(rel, &chart_yaml));
-        let text = String::from_utf8_lossy(&files[&chart_yaml]).into_owned();
-        let metadata =
-            crate::helm::metadata::ChartMetadata::parse(&text, &chart_yaml).map_err(|e| {
-                BundleLoadError::ValuesFile {
-                    file: shown.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        for dep in &metadata.dependencies {
-            let vendored = files.keys().any(|name| {
-                name.strip_prefix(&format!("{dir}charts/"))
-                    .is_some_and(|rest| {
-                        rest.starts_with(&format!("{}/", dep.name))
-                            || (rest.starts_with(&format!("{}-", dep.name))
-                                && rest.ends_with(".tgz"))
-                    })
-            });
-            if vendored {
-                continue;
-            }
-            let remote = ["http://", "https://", "oci://"]
-                .iter()
-                .any(|p| dep.repository.starts_with(p));
-            if !remote {
-                warnings.push(ScanWarning {
-                    path: shown.to_string_lossy().into_owned(),
-                    message: format!(
-                        "dependency {} ({:?}) is not vendored under charts/ and cannot be fetched",
-                        dep.name, dep.repository
-                    ),
-                });
-                continue;
-            }
-            let helm = HelmOptions {
-                repo: dep.repository.clone(),
-                chart: dep.name.clone(),
-                version: dep.version.clone(),
-                ..HelmOptions::default()
-            };
-            let fetched = charts
-                .fetch(&helm)
-                .map_err(|source| BundleLoadError::ChartDownload {
-                    dir: shown.clone(),
-                    reference: format!(
-                        "dependency {} repo={} version={}",
-                        dep.name, dep.repository, dep.version
-                    ),
-                    source,
-                })?;
-            for (name, data) in fetched {
-                if !is_safe_relative(&name) {
-                    return Err(BundleLoadError::UnsafePath {
-                        file: shown.clone(),
-                        field: "dependency chart file".to_string(),
-                        path: name,
-                        reason: "must be a relative path inside the chart".to_string(),
-                    });
-                }
-                let target = format!("{dir}charts/{name}");
-                budget.charge(Path::new(&target), data.len() as u64)?;
-                files.insert(target, data);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Fleet's `propagateHelmChartProperties`: a target with `helm:` options inherits the
@@ -1112,16 +1149,16 @@ fn load_directory(
         } else {
             format!("{prefix}/{name}")
         };
-        if ignore_apply_configs.contains(&rel_name) {
+        // Fleet's `ignoreApplyConfigs`: the bundle's own fleet.yaml (and the file a driven
+        // scan named) and its values files are options, never resources, whatever
+        // `.fleetignore` says. Sub-bundles' fleet.yaml files stay: a parent bundle carries
+        // every file below it, as Fleet's `GetContent` walk does.
+        if ignore_apply_configs.contains(&rel_name) || (prefix.is_empty() && is_fleet_yaml(&name)) {
             continue;
         }
         let ignored = rules.is_ignored(&rel_name, is_dir);
         if is_dir {
             if ignored || name.starts_with('.') {
-                continue;
-            }
-            if has_fleet_yaml(&path) {
-                // A directory with its own fleet.yaml is a bundle of its own.
                 continue;
             }
             let child_rules = rules.enter(&path, &rel_name)?;
@@ -1173,5 +1210,10 @@ fn load_directory(
     Ok(())
 }
 
+mod dependencies;
+pub(crate) use dependencies::archive_from_files;
+
+#[cfg(test)]
+mod fleet_tests;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::bundle::{BundleDeploymentOptions, BundleSpec, BundleTarget, HelmOptions};
+use crate::bundle::{
+    BundleDeploymentOptions, BundleSpec, BundleTarget, HelmOptions, TargetCustomizationMode,
+};
 use crate::selector::LabelSelector;
 use crate::templating::{self, TemplateError};
 
@@ -78,7 +80,8 @@ pub struct TargetError {
 ///    Rancher's display-name label; clusterGroup; clusterGroupSelector; clusterSelector),
 ///    for some group of the cluster; a target with no criterion matches nothing.
 /// 3. Then the first matching customization (restrictions do not apply to them) replaces
-///    that target's options.
+///    that target's options; with `targetCustomizationMode: AllMatches`, every matching one
+///    is merged over them in order ([`customize`]).
 /// 4. `doNotDeploy` on the chosen target or customization means no deployment.
 /// 5. The options are merged onto the bundle's ([`merge_options`]) and the Helm values are
 ///    templated for the cluster ([`templating::preprocess_helm_values`]).
@@ -122,20 +125,12 @@ pub fn select(
         tracing::debug!(target = %target.name, cluster = %cluster.name, "doNotDeploy on target");
         return Ok(None);
     }
-    let mut target_options = &target.options;
-    let mut customization = None;
-    if let Some(custom) = spec.targets[..customizations]
-        .iter()
-        .find(|t| target_matches(t, cluster))
-    {
-        if custom.do_not_deploy {
-            tracing::debug!(customization = %custom.name, cluster = %cluster.name, "doNotDeploy on targetCustomization");
-            return Ok(None);
-        }
-        target_options = &custom.options;
-        customization = Some(custom.name.clone());
-    }
-    let mut options = merge_options(&spec.options, target_options);
+    let Some((target_options, customization)) =
+        customize(spec, customizations, &target.options, cluster)
+    else {
+        return Ok(None);
+    };
+    let mut options = merge_options(&spec.options, &target_options);
     templating::preprocess_helm_values(&mut options, cluster).map_err(|source| TargetError {
         cluster: cluster.name.clone(),
         namespace: cluster.namespace.clone(),
@@ -146,6 +141,68 @@ pub fn select(
         customization,
         options,
     }))
+}
+
+/// `fleet test -t NAME`: the target of `spec` named `name`, whatever the cluster
+/// (Fleet's `MatchForTarget`, internal/cmd/controller/target/matcher/bundlematch.go), its
+/// options merged onto the bundle's and templated for `cluster`; `None` when no target
+/// has that name.
+pub fn select_named(
+    spec: &BundleSpec,
+    name: &str,
+    cluster: &ClusterInfo,
+) -> Result<Option<TargetMatch>, TargetError> {
+    let Some(target) = spec.targets.iter().find(|t| t.name == name) else {
+        return Ok(None);
+    };
+    let mut options = merge_options(&spec.options, &target.options);
+    templating::preprocess_helm_values(&mut options, cluster).map_err(|source| TargetError {
+        cluster: cluster.name.clone(),
+        namespace: cluster.namespace.clone(),
+        source: Box::new(source),
+    })?;
+    Ok(Some(TargetMatch {
+        target_name: target.name.clone(),
+        customization: None,
+        options,
+    }))
+}
+
+/// The options the chosen target deploys with once the customizations matching `cluster`
+/// (the first `customizations` targets of `spec`) are applied, and the names of those that
+/// applied (comma-separated); `None` when one of them says `doNotDeploy`.
+///
+/// As Fleet's target builder (internal/cmd/controller/target/builder.go): in `FirstMatch`
+/// mode the first match replaces the target's options; in `AllMatches` mode every match
+/// is merged over them in list order ([`merge_options`]).
+pub fn customize(
+    spec: &BundleSpec,
+    customizations: usize,
+    target_options: &BundleDeploymentOptions,
+    cluster: &ClusterInfo,
+) -> Option<(BundleDeploymentOptions, Option<String>)> {
+    let mut matching = spec.targets[..customizations]
+        .iter()
+        .filter(|t| target_matches(t, cluster));
+    let applied: Vec<&BundleTarget> = match spec.target_customization_mode {
+        TargetCustomizationMode::FirstMatch => matching.next().into_iter().collect(),
+        TargetCustomizationMode::AllMatches => matching.collect(),
+    };
+    if let Some(stop) = applied.iter().find(|c| c.do_not_deploy) {
+        tracing::debug!(customization = %stop.name, cluster = %cluster.name, "doNotDeploy on targetCustomization");
+        return None;
+    }
+    let options = match (spec.target_customization_mode, applied.as_slice()) {
+        (_, []) => target_options.clone(),
+        (TargetCustomizationMode::FirstMatch, [first, ..]) => first.options.clone(),
+        (TargetCustomizationMode::AllMatches, all) => {
+            all.iter().fold(target_options.clone(), |acc, c| {
+                merge_options(&acc, &c.options)
+            })
+        }
+    };
+    let names: Vec<&str> = applied.iter().map(|c| c.name.as_str()).collect();
+    Some((options, (!names.is_empty()).then(|| names.join(","))))
 }
 
 /// Whether `target`'s criteria all hold for `cluster` (for one of its groups).

@@ -113,6 +113,21 @@ pub struct GitRepoSpec {
     pub delete_namespace: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct_drift: Option<CorrectDrift>,
+    /// User-driven bundles (Fleet's `spec.bundles`): each entry is one bundle, replacing
+    /// the discovery of `paths`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bundles: Vec<BundlePath>,
+}
+
+/// A `spec.bundles` entry: the bundle's directory and, optionally, its options file
+/// (relative to it) in place of fleet.yaml.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundlePath {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub options: String,
 }
 
 /// `ClusterGroupSpec`: the clusters of the group's namespace matching `selector`.

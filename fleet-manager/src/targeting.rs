@@ -663,6 +663,25 @@ impl CompiledVersion {
         if spec.targets[ordinary].do_not_deploy {
             return None;
         }
+        let all_matches = spec.target_customization_mode
+            == fleet_bundle::bundle::TargetCustomizationMode::AllMatches;
+        if all_matches
+            && spec.targets[..self.customizations]
+                .iter()
+                .filter(|t| matches(t))
+                .count()
+                > 1
+        {
+            // Several customizations merge: no precomputed variant holds that combination.
+            return match fleet_bundle::target::select(spec, &cluster_info(c)) {
+                Ok(Some(m)) => Some(self.variant_for(m.options)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(bundle = %self.record_name, cluster = %c.name, error = %e, "cannot template Helm values for this cluster; not deploying");
+                    None
+                }
+            };
+        }
         match self.variants[chosen].as_ref()? {
             OptionsVariant::Fixed {
                 labelled,
@@ -674,30 +693,11 @@ impl CompiledVersion {
             }),
             OptionsVariant::Templated { options, .. } => {
                 let mut options = (**options).clone();
-                let info = fleet_bundle::target::ClusterInfo {
-                    name: c.name.to_string(),
-                    namespace: c.namespace.to_string(),
-                    labels: c.labels.clone(),
-                    groups: c
-                        .groups
-                        .iter()
-                        .map(|(n, l)| fleet_bundle::target::GroupInfo {
-                            name: n.to_string(),
-                            labels: (*l).clone(),
-                        })
-                        .collect(),
-                    ..Default::default()
-                };
-                match fleet_bundle::templating::preprocess_helm_values(&mut options, &info) {
-                    Ok(()) => Some(CompiledVersion::variant(
-                        &BundleRecord {
-                            name: self.record_name.clone(),
-                            namespace: self.record_namespace.clone(),
-                            ..Default::default()
-                        },
-                        &self.version,
-                        options,
-                    )),
+                match fleet_bundle::templating::preprocess_helm_values(
+                    &mut options,
+                    &cluster_info(c),
+                ) {
+                    Ok(()) => Some(self.variant_for(options)),
                     Err(e) => {
                         tracing::warn!(bundle = %self.record_name, cluster = %c.name, error = %e, "cannot template Helm values for this cluster; not deploying");
                         None
@@ -705,6 +705,39 @@ impl CompiledVersion {
                 }
             }
         }
+    }
+}
+
+impl CompiledVersion {
+    /// The deployment of this version with `options` computed for one cluster.
+    fn variant_for(&self, options: BundleDeploymentOptions) -> Arc<Variant> {
+        CompiledVersion::variant(
+            &BundleRecord {
+                name: self.record_name.clone(),
+                namespace: self.record_namespace.clone(),
+                ..Default::default()
+            },
+            &self.version,
+            options,
+        )
+    }
+}
+
+/// What targeting and templating know of the cluster `c`.
+fn cluster_info(c: &ClusterCtx<'_>) -> fleet_bundle::target::ClusterInfo {
+    fleet_bundle::target::ClusterInfo {
+        name: c.name.to_string(),
+        namespace: c.namespace.to_string(),
+        labels: c.labels.clone(),
+        groups: c
+            .groups
+            .iter()
+            .map(|(n, l)| fleet_bundle::target::GroupInfo {
+                name: n.to_string(),
+                labels: (*l).clone(),
+            })
+            .collect(),
+        ..Default::default()
     }
 }
 
@@ -1587,6 +1620,61 @@ mod tests {
             a.deployments[0].deployment.deployment_id,
             c.deployments[0].deployment.deployment_id
         );
+    }
+
+    // Fleet: internal/cmd/controller/target/builder.go, AllMatches merges every matching
+    // customization over the GitRepo target's options; FirstMatch takes the first alone.
+    #[test]
+    fn all_matches_customizations_merge_in_the_manager() {
+        let index = Index::new();
+        index.apply_clusters(&[
+            cluster("both", &[("edge", "y"), ("gpu", "y")], 1),
+            cluster("gpu", &[("gpu", "y")], 2),
+        ]);
+        let all = BundleTargetRestriction {
+            cluster_selector: Some(LabelSelector::default()),
+            ..Default::default()
+        };
+        let opts = |ns: &str, sa: &str| BundleDeploymentOptions {
+            target_namespace: ns.into(),
+            service_account: sa.into(),
+            ..Default::default()
+        };
+        let mut record = bundle(
+            "web",
+            vec![
+                BundleTarget {
+                    name: "edge".into(),
+                    cluster_selector: selector(&[("edge", "y")]),
+                    options: opts("edge-ns", ""),
+                    ..Default::default()
+                },
+                BundleTarget {
+                    name: "gpu".into(),
+                    cluster_selector: selector(&[("gpu", "y")]),
+                    options: opts("", "gpu-sa"),
+                    ..Default::default()
+                },
+                BundleTarget {
+                    cluster_selector: Some(LabelSelector::default()),
+                    ..Default::default()
+                },
+            ],
+            vec![all],
+        );
+        record.spec.target_customization_mode =
+            fleet_bundle::bundle::TargetCustomizationMode::AllMatches;
+        index.set_bundles(vec![record]);
+        index.recompute_all(&[]);
+        let id = |n| index.cluster_id("fleet-default", n).unwrap();
+        let both = index.desired(id("both")).unwrap().1;
+        let options = &both.deployments[0].deployment.options;
+        assert_eq!(options.target_namespace, "edge-ns");
+        assert_eq!(options.service_account, "gpu-sa");
+        let gpu = index.desired(id("gpu")).unwrap().1;
+        let options = &gpu.deployments[0].deployment.options;
+        assert_eq!(options.target_namespace, "");
+        assert_eq!(options.service_account, "gpu-sa");
     }
 
     #[test]

@@ -1,16 +1,20 @@
-//! `fleet-bundle target`: what a cluster with given labels gets from a checkout, rendered,
-//! as `fleet test -l k=v` prints it (with `-o json`, per bundle the namespace and
-//! deploymentID too).
+//! `fleet-bundle target` (alias `test`): what a cluster with given labels gets from a
+//! checkout, rendered, as `fleet test -l k=v` prints it (internal/cmd/cli/test.go and
+//! match/match.go), with Fleet's `-f`, `-b/--bundle-file`, `-q`, `-t` and
+//! `--dump-input-list`; `-o json` reports per bundle the namespace, deploymentID and the
+//! options the deployment gets.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use fleet_bundle::bundle::Bundle;
 use fleet_bundle::digest::{content_blob, deployment_id};
 use fleet_bundle::render::render;
 use fleet_bundle::scan::{scan, ScanOptions};
 use fleet_bundle::selector::parse_labels;
-use fleet_bundle::target::{select, ClusterInfo, GroupInfo};
+use fleet_bundle::target::{select, select_named, ClusterInfo, GroupInfo};
+use serde::Deserialize as _;
 
 use super::build::{chart_source, fail_on_errors, Format};
 
@@ -49,6 +53,67 @@ pub struct Args {
     /// Where downloaded Helm charts are cached.
     #[arg(long, env = "FLEET_BUNDLE_CHART_CACHE")]
     pub chart_cache: Option<PathBuf>,
+    /// Bundles (YAML, as `build` prints them) to target instead of scanning PATH.
+    #[arg(short = 'b', long)]
+    pub bundle_file: Option<PathBuf>,
+    /// The options file of the bundle at PATH, instead of its fleet.yaml (Fleet's `-f`);
+    /// PATH is then one bundle.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Only print the `# Matched` lines, not the resources.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Take the target of this name, whatever the cluster's labels and groups.
+    #[arg(short = 't', long)]
+    pub target: Option<String>,
+    /// Print the cluster targeting was given (name, labels, groups) as YAML on stderr.
+    #[arg(long)]
+    pub dump_input_list: bool,
+}
+
+/// The bundles `target` works on: from `--bundle-file`, or scanned from PATH.
+fn bundles(args: &Args) -> anyhow::Result<(Vec<Bundle>, Vec<fleet_bundle::scan::BundleError>)> {
+    if let Some(file) = &args.bundle_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--bundle-file {}", file.display()))?;
+        let mut out = Vec::new();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(doc)
+                .with_context(|| format!("--bundle-file {}", file.display()))?;
+            if value.is_null() {
+                continue;
+            }
+            let bundle: Bundle = serde_yaml::from_value(value)
+                .with_context(|| format!("--bundle-file {}: not a Bundle", file.display()))?;
+            out.push(bundle);
+        }
+        if out.is_empty() {
+            anyhow::bail!(
+                "--bundle-file {}: failed to read bundle from file, bundle is empty",
+                file.display()
+            );
+        }
+        return Ok((out, Vec::new()));
+    }
+    let charts = chart_source(args.chart_cache.clone());
+    let (paths, driven_scan) = match &args.file {
+        Some(file) => (vec![format!(".:{file}")], true),
+        None => (args.paths.clone(), false),
+    };
+    let opts = ScanOptions {
+        repo_name: args.name.clone(),
+        namespace: args.namespace.clone(),
+        paths,
+        driven_scan,
+        charts: &charts,
+        ..ScanOptions::default()
+    };
+    let outcome =
+        scan(&args.path, &opts).with_context(|| format!("scanning {}", args.path.display()))?;
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok((outcome.bundles, outcome.errors))
 }
 
 /// Scans, targets every bundle at the cluster, renders the targeted ones and prints them.
@@ -76,26 +141,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         kube_version: args.kube_version.clone().unwrap_or_default(),
         ..ClusterInfo::default()
     };
-    let charts = chart_source(args.chart_cache.clone());
-    let opts = ScanOptions {
-        repo_name: args.name.clone(),
-        namespace: args.namespace.clone(),
-        paths: args.paths.clone(),
-        charts: &charts,
-        ..ScanOptions::default()
-    };
-    let outcome =
-        scan(&args.path, &opts).with_context(|| format!("scanning {}", args.path.display()))?;
-    for warning in &outcome.warnings {
-        eprintln!("warning: {warning}");
+    if args.dump_input_list {
+        eprint!(
+            "{}",
+            serde_yaml::to_string(&cluster).context("printing the input list")?
+        );
     }
+    let (bundles, errors) = bundles(&args)?;
     let mut objects = Vec::new();
     let mut report = Vec::new();
     let mut failures = 0usize;
     let mut matched = 0usize;
-    for bundle in &outcome.bundles {
+    for bundle in &bundles {
         let name = &bundle.metadata.name;
-        let target = match select(&bundle.spec, &cluster) {
+        let selected = match &args.target {
+            Some(t) => select_named(&bundle.spec, t, &cluster),
+            None => select(&bundle.spec, &cluster),
+        };
+        let target = match selected {
             Ok(Some(t)) => t,
             Ok(None) => continue,
             Err(e) => {
@@ -106,6 +169,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         matched += 1;
         eprintln!("# Matched: {} (bundle {name})", target.target_name);
+        if args.quiet {
+            continue;
+        }
         let (_, digest) = content_blob(&bundle.spec.resources);
         let id = deployment_id(&digest, &target.options);
         let dir = tempfile::tempdir().context("creating a scratch directory")?;
@@ -121,6 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "namespace": rendered.namespace,
                     "releaseName": rendered.release_name,
                     "deploymentID": id,
+                    "options": target.options,
                     "objects": rendered.objects,
                 }));
             }
@@ -137,7 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::io::stdout()
         .write_all(text.as_bytes())
         .context("writing output")?;
-    fail_on_errors(&outcome.errors)?;
+    fail_on_errors(&errors)?;
     if failures > 0 {
         anyhow::bail!("{failures} bundle(s) failed to render");
     }

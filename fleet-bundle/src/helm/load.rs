@@ -64,7 +64,9 @@ pub enum LoadError {
     FileTooLarge { path: String, limit: u64 },
     #[error("{path}: cannot load irregular file (a device, socket or pipe)")]
     Irregular { path: String },
-    #[error("{path}: symbolic link points outside the chart (to {target}); copy the file into the chart instead")]
+    /// A hostile-input limit: Helm follows such links, which would let a chart read
+    /// any file of the machine rendering it.
+    #[error("{path}: symbolic link points outside the chart (to {target}), which fleet refuses so that a chart cannot read the files of the machine rendering it (Helm follows it); vendor the target into the chart instead: `rm {path} && cp -r {target} {path}`")]
     SymlinkEscape { path: String, target: String },
     #[error("{chart}: Chart.yaml file is missing")]
     MissingChartYaml { chart: String },
@@ -917,6 +919,11 @@ pub(crate) mod tests {
             err.contains("files/leak.txt: symbolic link points outside the chart"),
             "{err}"
         );
+        assert!(
+            err.contains("vendor the target into the chart instead: `rm "),
+            "{err}"
+        );
+        assert!(err.contains("/leak.txt && cp -r "), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::load::{load, LoadError, LoadedChart};
 use super::output::{
     sort_release, template_stream, CrdFile, OutputError, SortedRelease, StreamOptions,
 };
-use super::schema::{format_violations, validate, SchemaError};
+use super::schema::{format_violations, validate_in_chart, SchemaError};
 use super::values::{coalesce_values, ValueOptions, Values, ValuesError};
 
 /// The Kubernetes version `helm template` assumes without `--kube-version` (Helm
@@ -179,6 +179,12 @@ pub enum HelmError {
     Values(#[from] ValuesError),
     #[error("{chart}: {kind} charts are not installable")]
     NotInstallable { chart: String, kind: String },
+    /// Helm 4.1 loads `apiVersion: v3` charts but cannot install them.
+    #[error("invalid chart apiVersion: {chart}'s Chart.yaml says apiVersion v3, which Helm 4.1 cannot install (use v2)")]
+    ApiVersionV3 { chart: String },
+    /// Anything but v1, v2 and v3.
+    #[error("unsupported chart version: {chart}'s Chart.yaml says apiVersion {api_version:?} (Helm knows v1 and v2)")]
+    UnsupportedApiVersion { chart: String, api_version: String },
     #[error("invalid kube version '{given}': {reason}")]
     KubeVersion { given: String, reason: String },
     #[error(
@@ -271,11 +277,76 @@ pub fn render_chart(
 /// Renders an already loaded chart with user values already merged (the bundle
 /// renderer's entry: values come from fleet.yaml rather than flags).
 pub fn render_loaded(
-    mut chart: LoadedChart,
+    chart: LoadedChart,
     user: &Values,
     opts: &TemplateOptions,
     engine: &dyn TemplateEngine,
 ) -> Result<RenderedRelease, HelmError> {
+    let executed = execute(chart, user, opts, engine)?;
+    let notes = format!("{}/templates/NOTES.txt", executed.chart_name);
+    let release = sort_release(&executed.files, &notes)?;
+    Ok(RenderedRelease {
+        chart_name: executed.chart_name,
+        release,
+        crds: executed.crds,
+        values: executed.values,
+    })
+}
+
+/// Every template's output by path (`chart/templates/x.yaml`, `NOTES.txt` included),
+/// before Helm sorts it into manifests: what `helm template --debug` prints when the
+/// output is not YAML. The peers'-suites oracle compares templates through it.
+pub fn render_files(
+    chart_path: &Path,
+    opts: &TemplateOptions,
+    engine: &dyn TemplateEngine,
+) -> Result<BTreeMap<String, String>, HelmError> {
+    render_loaded_files(load(chart_path)?, opts, engine)
+}
+
+/// [`render_files`] of an already loaded chart (values still to merge from `opts`).
+pub fn render_loaded_files(
+    chart: LoadedChart,
+    opts: &TemplateOptions,
+    engine: &dyn TemplateEngine,
+) -> Result<BTreeMap<String, String>, HelmError> {
+    check_dependencies(&chart).map_err(HelmError::MissingDependencies)?;
+    let user = opts.values.merge()?;
+    Ok(execute(chart, &user, opts, engine)?.files)
+}
+
+/// A chart whose templates have run.
+struct Executed {
+    chart_name: String,
+    crds: Vec<CrdFile>,
+    values: Values,
+    files: BTreeMap<String, String>,
+}
+
+/// Everything of a render up to the templates' outputs: installability, dependencies,
+/// values, schemas, `kubeVersion`, then the engine.
+fn execute(
+    mut chart: LoadedChart,
+    user: &Values,
+    opts: &TemplateOptions,
+    engine: &dyn TemplateEngine,
+) -> Result<Executed, HelmError> {
+    // Helm's loader picks a loader by the root chart's apiVersion, and its install
+    // action takes only v1/v2 charts.
+    match chart.metadata.api_version.as_str() {
+        "" | "v1" | "v2" => {}
+        "v3" => {
+            return Err(HelmError::ApiVersionV3 {
+                chart: chart.metadata.name.clone(),
+            })
+        }
+        other => {
+            return Err(HelmError::UnsupportedApiVersion {
+                chart: chart.metadata.name.clone(),
+                api_version: other.to_string(),
+            })
+        }
+    }
     if !chart.metadata.chart_type.is_empty()
         && !chart
             .metadata
@@ -321,17 +392,15 @@ pub fn render_loaded(
     let files = engine
         .render(&chart.into_chart(true), &values, &ctx)
         .map_err(HelmError::Engine)?;
-    let notes = format!("{chart_name}/templates/NOTES.txt");
-    let release = sort_release(&files, &notes)?;
     let values = match values {
         Value::Object(map) => map,
         _ => Values::new(),
     };
-    Ok(RenderedRelease {
+    Ok(Executed {
         chart_name,
-        release,
         crds,
         values,
+        files,
     })
 }
 
@@ -339,9 +408,20 @@ pub fn render_loaded(
 fn schema_report(chart: &LoadedChart, values: &Values) -> Result<String, HelmError> {
     let mut report = String::new();
     if let Some(schema) = &chart.schema {
-        let violations = validate(schema, &Value::Object(values.clone()), &chart.metadata.name)?;
-        if !violations.is_empty() {
-            report.push_str(&format_violations(&chart.metadata.name, &violations));
+        let files: Vec<(&str, &[u8])> = chart
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.data.as_slice()))
+            .collect();
+        let name = &chart.metadata.name;
+        match validate_in_chart(schema, &Value::Object(values.clone()), name, &files) {
+            Ok(violations) if violations.is_empty() => {}
+            Ok(violations) => report.push_str(&format_violations(name, &violations)),
+            // Helm reports a schema it cannot load among the violations, under the chart.
+            Err(SchemaError::Unsupported { message, .. }) => {
+                report.push_str(&format!("{name}:\n{message}\n"))
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     for sub in &chart.dependencies {
@@ -569,6 +649,27 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "values don't meet the specifications of the schema(s) in the following chart(s):\ndemo:\n- at '/color': value must be one of 'blue', 'red'\nsub:\n- at '': missing property 'name'\n"
+        );
+    }
+
+    // Fleet: e2e/single-cluster/helm_options_test.go with fleet-test-data
+    // helm-schemas/not-set (a `$ref` to an unreachable URL): Helm's wording for values
+    // failing the schema, the chart named, the reference that could not be loaded.
+    #[test]
+    fn unloadable_schema_refs_are_schema_failures() {
+        let tmp = tempfile::tempdir().unwrap();
+        demo_chart(tmp.path());
+        write(
+            tmp.path(),
+            "values.schema.json",
+            r#"{"properties": {"annotations": {"$ref": "https://invalid.url/schema.json#/definitions/a"}}}"#,
+        );
+        let err = template(tmp.path(), &TemplateOptions::default(), &EchoEngine).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "values don't meet the specifications of the schema(s) in the following chart(s):\ndemo:\nfailing loading \"https://invalid.url/schema.json\""
+            ),
+            "{err}"
         );
     }
 

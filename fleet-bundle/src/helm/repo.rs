@@ -57,7 +57,14 @@ pub struct RepoOptions {
     pub timeout: Duration,
     /// Largest index or archive accepted.
     pub max_download_bytes: u64,
+    /// Accept an archive whose sha256 differs from the `digest` its repository index
+    /// lists (Helm and Fleet do not check it; we refuse by default, since a mismatch means
+    /// the archive is not the one the index describes). A warning is logged instead.
+    pub accept_index_digest_mismatch: bool,
 }
+
+/// The `fleet-bundle build` flag that sets [`RepoOptions::accept_index_digest_mismatch`].
+pub const ACCEPT_DIGEST_MISMATCH_FLAG: &str = "--helm-accept-digest-mismatch";
 
 impl RepoOptions {
     /// Defaults with the given cache directory.
@@ -71,6 +78,7 @@ impl RepoOptions {
             plain_http: false,
             timeout: Duration::from_secs(60),
             max_download_bytes: 100 * 1024 * 1024,
+            accept_index_digest_mismatch: false,
         }
     }
 }
@@ -106,6 +114,12 @@ pub enum RepoError {
     },
     #[error("invalid version range {range:?}: {message}")]
     BadRange { range: String, message: String },
+    #[error("{url}: the archive's sha256 is {actual} but the repository index lists {expected}; refused (Helm and Fleet accept it: pass {ACCEPT_DIGEST_MISMATCH_FLAG} to accept it too)")]
+    IndexDigestMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{url}: digest mismatch: expected sha256 {expected}, got {actual}")]
     DigestMismatch {
         url: String,
@@ -249,11 +263,14 @@ fn fetch_from_index(
     let actual = hex::encode(Sha256::digest(&data));
     if let Some(expected) = &chosen.digest {
         if *expected != actual {
-            return Err(RepoError::DigestMismatch {
-                url,
-                expected: expected.clone(),
-                actual,
-            });
+            if !opts.accept_index_digest_mismatch {
+                return Err(RepoError::IndexDigestMismatch {
+                    url,
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+            tracing::warn!(%url, %expected, %actual, "archive digest differs from the repository index; accepted as asked");
         }
     }
     let path = store(opts, &actual, &data)?;
@@ -756,16 +773,18 @@ mod tests {
             _ => (200, vec![], b"tampered".to_vec()),
         }));
         let cache = tempfile::tempdir().unwrap();
-        let err = fetch_chart(
-            &ChartSource {
-                repo: url,
-                chart: "demo".into(),
-                version: String::new(),
-            },
-            &RepoOptions::with_cache(cache.path()),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("digest mismatch"), "{err}");
+        let source = ChartSource {
+            repo: url,
+            chart: "demo".into(),
+            version: String::new(),
+        };
+        let err = fetch_chart(&source, &RepoOptions::with_cache(cache.path())).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("but the repository index lists")
+                && msg.contains(ACCEPT_DIGEST_MISMATCH_FLAG),
+            "{msg}"
+        );
         assert!(
             std::fs::read_dir(cache.path())
                 .map(|d| d.count())
@@ -773,6 +792,13 @@ mod tests {
                 == 0,
             "nothing cached"
         );
+        // Asked to, the archive is taken as served (Helm's and Fleet's behaviour).
+        let lenient = RepoOptions {
+            accept_index_digest_mismatch: true,
+            ..RepoOptions::with_cache(cache.path())
+        };
+        let fetched = fetch_chart(&source, &lenient).unwrap();
+        assert_eq!(std::fs::read(fetched.path).unwrap(), b"tampered");
     }
 
     #[test]

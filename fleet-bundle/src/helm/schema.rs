@@ -12,7 +12,25 @@
 //! Each chart's schema sees that chart's section of the values; subcharts are checked
 //! with their own schemas, and all failures are reported together, one block per chart.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::{Map, Value};
+
+/// `dir/rel` with `.` and `..` segments folded (a `..` above the chart is dropped, so the
+/// lookup stays among the chart's files).
+fn normalize(dir: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in dir.split('/').chain(rel.split('/')) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
 
 /// What a schema node with several failures reports above them.
 const GROUP_MESSAGE: &str = "validation failed";
@@ -67,17 +85,40 @@ pub fn validate(
     values: &Value,
     chart: &str,
 ) -> Result<Vec<Violation>, SchemaError> {
+    validate_in_chart(schema_json, values, chart, &[])
+}
+
+/// [`validate`] with the chart's other files, so a `$ref` naming a relative file
+/// (`defs.json#/definitions/port`) resolves to that file of the chart. (Helm 4.1 resolves
+/// such a reference against the filesystem root and fails; a chart's schema split in
+/// files is meant to be read from the chart.)
+pub fn validate_in_chart(
+    schema_json: &[u8],
+    values: &Value,
+    chart: &str,
+    files: &[(&str, &[u8])],
+) -> Result<Vec<Violation>, SchemaError> {
     let schema: Value = serde_json::from_slice(schema_json).map_err(|e| SchemaError::NotJson {
         chart: chart.to_string(),
         message: e.to_string(),
     })?;
+    let docs: BTreeMap<String, Value> = files
+        .iter()
+        .filter(|(name, _)| name.ends_with(".json"))
+        .filter_map(|(name, data)| Some((name.to_string(), serde_json::from_slice(data).ok()?)))
+        .collect();
     let draft = draft_of(&schema);
     let v = Validator {
         root: &schema,
+        base: "values.schema.json",
+        docs: &docs,
         draft,
         chart,
         depth: 0,
     };
+    // Like Helm's schema compiler, every referenced document is loaded up front, so a
+    // reference that cannot be loaded fails even where no value reaches it.
+    v.load_references(&schema, &mut BTreeSet::new())?;
     let mut errors = Vec::new();
     match v.validate(&schema, values, "")? {
         // The reference validator reports the root's failures side by side, not
@@ -182,6 +223,10 @@ fn json_equal(a: &Value, b: &Value) -> bool {
 
 struct Validator<'a> {
     root: &'a Value,
+    /// The chart file `root` was read from, the base of relative references.
+    base: &'a str,
+    /// The chart's JSON files by path, for references to other documents.
+    docs: &'a BTreeMap<String, Value>,
     draft: u16,
     chart: &'a str,
     depth: usize,
@@ -198,28 +243,70 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn resolve(&self, reference: &str) -> Result<&'a Value, SchemaError> {
-        let Some(pointer) = reference.strip_prefix('#') else {
-            return Err(self.unsupported(format!(
-                "$ref {reference:?} points to another document; only local references (#/...) are supported"
-            )));
-        };
-        let decoded = percent_decode(pointer);
-        self.root
-            .pointer(&decoded)
-            .ok_or_else(|| self.unsupported(format!("$ref {reference:?} does not resolve")))
-    }
-
-    fn nested(&self) -> Result<Validator<'a>, SchemaError> {
+    /// The schema `reference` names and the validator to check it with (the other
+    /// document's, for a reference to another file of the chart).
+    fn resolve(&self, reference: &str) -> Result<(&'a Value, Validator<'a>), SchemaError> {
         if self.depth >= MAX_REF_DEPTH {
             return Err(self.unsupported("$ref nesting too deep (reference cycle?)".into()));
         }
-        Ok(Validator {
-            root: self.root,
-            draft: self.draft,
-            chart: self.chart,
-            depth: self.depth + 1,
-        })
+        let (document, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+        let (root, base) = if document.is_empty() {
+            (self.root, self.base)
+        } else if document.contains("://") || document.starts_with('/') {
+            return Err(self.unsupported(format!(
+                "failing loading {document:?}: only files of the chart are read, never the network or the filesystem"
+            )));
+        } else {
+            let dir = self.base.rsplit_once('/').map_or("", |(d, _)| d);
+            let path = normalize(dir, document);
+            match self.docs.get_key_value(&path) {
+                Some((name, doc)) => (doc, name.as_str()),
+                None => {
+                    return Err(self.unsupported(format!(
+                        "failing loading {document:?}: the chart has no JSON file {path:?}"
+                    )))
+                }
+            }
+        };
+        let decoded = percent_decode(fragment);
+        let target = root
+            .pointer(&decoded)
+            .ok_or_else(|| self.unsupported(format!("$ref {reference:?} does not resolve")))?;
+        Ok((
+            target,
+            Validator {
+                root,
+                base,
+                docs: self.docs,
+                draft: self.draft,
+                chart: self.chart,
+                depth: self.depth + 1,
+            },
+        ))
+    }
+
+    /// Resolves every `$ref` below `node` that names another document, and the references
+    /// of the documents so reached (each once).
+    fn load_references(
+        &self,
+        node: &'a Value,
+        seen: &mut BTreeSet<&'a str>,
+    ) -> Result<(), SchemaError> {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get("$ref") {
+                    if !reference.starts_with('#') {
+                        let (_, other) = self.resolve(reference)?;
+                        if seen.insert(other.base) {
+                            other.load_references(other.root, seen)?;
+                        }
+                    }
+                }
+                map.values().try_for_each(|v| self.load_references(v, seen))
+            }
+            Value::Array(items) => items.iter().try_for_each(|v| self.load_references(v, seen)),
+            _ => Ok(()),
+        }
     }
 
     /// Validates `v` (at pointer `at`) against `schema`.
@@ -288,8 +375,8 @@ impl<'a> Validator<'a> {
         }
         let mut errors = Vec::new();
         if let Some(Value::String(reference)) = s.get("$ref") {
-            let target = self.resolve(reference)?;
-            let result = self.nested()?.validate(target, v, at)?;
+            let (target, validator) = self.resolve(reference)?;
+            let result = validator.validate(target, v, at)?;
             if self.draft < 2019 {
                 // Before 2019-09 a `$ref` replaces its siblings.
                 return Ok(result);
@@ -857,11 +944,45 @@ mod tests {
             "demo",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("only local references"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("failing loading \"https://example.com/s.json\""),
+            "{err}"
+        );
         let err = validate(b"{nope", &json!({}), "demo").unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("demo: values.schema.json is not valid JSON"),
+            "{err}"
+        );
+    }
+
+    // The issue's ask (Fleet users split schemas in files): a `$ref` to a relative file
+    // resolves to that JSON file of the chart, its own `#` pointers within it, and its
+    // relative references from its directory.
+    #[test]
+    fn relative_file_refs_resolve_from_the_chart() {
+        let schema = br##"{"properties": {"port": {"$ref": "defs/types.json#/definitions/port"}, "name": {"$ref": "./defs/types.json#/definitions/name"}}}"##;
+        let types = br##"{"definitions": {"port": {"$ref": "#/definitions/int"}, "int": {"type": "integer"}, "name": {"$ref": "more.json"}}}"##;
+        let more = br#"{"type": "string", "minLength": 2}"#;
+        let files: [(&str, &[u8]); 2] = [("defs/types.json", types), ("defs/more.json", more)];
+        let check = |values| {
+            let v = validate_in_chart(schema, &values, "demo", &files).unwrap();
+            if v.is_empty() {
+                String::new()
+            } else {
+                format_violations("demo", &v)
+            }
+        };
+        assert_eq!(check(json!({"port": 80, "name": "ok"})), "");
+        assert_eq!(
+            check(json!({"port": "x", "name": "o"})),
+            "demo:\n- at '/name': minLength: got 1, want 2\n- at '/port': got string, want integer\n"
+        );
+        let err = validate_in_chart(br#"{"$ref": "missing.json"}"#, &json!({}), "demo", &files)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no JSON file \"missing.json\""),
             "{err}"
         );
     }

@@ -59,12 +59,24 @@ fn root_and_subdirectories_with_fleet_yaml_are_bundles() {
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     assert_eq!(names(&out), ["repo", "repo-app", "custom-name"]);
     let root = &out.bundles[0];
-    // Subdirectories that are bundles themselves stay out of the parent.
+    // Subdirectories that are bundles themselves are carried by the parent too (Fleet's
+    // walk), their fleet.yaml included; only a bundle's own fleet.yaml is left out.
     assert_eq!(
         resource_names(root),
-        ["README.md", "cm.yaml", "plain/x.yaml"]
+        [
+            "README.md",
+            "app/cm.yaml",
+            "app/fleet.yaml",
+            "app/nested/cm.yaml",
+            "app/nested/fleet.yaml",
+            "cm.yaml",
+            "plain/x.yaml"
+        ]
     );
-    assert_eq!(resource_names(&out.bundles[1]), ["cm.yaml", "fleet.yaml"]);
+    assert_eq!(
+        resource_names(&out.bundles[1]),
+        ["cm.yaml", "nested/cm.yaml", "nested/fleet.yaml"]
+    );
     assert_eq!(root.metadata.namespace, "fleet-default");
     assert_eq!(root.metadata.labels[COMMIT_LABEL], "abc");
     assert_eq!(root.api_version, API_VERSION);
@@ -145,7 +157,7 @@ fn fleetignore_hidden_files_and_values_files_are_left_out() {
     );
     let out = scan(tmp.path(), &opts()).unwrap();
     let b = &out.bundles[0];
-    assert_eq!(resource_names(b), ["cm.yaml", "fleet.yaml", "keep/cm.yaml"]);
+    assert_eq!(resource_names(b), ["cm.yaml", "keep/cm.yaml"]);
     let values = b
         .spec
         .options
@@ -296,14 +308,18 @@ fn symlinks_out_of_the_checkout_fail_their_bundle() {
     )
     .unwrap();
     let out = scan(tmp.path(), &opts()).unwrap();
-    assert_eq!(names(&out), ["repo", "repo-ok"]);
-    assert!(resource_names(&out.bundles[1]).contains(&"inside.yaml"));
-    assert_eq!(out.errors.len(), 1);
-    let msg = out.errors[0].to_string();
-    assert!(
-        msg.contains("evil/leak.yaml") && msg.contains("outside the checkout"),
-        "{msg}"
-    );
+    // The root bundle carries evil/ too (a parent carries its sub-bundles' files), so it
+    // fails with it.
+    assert_eq!(names(&out), ["repo-ok"]);
+    assert!(resource_names(&out.bundles[0]).contains(&"inside.yaml"));
+    assert_eq!(out.errors.len(), 2);
+    for error in &out.errors {
+        let msg = error.to_string();
+        assert!(
+            msg.contains("evil/leak.yaml") && msg.contains("outside the checkout"),
+            "{msg}"
+        );
+    }
 }
 
 #[test]
@@ -452,10 +468,7 @@ fn remote_charts_use_the_chart_source() {
     let out = scan(tmp.path(), &o).unwrap();
     let prefix = chart_prefix(out.bundles[0].spec.options.helm.as_ref().unwrap());
     let chart_yaml = format!("{prefix}/guestbook/Chart.yaml");
-    assert_eq!(
-        resource_names(&out.bundles[0]),
-        [chart_yaml.as_str(), "fleet.yaml"]
-    );
+    assert_eq!(resource_names(&out.bundles[0]), [chart_yaml.as_str()]);
 
     // Without a chart source the bundle fails with a clear error.
     let out = scan(tmp.path(), &opts()).unwrap();
@@ -488,7 +501,6 @@ fn chart_dependencies_are_vendored_at_scan_time() {
     impl ChartSource for Repo {
         fn fetch(&self, helm: &HelmOptions) -> Result<Vec<(String, Vec<u8>)>, ChartSourceError> {
             assert_eq!(helm.repo, "https://charts.example.com");
-            assert_eq!(helm.version, "~1.2");
             Ok(vec![(
                 format!("{}/Chart.yaml", helm.chart),
                 format!("apiVersion: v2\nname: {}\nversion: 1.2.3\n", helm.chart).into_bytes(),
@@ -504,6 +516,7 @@ fn chart_dependencies_are_vendored_at_scan_time() {
                 "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- {name: redis, version: '~1.2', repository: 'https://charts.example.com'}\n- {name: local, version: 1.0.0, repository: 'file://../local'}\n- {name: vendored, version: 1.0.0, repository: 'https://charts.example.com'}\n",
             ),
             ("chart/charts/vendored/Chart.yaml", "apiVersion: v2\nname: vendored\nversion: 1.0.0\n"),
+            ("local/Chart.yaml", "apiVersion: v2\nname: local\nversion: 1.0.0\n"),
             ("fleet.yaml", "helm: {chart: ./chart}\n"),
         ],
     );
@@ -513,13 +526,10 @@ fn chart_dependencies_are_vendored_at_scan_time() {
     };
     let out = scan(tmp.path(), &o).unwrap();
     assert!(out.errors.is_empty(), "{:?}", out.errors);
-    assert!(resource_names(&out.bundles[0]).contains(&"chart/charts/redis/Chart.yaml"));
-    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
-    assert!(
-        out.warnings[0].message.contains("local"),
-        "{}",
-        out.warnings[0]
-    );
+    assert!(resource_names(&out.bundles[0]).contains(&"chart/charts/redis-1.2.3.tgz"));
+    assert!(resource_names(&out.bundles[0]).contains(&"chart/Chart.lock"));
+    assert!(resource_names(&out.bundles[0]).contains(&"chart/charts/local-1.0.0.tgz"));
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
 
     write(
         tmp.path(),
@@ -529,7 +539,7 @@ fn chart_dependencies_are_vendored_at_scan_time() {
         )],
     );
     let out = scan(tmp.path(), &o).unwrap();
-    assert!(!resource_names(&out.bundles[0]).contains(&"chart/charts/redis/Chart.yaml"));
+    assert!(!resource_names(&out.bundles[0]).contains(&"chart/charts/redis-1.2.3.tgz"));
 }
 
 #[test]

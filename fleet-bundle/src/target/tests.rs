@@ -160,3 +160,53 @@ fn templating_errors_name_the_cluster() {
         "{msg}"
     );
 }
+
+// Fleet: internal/cmd/controller/target/builder.go and matcher/bundlematch.go
+// (`MatchAllTargetCustomizations`), internal/bundlereader/read_test.go (the mode is read
+// from fleet.yaml). Two customizations match; FirstMatch takes the first one alone,
+// AllMatches merges both over the GitRepo target's options, later ones winning.
+#[test]
+fn all_matches_mode_merges_every_matching_customization_in_order() {
+    let yaml = |mode: &str| {
+        format!(
+            "{mode}helm: {{values: {{base: 1}}}}\ntargets:\n\
+             - {{name: edge, clusterSelector: {{matchLabels: {{edge: 'y'}}}}, namespace: edge-ns, helm: {{values: {{a: 1, shared: edge}}}}}}\n\
+             - {{name: gpu, clusterSelector: {{matchLabels: {{gpu: 'y'}}}}, helm: {{values: {{b: 2, shared: gpu}}}}}}\n\
+             - {{name: off, clusterSelector: {{matchLabels: {{off: 'y'}}}}, doNotDeploy: true}}\n\
+             - {{name: all, clusterGroup: default, serviceAccount: sa}}\n\
+             targetRestrictions:\n- {{name: all, clusterGroup: default}}\n"
+        )
+    };
+    let c = cluster("c", &[("edge", "y"), ("gpu", "y")], &["default"]);
+
+    let first = select(&spec(&yaml("")), &c).unwrap().unwrap();
+    assert_eq!(first.customization.as_deref(), Some("edge"));
+    let values = first.options.helm.as_ref().unwrap().values.clone().unwrap();
+    assert_eq!(
+        values,
+        serde_json::json!({"base": 1, "a": 1, "shared": "edge"})
+    );
+    // FirstMatch replaces the target's own options with the customization's.
+    assert_eq!(first.options.service_account, "");
+
+    let all = select(&spec(&yaml("targetCustomizationMode: AllMatches\n")), &c)
+        .unwrap()
+        .unwrap();
+    assert_eq!(all.customization.as_deref(), Some("edge,gpu"));
+    let values = all.options.helm.as_ref().unwrap().values.clone().unwrap();
+    assert_eq!(
+        values,
+        serde_json::json!({"base": 1, "a": 1, "b": 2, "shared": "gpu"})
+    );
+    assert_eq!(all.options.target_namespace, "edge-ns");
+    assert_eq!(all.options.service_account, "sa");
+
+    // A matching customization with doNotDeploy stops the deployment in either mode.
+    let off = cluster("c", &[("gpu", "y"), ("off", "y")], &["default"]);
+    assert!(
+        select(&spec(&yaml("targetCustomizationMode: AllMatches\n")), &off)
+            .unwrap()
+            .is_none()
+    );
+    assert!(serde_yaml::from_str::<BundleSpec>("targetCustomizationMode: Sometimes\n").is_err());
+}

@@ -21,6 +21,43 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("scan task failed: {0}")]
     Task(String),
+    #[error("bundle base and/or options paths contain all possible characters from {DRIVEN_SCAN_SEPARATORS:?}, please update those paths to remedy this")]
+    NoDrivenScanSeparator,
+}
+
+/// The separators Fleet's GitRepo job tries, in order, between a `spec.bundles` entry's
+/// base and options (internal/cmd/controller/gitops/reconciler/gitjob.go).
+const DRIVEN_SCAN_SEPARATORS: &str = ":,|?<>";
+
+/// The driven-scan paths of `spec.bundles` and the separator they use: the first of
+/// [`DRIVEN_SCAN_SEPARATORS`] that no base or options path contains (Fleet's
+/// `getDrivenScanSeparator`). `None` when the GitRepo has no `bundles`.
+pub fn driven_paths(spec: &GitRepoSpec) -> Result<Option<(Vec<String>, String)>, SyncError> {
+    if spec.bundles.is_empty() {
+        return Ok(None);
+    }
+    let sep = DRIVEN_SCAN_SEPARATORS
+        .chars()
+        .find(|c| {
+            !spec
+                .bundles
+                .iter()
+                .any(|b| b.base.contains(*c) || b.options.contains(*c))
+        })
+        .ok_or(SyncError::NoDrivenScanSeparator)?
+        .to_string();
+    let paths = spec
+        .bundles
+        .iter()
+        .map(|b| {
+            if b.options.is_empty() {
+                b.base.clone()
+            } else {
+                format!("{}{sep}{}", b.base, b.options)
+            }
+        })
+        .collect();
+    Ok(Some((paths, sep)))
 }
 
 /// What a sync did.
@@ -73,7 +110,11 @@ pub async fn sync_commit(
         .collect();
     let repo_name = name.to_string();
     let ns = namespace.to_string();
-    let opts_paths = spec.paths.clone();
+    let driven = driven_paths(spec)?;
+    let opts_paths = match &driven {
+        Some((paths, _)) => paths.clone(),
+        None => spec.paths.clone(),
+    };
     let mut bundle_labels = labels.clone();
     bundle_labels.insert("fleet.cattle.io/repo-name".into(), name.to_string());
     let commit_s = commit.to_string();
@@ -103,6 +144,8 @@ pub async fn sync_commit(
             delete_namespace: spec_c.delete_namespace,
             correct_drift: spec_c.correct_drift.clone(),
             sync_generation: spec_c.force_sync_generation,
+            driven_scan: driven.is_some(),
+            driven_scan_separator: driven.map(|(_, sep)| sep).unwrap_or_default(),
             charts: &charts,
             ..Default::default()
         };
@@ -182,4 +225,77 @@ pub async fn sync_commit(
     manager.reload().await?;
     manager.rollout_wake.notify_one();
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::BundlePath;
+
+    // Fleet: internal/cmd/controller/gitops/reconciler/gitjob.go `getDrivenScanSeparator`
+    // and gitjob_test.go `TestDrivenScanSeparator`: the first separator of ":,|?<>" that
+    // no path uses joins base and options; none left is an error.
+    #[test]
+    fn spec_bundles_become_driven_scan_paths() {
+        let spec = |bundles: &[(&str, &str)]| GitRepoSpec {
+            bundles: bundles
+                .iter()
+                .map(|(base, options)| BundlePath {
+                    base: base.to_string(),
+                    options: options.to_string(),
+                })
+                .collect(),
+            ..GitRepoSpec::default()
+        };
+        assert!(driven_paths(&GitRepoSpec::default()).unwrap().is_none());
+        let (paths, sep) = driven_paths(&spec(&[("k", "dev.yaml"), ("simple", "")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (paths, sep.as_str()),
+            (vec!["k:dev.yaml".to_string(), "simple".to_string()], ":")
+        );
+        let (paths, sep) = driven_paths(&spec(&[("a:b", "c,d.yaml")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (paths, sep.as_str()),
+            (vec!["a:b|c,d.yaml".to_string()], "|")
+        );
+        assert!(matches!(
+            driven_paths(&spec(&[(":,|?<>", "")])),
+            Err(SyncError::NoDrivenScanSeparator)
+        ));
+
+        // The paths scan as Fleet's job scans them: one bundle each.
+        let tmp = tempfile::tempdir().unwrap();
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+        for (name, text) in [
+            ("k/cm.yaml", cm),
+            ("k/dev.yaml", "namespace: dev\n"),
+            ("simple/cm.yaml", cm),
+        ] {
+            let path = tmp.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let (paths, sep) = driven_paths(&spec(&[("k", "dev.yaml"), ("simple", "")]))
+            .unwrap()
+            .unwrap();
+        let opts = ScanOptions {
+            repo_name: "repo".into(),
+            paths,
+            driven_scan: true,
+            driven_scan_separator: sep,
+            ..ScanOptions::default()
+        };
+        let out = fleet_bundle::scan::scan(tmp.path(), &opts).unwrap();
+        let names: Vec<&str> = out
+            .bundles
+            .iter()
+            .map(|b| b.metadata.name.as_str())
+            .collect();
+        assert_eq!(names, ["repo-k-dev", "repo-simple"]);
+        assert_eq!(out.bundles[0].spec.options.target_namespace, "dev");
+    }
 }

@@ -8,7 +8,8 @@ use minijinja::Value;
 use super::printf::sprintf;
 use super::{Args, Func, FuncError};
 use crate::helm::template::value::{
-    as_float, as_int, as_list, as_map, fmt_v, kind, truth, type_name, GoStruct, Kind,
+    as_complex, as_float, as_int, as_list, as_map, fmt_v, go_bytes, kind, truth, type_name,
+    GoStruct, Kind,
 };
 
 pub fn lookup(name: &str) -> Option<Func> {
@@ -42,7 +43,7 @@ fn len(a: &Args) -> Result<Value, FuncError> {
     a.arity(1)?;
     let v = a.get(0);
     let n = match kind(v) {
-        Kind::String => v.as_str().map_or(0, str::len),
+        Kind::String => v.as_str().map_or(0, |s| go_bytes(s).len()),
         Kind::Bytes | Kind::Slice => v.len().unwrap_or(0),
         Kind::Map => as_map(v).map_or(0, |m| m.len()),
         Kind::Struct => match v
@@ -112,6 +113,18 @@ fn index(a: &Args) -> Result<Value, FuncError> {
                     .and_then(|m| m.get(key))
                     .unwrap_or_else(|| Value::from(()));
             }
+            // Helm's Go map types (`.Files`).
+            Kind::Struct if struct_entries(&item).is_some() => {
+                let Some(key) = idx.as_str() else {
+                    return Err(FuncError::Call(format!(
+                        "value has type {}; should be string",
+                        type_name(idx)
+                    )));
+                };
+                item = struct_entries(&item)
+                    .and_then(|e| e.into_iter().find(|(k, _)| k == key))
+                    .map_or_else(|| Value::from_bytes(Vec::new()), |(_, v)| v);
+            }
             _ => {
                 return Err(FuncError::Call(format!(
                     "can't index item of type {}",
@@ -121,6 +134,12 @@ fn index(a: &Args) -> Result<Value, FuncError> {
         }
     }
     Ok(item)
+}
+
+/// The entries of one of Helm's Go map types.
+fn struct_entries(v: &Value) -> Option<Vec<(String, Value)>> {
+    v.downcast_object_ref::<GoStruct>()
+        .and_then(|s| s.0.entries())
 }
 
 /// `fmt.Sprint`: a space between operands when neither side is a string.
@@ -237,6 +256,7 @@ enum Basic {
     Int,
     Float,
     String,
+    Complex,
     Other,
     Nil,
 }
@@ -248,6 +268,7 @@ fn basic(v: &Value) -> Basic {
         Kind::Float => Basic::Float,
         Kind::String => Basic::String,
         Kind::Invalid | Kind::Nil => Basic::Nil,
+        _ if as_complex(v).is_some() => Basic::Complex,
         _ => Basic::Other,
     }
 }
@@ -275,6 +296,7 @@ pub fn go_eq(x: &Value, y: &Value) -> Result<bool, FuncError> {
         Basic::Int => as_int(x) == as_int(y),
         Basic::Float => as_float(x) == as_float(y),
         Basic::String => x.as_str() == y.as_str(),
+        Basic::Complex => as_complex(x) == as_complex(y),
         Basic::Nil => true,
         Basic::Other => {
             return Err(FuncError::Call(format!(
@@ -306,7 +328,8 @@ fn ne(a: &Args) -> Result<Value, FuncError> {
 
 fn go_lt(x: &Value, y: &Value) -> Result<bool, FuncError> {
     let (k1, k2) = (basic(x), basic(y));
-    if matches!(k1, Basic::Nil | Basic::Other) || matches!(k2, Basic::Nil | Basic::Other) {
+    let unordered = |k| matches!(k, Basic::Nil | Basic::Other | Basic::Complex);
+    if unordered(k1) || unordered(k2) {
         return Err(FuncError::Call("invalid type for comparison".into()));
     }
     if k1 != k2 {

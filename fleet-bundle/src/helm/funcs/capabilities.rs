@@ -144,6 +144,12 @@ impl GoFields for VersionSet {
         format!("[{}]", self.0.join(" "))
     }
 
+    /// `VersionSet` is a Go `[]string`: Sprig's `has`, `len`, `index` and `range` see
+    /// its strings.
+    fn items(&self) -> Option<Vec<Value>> {
+        Some(self.0.iter().map(|s| Value::from(s.as_str())).collect())
+    }
+
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Array(
             self.0

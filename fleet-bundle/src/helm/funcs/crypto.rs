@@ -22,25 +22,19 @@ pub fn lookup(name: &str) -> Option<Func> {
     Some(match name {
         "sha1sum" => |a| {
             a.arity(1)?;
-            Ok(Value::from(hex::encode(sha1::Sha1::digest(
-                a.str(0)?.as_bytes(),
-            ))))
+            Ok(Value::from(hex::encode(sha1::Sha1::digest(a.bytes(0)?))))
         },
         "sha256sum" => |a| {
             a.arity(1)?;
-            Ok(Value::from(hex::encode(sha2::Sha256::digest(
-                a.str(0)?.as_bytes(),
-            ))))
+            Ok(Value::from(hex::encode(sha2::Sha256::digest(a.bytes(0)?))))
         },
         "sha512sum" => |a| {
             a.arity(1)?;
-            Ok(Value::from(hex::encode(sha2::Sha512::digest(
-                a.str(0)?.as_bytes(),
-            ))))
+            Ok(Value::from(hex::encode(sha2::Sha512::digest(a.bytes(0)?))))
         },
         "adler32sum" => |a| {
             a.arity(1)?;
-            Ok(Value::from(adler32(a.str(0)?.as_bytes()).to_string()))
+            Ok(Value::from(adler32(&a.bytes(0)?).to_string()))
         },
         "htpasswd" => |a| {
             a.arity(2)?;

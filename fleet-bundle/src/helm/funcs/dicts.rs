@@ -102,17 +102,10 @@ pub fn lookup(name: &str) -> Option<Func> {
 fn merge_all(a: &Args, overwrite: bool) -> Result<Value, FuncError> {
     a.at_least(1)?;
     let dst = a.map(0)?;
+    // `...map[string]interface{}`: Go's argument checks, so "no value" is a nil map
+    // and a nil read out of a map is refused.
     for i in 1..a.len() {
-        let src = a.get(i);
-        if matches!(kind(src), Kind::Invalid | Kind::Nil) {
-            continue;
-        }
-        let src = as_map(src).ok_or_else(|| {
-            FuncError::Call(format!(
-                "src and dst must be of same type: map[string]interface {{}} vs {}",
-                type_name(a.get(i))
-            ))
-        })?;
+        let src = a.map(i)?;
         merge_into(&dst, &src, overwrite);
     }
     Ok(a.get(0).clone())

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use minijinja::Value;
 
 use super::{strval, Args, Func, FuncError};
+use crate::helm::template::value::go_string;
 
 const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -15,26 +16,26 @@ pub fn lookup(name: &str) -> Option<Func> {
         "b64enc" => |a| {
             a.arity(1)?;
             Ok(Value::from(
-                base64::engine::general_purpose::STANDARD.encode(a.str(0)?),
+                base64::engine::general_purpose::STANDARD.encode(a.bytes(0)?),
             ))
         },
         "b64dec" => |a| {
             a.arity(1)?;
             Ok(Value::from(
                 match base64::engine::general_purpose::STANDARD.decode(a.str(0)?) {
-                    Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Ok(b) => go_string(&b),
                     Err(e) => go_base64_error(a.str(0)?, &e),
                 },
             ))
         },
         "b32enc" => |a| {
             a.arity(1)?;
-            Ok(Value::from(b32enc(a.str(0)?.as_bytes())))
+            Ok(Value::from(b32enc(&a.bytes(0)?)))
         },
         "b32dec" => |a| {
             a.arity(1)?;
             Ok(Value::from(match b32dec(a.str(0)?) {
-                Some(b) => String::from_utf8_lossy(&b).into_owned(),
+                Some(b) => go_string(&b),
                 None => "illegal base32 data at input byte 0".to_string(),
             }))
         },

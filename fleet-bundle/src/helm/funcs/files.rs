@@ -10,7 +10,7 @@ use minijinja::Value;
 use super::goyaml::to_yaml;
 use super::paths::base;
 use crate::helm::chart::text_lossy;
-use crate::helm::template::value::{new_struct, GoFields};
+use crate::helm::template::value::{go_string, new_struct, GoFields};
 
 /// The files of one chart (shared: `Glob` returns a subset without copying data).
 #[derive(Debug, Clone, Default)]
@@ -25,10 +25,11 @@ impl Files {
         }
     }
 
+    /// `string(bytes)`: the file's exact bytes as a Go string (see [`go_string`]).
     fn text(&self, name: &str) -> String {
         self.files
             .get(name)
-            .map(|d| text_lossy(d))
+            .map(|d| go_string(d))
             .unwrap_or_default()
     }
 
@@ -44,15 +45,21 @@ impl Files {
         }
     }
 
-    fn lines(&self, name: &str) -> Value {
+    fn lines(&self, name: &str) -> Result<Value, String> {
         let Some(data) = self.files.get(name) else {
-            return Value::from(Vec::<Value>::new());
+            return Ok(Value::from(Vec::<Value>::new()));
         };
-        let mut s = text_lossy(data);
+        let mut s = go_string(data);
+        // Helm reads the last byte without checking for one: an empty file panics.
+        if s.is_empty() {
+            return Err("error calling Lines: runtime error: index out of range [-1]".into());
+        }
         if s.ends_with('\n') {
             s.pop();
         }
-        Value::from(s.split('\n').map(Value::from).collect::<Vec<_>>())
+        Ok(Value::from(
+            s.split('\n').map(Value::from).collect::<Vec<_>>(),
+        ))
     }
 
     fn as_map(&self, encode: bool) -> String {
@@ -104,12 +111,22 @@ impl GoFields for Files {
                 ))
             }),
             "Glob" => want(1).and_then(|()| Ok(new_struct(self.glob(arg_str(0)?)))),
-            "Lines" => want(1).and_then(|()| Ok(self.lines(arg_str(0)?))),
+            "Lines" => want(1).and_then(|()| self.lines(arg_str(0)?)),
             "AsConfig" => want(0).map(|()| Value::from(self.as_map(false))),
             "AsSecrets" => want(0).map(|()| Value::from(self.as_map(true))),
-            _ => return None,
+            // `files` is a Go map: other names are keys (`.Files.config`), the zero
+            // value (an empty `[]byte`) when missing, with Helm's `missingkey=zero`.
+            key if args.is_empty() => Ok(Value::from_bytes(
+                self.files.get(key).map(|d| d.to_vec()).unwrap_or_default(),
+            )),
+            key => Err(format!("{key} is not a method but has arguments")),
         };
         Some(r)
+    }
+
+    /// A Go map: true unless empty (`.Files.Glob` of nothing is false).
+    fn truth(&self) -> bool {
+        !self.files.is_empty()
     }
 
     fn display(&self) -> String {

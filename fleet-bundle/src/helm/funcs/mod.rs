@@ -111,6 +111,11 @@ impl Args<'_> {
         }
     }
 
+    /// A `string` parameter as the bytes Go holds (see [`value::go_bytes`]).
+    pub fn bytes(&self, i: usize) -> Result<std::borrow::Cow<'_, [u8]>, FuncError> {
+        self.str(i).map(value::go_bytes)
+    }
+
     /// An `int` parameter (Go converts no floats or strings).
     pub fn int(&self, i: usize) -> Result<i64, FuncError> {
         let v = self.get(i);

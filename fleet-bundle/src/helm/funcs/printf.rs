@@ -4,7 +4,7 @@
 use minijinja::Value;
 
 use crate::helm::template::value::{
-    as_float, as_int, as_list, as_map, fmt_v, format_float_g, kind, type_name, Kind,
+    as_complex, as_float, as_int, as_list, as_map, fmt_v, format_float_g, kind, type_name, Kind,
 };
 
 #[derive(Default, Clone, Copy)]
@@ -228,8 +228,16 @@ fn format_one(out: &mut String, verb: char, spec: Spec, arg: &Value) {
                 _ => bad(out, verb, arg),
             }
         }
-        Kind::Struct => match verb {
-            'v' | 's' => pad(out, &fmt_v(arg), spec, false),
+        Kind::Struct => match (verb, as_complex(arg)) {
+            // Go's `fmtComplex`: both parts in the verb, the imaginary one signed.
+            ('v' | 'b' | 'g' | 'G' | 'x' | 'X' | 'f' | 'F' | 'e' | 'E', Some((re, im))) => {
+                out.push('(');
+                format_float(out, verb, spec, re, arg);
+                format_float(out, verb, Spec { plus: true, ..spec }, im, arg);
+                out.push_str("i)");
+            }
+            (_, Some(_)) => bad(out, verb, arg),
+            ('v' | 's', None) => pad(out, &fmt_v(arg), spec, false),
             _ => bad(out, verb, arg),
         },
     }

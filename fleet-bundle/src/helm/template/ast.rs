@@ -84,11 +84,13 @@ pub enum Arg {
         name: String,
         idents: Vec<String>,
     },
-    /// `(pipeline).A.B`
+    /// `(pipeline).A.B`, or `fn.A.B` (a function called without arguments, then the
+    /// fields of its result; `paren` is false).
     Chain {
         pos: usize,
         pipe: Box<Pipe>,
         idents: Vec<String>,
+        paren: bool,
     },
     /// A function name.
     Ident {
@@ -139,8 +141,17 @@ impl fmt::Display for Arg {
                 }
                 Ok(())
             }
-            Arg::Chain { pipe, idents, .. } => {
-                write!(f, "({pipe})")?;
+            Arg::Chain {
+                pipe,
+                idents,
+                paren,
+                ..
+            } => {
+                if *paren {
+                    write!(f, "({pipe})")?;
+                } else {
+                    write!(f, "{pipe}")?;
+                }
                 for i in idents {
                     write!(f, ".{i}")?;
                 }

@@ -429,6 +429,14 @@ impl<'a> Exec<'a> {
                     }
                 }
             }
+            Kind::Int | Kind::Int64 if decl.len() > 1 => {
+                fr.vars.truncate(outer);
+                let msg = format!(
+                    "can't use {} to iterate over more than one variable",
+                    value::fmt_v(&val)
+                );
+                return Err(self.range_error(fr, b, msg));
+            }
             Kind::Int | Kind::Int64 => {
                 let n = value::as_int(&val).unwrap_or(0);
                 iterated = n > 0;
@@ -441,19 +449,8 @@ impl<'a> Exec<'a> {
             Kind::Invalid | Kind::Nil => {}
             _ => {
                 fr.vars.truncate(outer);
-                // Go reports the node it evaluated last: the last command's operand.
-                let node = b.pipe.cmds.last().and_then(|c| c.args.last());
-                let pos = node.map_or(b.pos, Arg::pos);
-                let ctx: &dyn std::fmt::Display = match node {
-                    Some(n) => n,
-                    None => &RangeCtx(b),
-                };
-                return Err(self.error(
-                    fr,
-                    pos,
-                    ctx,
-                    format!("range can't iterate over {}", value::fmt_v(&val)),
-                ));
+                let msg = format!("range can't iterate over {}", value::fmt_v(&val));
+                return Err(self.range_error(fr, b, msg));
             }
         }
         if !iterated {
@@ -463,6 +460,18 @@ impl<'a> Exec<'a> {
         }
         fr.vars.truncate(outer);
         Ok(())
+    }
+
+    /// A `range` that cannot run: Go reports the node it evaluated last, the last
+    /// command's operand.
+    fn range_error(&self, fr: &Frame, b: &Branch, msg: String) -> ExecError {
+        let node = b.pipe.cmds.last().and_then(|c| c.args.last());
+        let pos = node.map_or(b.pos, Arg::pos);
+        let ctx: &dyn std::fmt::Display = match node {
+            Some(n) => n,
+            None => &RangeCtx(b),
+        };
+        self.error(fr, pos, ctx, msg)
     }
 
     fn eval_pipeline(&mut self, fr: &mut Frame, dot: &Value, pipe: &Pipe) -> R<Value> {
@@ -497,7 +506,9 @@ impl<'a> Exec<'a> {
             Arg::Field { pos, idents } => {
                 self.eval_field_chain(fr, dot, dot.clone(), idents, rest, fin, *pos, first)
             }
-            Arg::Chain { pos, pipe, idents } => {
+            Arg::Chain {
+                pos, pipe, idents, ..
+            } => {
                 let recv = self.eval_pipeline(fr, dot, pipe)?;
                 self.eval_field_chain(fr, dot, recv, idents, rest, fin, *pos, first)
             }
@@ -558,7 +569,9 @@ impl<'a> Exec<'a> {
                     self.eval_field_chain(fr, dot, v, idents, &[], None, *pos, arg)?
                 }
             }
-            Arg::Chain { pos, pipe, idents } => {
+            Arg::Chain {
+                pos, pipe, idents, ..
+            } => {
                 let recv = self.eval_pipeline(fr, dot, pipe)?;
                 self.eval_field_chain(fr, dot, recv, idents, &[], None, *pos, arg)?
             }
@@ -571,11 +584,17 @@ impl<'a> Exec<'a> {
             }
             Arg::Pipe(p) => self.eval_pipeline(fr, dot, p)?,
             Arg::Dot(_) => dot.clone(),
-            Arg::Nil(_) => Value::from(()),
+            // Go gives a nillable parameter its type's nil for the nil constant, as it
+            // does for "no value" (below).
+            Arg::Nil(_) => Value::UNDEFINED,
             Arg::Const { value, .. } => value.clone(),
         };
-        // A function parameter of type interface{} receives nil for "no value".
-        Ok(if v.is_undefined() { Value::from(()) } else { v })
+        // Go's `validateType`: "no value" (a pipeline's or variable's nil, unwrapped
+        // from its interface) becomes the nil of a map, slice or interface parameter,
+        // while a nil read out of a map is still an `interface {}`, which a map or slice
+        // parameter refuses. Both reach the function as they are ([`Kind::Invalid`]
+        // and [`Kind::Nil`]), and its parameter types decide.
+        Ok(v)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -627,6 +646,10 @@ impl<'a> Exec<'a> {
         match kind(recv) {
             // Go: a field of "no value" is silently no value (missingkey is not "error").
             Kind::Invalid => Ok(Value::UNDEFINED),
+            // Helm's Go types, slices among them (`.Capabilities.APIVersions.Has`).
+            _ if recv.downcast_object_ref::<GoStruct>().is_some() => {
+                self.eval_struct_field(fr, dot, recv, name, args, fin, pos, node)
+            }
             Kind::Map => {
                 if !args.is_empty() || fin.is_some() {
                     return Err(self.error(
@@ -641,36 +664,15 @@ impl<'a> Exec<'a> {
                 Ok(m.and_then(|m| m.get(name))
                     .unwrap_or_else(|| Value::from(())))
             }
-            Kind::Struct => {
-                let Some(s) = recv.downcast_object_ref::<GoStruct>() else {
-                    return Err(self.error(
-                        fr,
-                        pos,
-                        node,
-                        format!(
-                            "can't evaluate field {name} in type {}",
-                            value::type_name(recv)
-                        ),
-                    ));
-                };
-                let mut vals = Vec::with_capacity(args.len() + 1);
-                for a in args {
-                    vals.push(self.eval_arg(fr, dot, a)?);
-                }
-                if let Some(f) = fin {
-                    vals.push(if f.is_undefined() { Value::from(()) } else { f });
-                }
-                match s.0.field(name, &vals) {
-                    Some(Ok(v)) => Ok(v),
-                    Some(Err(e)) => Err(self.error(fr, pos, node, e)),
-                    None => Err(self.error(
-                        fr,
-                        pos,
-                        node,
-                        format!("can't evaluate field {name} in type {}", s.0.type_name()),
-                    )),
-                }
-            }
+            Kind::Struct => Err(self.error(
+                fr,
+                pos,
+                node,
+                format!(
+                    "can't evaluate field {name} in type {}",
+                    value::type_name(recv)
+                ),
+            )),
             Kind::Nil => Err(self.error(
                 fr,
                 pos,
@@ -690,6 +692,41 @@ impl<'a> Exec<'a> {
                     format!("can't evaluate field {name} in type {ty}"),
                 ))
             }
+        }
+    }
+
+    /// A field or method of one of Helm's Go types.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_struct_field(
+        &mut self,
+        fr: &mut Frame,
+        dot: &Value,
+        recv: &Value,
+        name: &str,
+        args: &[Arg],
+        fin: Option<Value>,
+        pos: usize,
+        node: &Arg,
+    ) -> R<Value> {
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.eval_arg(fr, dot, a)?);
+        }
+        if let Some(f) = fin {
+            vals.push(if f.is_undefined() { Value::from(()) } else { f });
+        }
+        let Some(s) = recv.downcast_object_ref::<GoStruct>() else {
+            return Ok(Value::UNDEFINED);
+        };
+        match s.0.field(name, &vals) {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(self.error(fr, pos, node, e)),
+            None => Err(self.error(
+                fr,
+                pos,
+                node,
+                format!("can't evaluate field {name} in type {}", s.0.type_name()),
+            )),
         }
     }
 

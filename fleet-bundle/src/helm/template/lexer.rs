@@ -353,24 +353,49 @@ impl<'a> Lexer<'_, 'a> {
         }
     }
 
+    /// Go's `lexNumber`: a number, or a complex constant `1+2i` (no spaces, ending in
+    /// `i`).
     fn lex_number(&mut self) -> Result<(), ParseError> {
         let start = self.pos;
+        let mut ok = self.scan_number();
+        if ok && matches!(self.bytes.get(self.pos), Some(b'+' | b'-')) {
+            ok = self.scan_number() && self.src[..self.pos].ends_with('i');
+        }
+        let text = &self.src[start..self.pos];
+        if !ok || text == "+" || text == "-" {
+            let end = self.src[self.pos..]
+                .find(|c: char| !is_alnum(c))
+                .map_or(self.src.len(), |i| self.pos + i);
+            return Err(self.err(
+                start,
+                format!("bad number syntax: {:?}", &self.src[start..end]),
+            ));
+        }
+        self.push(Tok::Number(text), start);
+        Ok(())
+    }
+
+    /// Go's `scanNumber`: sign, base prefix, digits, fraction, exponent (`e` for
+    /// decimals, `p` for hexadecimals), an optional `i`; false when a letter or digit
+    /// follows.
+    fn scan_number(&mut self) -> bool {
         if matches!(self.bytes.get(self.pos), Some(b'+' | b'-')) {
             self.pos += 1;
         }
         let mut digits: &[u8] = b"0123456789_";
         if self.bytes.get(self.pos) == Some(&b'0') {
-            match self.bytes.get(self.pos + 1) {
+            self.pos += 1;
+            match self.bytes.get(self.pos) {
                 Some(b'x' | b'X') => {
-                    self.pos += 2;
+                    self.pos += 1;
                     digits = b"0123456789abcdefABCDEF_";
                 }
                 Some(b'o' | b'O') => {
-                    self.pos += 2;
+                    self.pos += 1;
                     digits = b"01234567_";
                 }
                 Some(b'b' | b'B') => {
-                    self.pos += 2;
+                    self.pos += 1;
                     digits = b"01_";
                 }
                 _ => {}
@@ -386,8 +411,11 @@ impl<'a> Lexer<'_, 'a> {
             self.pos += 1;
             scan(self, digits);
         }
-        let hex = digits.len() > 20;
-        let exp: &[u8] = if hex { b"pP" } else { b"eE" };
+        let exp: &[u8] = match digits.len() {
+            11 => b"eE",
+            23 => b"pP",
+            _ => b"",
+        };
         if self.bytes.get(self.pos).is_some_and(|b| exp.contains(b)) {
             self.pos += 1;
             if matches!(self.bytes.get(self.pos), Some(b'+' | b'-')) {
@@ -398,18 +426,7 @@ impl<'a> Lexer<'_, 'a> {
         if self.bytes.get(self.pos) == Some(&b'i') {
             self.pos += 1;
         }
-        let text = &self.src[start..self.pos];
-        if self.src[self.pos..].chars().next().is_some_and(is_alnum) || text == "+" || text == "-" {
-            let end = self.src[self.pos..]
-                .find(|c: char| !is_alnum(c))
-                .map_or(self.src.len(), |i| self.pos + i);
-            return Err(self.err(
-                start,
-                format!("bad number syntax: {:?}", &self.src[start..end]),
-            ));
-        }
-        self.push(Tok::Number(text), start);
-        Ok(())
+        !self.src[self.pos..].chars().next().is_some_and(is_alnum)
     }
 
     fn lex_quote(&mut self) -> Result<(), ParseError> {

@@ -8,7 +8,7 @@ use minijinja::Value;
 
 use super::ast::{Arg, Branch, Command, List, Node, Pipe};
 use super::lexer::{lex, Keyword, Tok, Token};
-use super::ParseError;
+use super::{value, ParseError};
 
 /// A parsed file: its own body and the templates it defines, in source order.
 #[derive(Debug, Clone)]
@@ -160,7 +160,26 @@ impl<'a> Parser<'a> {
         if !matches!(end, Stop::Close) {
             return Err(self.err(t.pos, "unexpected EOF in define clause"));
         }
-        self.defines.push((name, list));
+        self.add_define(name, list)
+    }
+
+    /// Go's `Tree.add` within one file: a define whose body is only white space gives
+    /// way to one with content, and two with content are refused.
+    fn add_define(&mut self, name: String, body: List) -> Result<(), ParseError> {
+        if let Some(i) = self.defines.iter().position(|(n, _)| *n == name) {
+            if super::is_empty_tree(&self.defines[i].1) {
+                self.defines.remove(i);
+            } else if super::is_empty_tree(&body) {
+                return Ok(());
+            } else {
+                let pos = self.tokens[self.idx.saturating_sub(1)].pos;
+                return Err(self.err(
+                    pos,
+                    format!("template: multiple definition of template {name:?}"),
+                ));
+            }
+        }
+        self.defines.push((name, body));
         Ok(())
     }
 
@@ -260,12 +279,14 @@ impl<'a> Parser<'a> {
                     };
                     let nt = self.next_non_space();
                     let name = self.template_name(&nt, context)?;
-                    let pipe = if self.peek_non_space().tok == Tok::RightDelim {
-                        self.next();
-                        None
-                    } else {
-                        Some(self.pipeline(context, &Tok::RightDelim)?)
-                    };
+                    // `template` may omit its pipeline; Go's `block` may not.
+                    let pipe =
+                        if k == Keyword::Template && self.peek_non_space().tok == Tok::RightDelim {
+                            self.next();
+                            None
+                        } else {
+                            Some(self.pipeline(context, &Tok::RightDelim)?)
+                        };
                     if k == Keyword::Block {
                         let saved_vars = std::mem::replace(&mut self.vars, vec!["$"]);
                         let (body, end) = self.item_list()?;
@@ -273,7 +294,7 @@ impl<'a> Parser<'a> {
                         if !matches!(end, Stop::Close) {
                             return Err(self.err(t.pos, "unexpected {{else}} in block clause"));
                         }
-                        self.defines.push((name.clone(), body));
+                        self.add_define(name.clone(), body)?;
                     }
                     list.push(Node::Template {
                         pos: t.pos,
@@ -509,17 +530,35 @@ impl<'a> Parser<'a> {
                 pos: chain_pos,
                 pipe,
                 idents,
+                paren: true,
+            },
+            // Go parses `fn.A.B` and fails only if it runs (the call has no arguments).
+            ident @ Arg::Ident { .. } => Arg::Chain {
+                pos: chain_pos,
+                pipe: Box::new(Pipe {
+                    pos: ident.pos(),
+                    is_assign: false,
+                    decl: Vec::new(),
+                    cmds: vec![Command {
+                        pos: ident.pos(),
+                        args: vec![ident],
+                    }],
+                }),
+                idents,
+                paren: false,
             },
             Arg::Chain {
                 pos,
                 pipe,
                 idents: mut first,
+                paren,
             } => {
                 first.extend(idents);
                 Arg::Chain {
                     pos,
                     pipe,
                     idents: first,
+                    paren,
                 }
             }
             other => {
@@ -610,8 +649,39 @@ impl<'a> Parser<'a> {
 }
 
 /// The Go value of a number constant as `text/template` passes it to an `interface{}`
-/// parameter: `int` unless the text has a fraction or exponent, then `float64`.
+/// parameter (Go's `idealConstant`): `complex128` for complex and imaginary constants,
+/// `int` unless the text has a fraction or exponent, then `float64`.
 fn number_value(text: &str) -> Option<Value> {
+    if text.ends_with('i') {
+        return complex_value(text);
+    }
+    real_value(text)
+}
+
+/// `1+2i`, `-1.2-3e2i` (what `fmt.Sscan` reads as a complex) or an imaginary `4i`.
+fn complex_value(text: &str) -> Option<Value> {
+    let body = text.strip_suffix('i')?;
+    // The imaginary part starts at the last sign that does not follow an exponent.
+    let split = body
+        .char_indices()
+        .skip(1)
+        .filter(|&(i, c)| {
+            matches!(c, '+' | '-') && !matches!(body.as_bytes()[i - 1], b'e' | b'E' | b'p' | b'P')
+        })
+        .map(|(i, _)| i)
+        .last();
+    let float = |t: &str| {
+        let t = t.strip_prefix('+').unwrap_or(t);
+        t.parse::<f64>().ok().filter(|f| f.is_finite())
+    };
+    let (re, im) = match split {
+        Some(i) => (float(&body[..i])?, float(&body[i..])?),
+        None => (0.0, float(body)?),
+    };
+    Some(value::complex(re, im))
+}
+
+fn real_value(text: &str) -> Option<Value> {
     let clean: String = text.chars().filter(|c| *c != '_').collect();
     let (neg, body) = match clean.strip_prefix('-') {
         Some(b) => (true, b),
@@ -639,14 +709,12 @@ fn number_value(text: &str) -> Option<Value> {
     if let Some(i) = int {
         return Some(Value::from(if neg { -i } else { i }));
     }
-    if lower.ends_with('i') {
-        return None;
-    }
     if let Some(h) = lower.strip_prefix("0x") {
         let f = hex_float(h)?;
         return Some(Value::from(if neg { -f } else { f }));
     }
-    let f: f64 = lower.parse().ok()?;
+    // `strconv.ParseFloat` refuses what overflows a float64 (`1e400`).
+    let f: f64 = lower.parse().ok().filter(|f: &f64| f.is_finite())?;
     Some(Value::from(if neg { -f } else { f }))
 }
 

@@ -83,6 +83,43 @@ impl Object for GoMap {
     }
 }
 
+/// The first of the 256 private-use characters that stand for the bytes of a Go string
+/// that are not UTF-8 (see [`go_string`]).
+const RAW_BYTE: u32 = 0x10_FF00;
+
+/// A Go string made of `bytes`. Go strings are bytes, Rust strings UTF-8: a byte that
+/// is not part of valid UTF-8 (a binary chart file read with `.Files.Get`) is kept as
+/// the private-use character U+10FF00 + byte, so functions that work on bytes
+/// (`b64enc`, `sha256sum`, `len`) see the file's exact bytes (see [`go_bytes`]).
+pub fn go_string(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push(char::from_u32(RAW_BYTE + u32::from(*b)).unwrap_or('\u{FFFD}'));
+        }
+    }
+    out
+}
+
+/// The bytes of a Go string made by [`go_string`].
+pub fn go_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !s.chars().any(|c| u32::from(c) >= RAW_BYTE) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match u32::from(c).checked_sub(RAW_BYTE) {
+            Some(b) => out.push(b as u8),
+            None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Makes a Go map value.
 pub fn new_map(entries: BTreeMap<String, Value>) -> Value {
     Value::from_object(GoMap {
@@ -109,6 +146,67 @@ pub trait GoFields: fmt::Debug + Send + Sync {
     fn entries(&self) -> Option<Vec<(String, Value)>> {
         None
     }
+    /// Go's truth of the value: structs are always true; numbers of these types are
+    /// true unless zero.
+    fn truth(&self) -> bool {
+        true
+    }
+    /// The parts of a `complex128`.
+    fn complex(&self) -> Option<(f64, f64)> {
+        None
+    }
+    /// For Go slice types (`.Capabilities.APIVersions`): the elements, which `len`,
+    /// `index`, `range` and every list function see.
+    fn items(&self) -> Option<Vec<Value>> {
+        None
+    }
+}
+
+/// Go's `complex128`: only a template's constants make one (`1+2i`, `3i`, `0i`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Complex {
+    pub re: f64,
+    pub im: f64,
+}
+
+impl GoFields for Complex {
+    fn type_name(&self) -> &'static str {
+        "complex128"
+    }
+
+    fn field(&self, _: &str, _: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+
+    /// `%v`: `(1+2i)`, the imaginary part always signed.
+    fn display(&self) -> String {
+        let im = format_float_g(self.im);
+        let sign = if im.starts_with(['-', '+']) { "" } else { "+" };
+        format!("({}{sign}{im}i)", format_float_g(self.re))
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    fn truth(&self) -> bool {
+        self.re != 0.0 || self.im != 0.0
+    }
+
+    fn complex(&self) -> Option<(f64, f64)> {
+        Some((self.re, self.im))
+    }
+}
+
+/// Makes a `complex128` value.
+pub fn complex(re: f64, im: f64) -> Value {
+    new_struct(Complex { re, im })
+}
+
+/// The parts of a `complex128` value.
+pub fn as_complex(v: &Value) -> Option<(f64, f64)> {
+    v.downcast_object_ref::<GoStruct>()
+        .and_then(|s| s.0.complex())
 }
 
 /// A Go struct value exposed to templates.
@@ -117,7 +215,22 @@ pub struct GoStruct(pub Box<dyn GoFields>);
 
 impl Object for GoStruct {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
+        if self.0.items().is_some() {
+            ObjectRepr::Seq
+        } else {
+            ObjectRepr::Plain
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.items()?.get(key.as_usize()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.0.items() {
+            Some(items) => Enumerator::Seq(items.len()),
+            None => Enumerator::NonEnumerable,
+        }
     }
 }
 
@@ -336,12 +449,17 @@ pub fn truth(v: &Value) -> bool {
         Kind::Float => as_float(v).is_some_and(|f| f != 0.0),
         Kind::String | Kind::Bytes | Kind::Slice => v.len().unwrap_or(0) > 0,
         Kind::Map => as_map(v).is_some_and(|m| !m.is_empty()),
-        Kind::Struct => true,
+        Kind::Struct => v
+            .downcast_object_ref::<GoStruct>()
+            .is_none_or(|s| s.0.truth()),
     }
 }
 
 /// `%T` of the value.
 pub fn type_name(v: &Value) -> String {
+    if let Some(s) = v.downcast_object_ref::<GoStruct>() {
+        return s.0.type_name().into();
+    }
     match kind(v) {
         Kind::Invalid | Kind::Nil => "<nil>".into(),
         Kind::Bool => "bool".into(),
@@ -672,6 +790,18 @@ pub fn deep_copy(v: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_strings_keep_bytes_that_are_not_utf8() {
+        let bytes = b"BZh9\xff\x00caf\xc3\xa9\xe9";
+        let s = go_string(bytes);
+        assert!(s.starts_with("BZh9") && s.contains("café"));
+        assert_eq!(&*go_bytes(&s), bytes);
+        assert!(matches!(
+            go_bytes("plain"),
+            std::borrow::Cow::Borrowed(b"plain")
+        ));
+    }
 
     #[test]
     fn floats_print_like_go() {
