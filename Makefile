@@ -5,7 +5,7 @@ export PATH := $(ROOT)/.tools/bin:$(PATH)
 export HELM_BIN := $(ROOT)/.tools/bin/helm
 export CARGO_TERM_COLOR := never
 
-.PHONY: setup build test lint unit e2e bench demo fuzz fmt clean
+.PHONY: setup build test lint unit e2e bench demo fuzz fmt clean parity-wide
 
 setup:
 	./scripts/setup.sh
@@ -32,6 +32,13 @@ demo: setup
 ## a hang or an OOM, naming the input (see scripts/fuzz.sh)
 fuzz: setup
 	./scripts/fuzz.sh
+
+## parity-wide: every chart under CHARTS=DIR through helm and ours, default values and each
+## ci/*.yaml, counted identical / equal / differ / fails (see scripts/parity-wide.py); not in `test`
+parity-wide: setup
+	@[ -n "$(CHARTS)" ] || { echo "usage: make parity-wide CHARTS=DIR"; exit 2; }
+	[ -x target/release/fleet-bundle ] || cargo build -p fleet-bundle --bin fleet-bundle
+	python3 scripts/parity-wide.py "$(CHARTS)"
 
 fmt:
 	cargo fmt --all

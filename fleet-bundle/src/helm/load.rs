@@ -74,12 +74,10 @@ pub enum LoadError {
     Metadata(#[from] MetadataError),
     #[error(transparent)]
     Ignore(#[from] IgnoreError),
-    #[error("{file}: cannot load values: {source}")]
-    Values {
-        file: String,
-        #[source]
-        source: YamlError,
-    },
+    /// The message embeds the YAML error (it is not also a `source`, so a report of
+    /// the error chain does not repeat it).
+    #[error("{file}: cannot load values: {cause}")]
+    Values { file: String, cause: YamlError },
     #[error("{file}: cannot load values: document {document} is {got}, expected a map")]
     ValuesNotMap {
         file: String,
@@ -631,9 +629,9 @@ fn utf8(data: &[u8], file: &str) -> Result<String, LoadError> {
 /// Helm's `LoadValues`: every document of the stream must be a map (or empty); later
 /// documents are merged over earlier ones; numbers become float64.
 pub fn read_values(text: &str, file: &str) -> Result<Map<String, Value>, LoadError> {
-    let docs = yaml11::parse_documents(text).map_err(|source| LoadError::Values {
+    let docs = yaml11::parse_documents(text).map_err(|cause| LoadError::Values {
         file: file.to_string(),
-        source,
+        cause,
     })?;
     let mut values = Map::new();
     for (index, doc) in docs.into_iter().enumerate() {

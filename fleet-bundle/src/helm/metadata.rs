@@ -16,12 +16,9 @@ use super::yaml11::{self, YamlError};
 /// A `Chart.yaml` that Helm would refuse.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
-    #[error("{file}: {source}")]
-    Yaml {
-        file: String,
-        #[source]
-        source: YamlError,
-    },
+    /// Embeds the YAML error rather than exposing it as a `source` (never both).
+    #[error("{file}: {cause}")]
+    Yaml { file: String, cause: YamlError },
     #[error("{file}: field {field}: expected {expected}, got {got}")]
     FieldType {
         file: String,
@@ -92,9 +89,9 @@ impl ChartMetadata {
     /// Decodes more YAML into this metadata, as Helm does with a v1 chart's
     /// `requirements.yaml` (only the fields it holds change).
     pub fn merge_yaml(&mut self, text: &str, file: &str) -> Result<(), MetadataError> {
-        let doc = yaml11::parse_first(text).map_err(|source| MetadataError::Yaml {
+        let doc = yaml11::parse_first(text).map_err(|cause| MetadataError::Yaml {
             file: file.to_string(),
-            source,
+            cause,
         })?;
         let map = match doc {
             Value::Null => return Ok(()),
@@ -132,6 +129,12 @@ impl ChartMetadata {
                 .list(v, "maintainers")?
                 .iter()
                 .map(|m| {
+                    if m.is_null() {
+                        return Err(MetadataError::Invalid {
+                            file: file.to_string(),
+                            message: "maintainers must not contain empty or null nodes".into(),
+                        });
+                    }
                     let map = f.map(m, "maintainers[]")?;
                     let mf = Fields { file, map };
                     Ok(Maintainer {

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
+use libyaml_safer::{EventData, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
 
 /// Why a YAML document could not be read; positions are 1-based.
@@ -36,18 +36,25 @@ pub enum YamlError {
 }
 
 impl YamlError {
-    fn syntax(err: &ScanError) -> Self {
+    /// libyaml's error, worded as go-yaml words it (`did not find expected key`, with the
+    /// construct being read when there is one).
+    fn syntax(err: &libyaml_safer::Error) -> Self {
+        let mark = err.problem_mark().unwrap_or_default();
+        let message = match err.context() {
+            Some(context) if !context.is_empty() => format!("{} {}", context, err.problem()),
+            _ => err.problem().to_string(),
+        };
         YamlError::Syntax {
-            line: err.marker().line(),
-            column: err.marker().col() + 1,
-            message: err.info().to_string(),
+            line: mark.line as usize + 1,
+            column: mark.column as usize + 1,
+            message,
         }
     }
 
     fn unsupported(span: &Span, message: impl Into<String>) -> Self {
         YamlError::Unsupported {
-            line: span.start.line(),
-            column: span.start.col() + 1,
+            line: span.line,
+            column: span.column,
             message: message.into(),
         }
     }
@@ -59,16 +66,16 @@ impl YamlError {
 /// go-yaml v2 resolves them; call [`into_helm_numbers`] for what Helm's values see.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
     let mut builder = Builder {
-        parser: Parser::new_from_str(text),
+        parser: Builder::parser(text),
         anchors: HashMap::new(),
     };
     let mut docs = Vec::new();
     loop {
         let (event, span) = builder.next()?;
         match event {
-            Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+            Event::StreamStart | Event::DocumentEnd => {}
             Event::StreamEnd => break,
-            Event::DocumentStart(_) => {
+            Event::DocumentStart => {
                 let (event, span) = builder.next()?;
                 if matches!(event, Event::DocumentEnd) {
                     docs.push(Value::Null);
@@ -107,7 +114,7 @@ pub fn parse_first_pruned(
     keep: &dyn Fn(&[String]) -> bool,
 ) -> Result<Value, YamlError> {
     let mut builder = Builder {
-        parser: Parser::new_from_str(text),
+        parser: Builder::parser(text),
         anchors: HashMap::new(),
     };
     let mut pruned = Pruned {
@@ -118,9 +125,9 @@ pub fn parse_first_pruned(
     loop {
         let (event, span) = builder.next()?;
         match event {
-            Event::StreamStart | Event::Nothing => {}
+            Event::StreamStart => {}
             Event::StreamEnd | Event::DocumentEnd => return Ok(Value::Null),
-            Event::DocumentStart(_) => {
+            Event::DocumentStart => {
                 let (event, span) = builder.next()?;
                 if matches!(event, Event::DocumentEnd) {
                     return Ok(Value::Null);
@@ -161,14 +168,9 @@ struct Pruned<'k> {
 
 impl Pruned<'_> {
     /// Builds a kept node (its map children are filtered by `keep`).
-    fn node<'a>(
-        &mut self,
-        b: &mut Builder<'a>,
-        event: Event<'a>,
-        span: Span,
-    ) -> Result<Value, PruneError> {
+    fn node(&mut self, b: &mut Builder<'_>, event: Event, span: Span) -> Result<Value, PruneError> {
         match event {
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor) => {
                 let mut map = Map::new();
                 loop {
                     let (event, key_span) = b.next()?;
@@ -201,7 +203,7 @@ impl Pruned<'_> {
                     }
                 }
                 let value = Value::Object(map);
-                if anchor != 0 {
+                if anchor.is_some() {
                     // A pruned map under an anchor would be reused incomplete.
                     self.skipped_anchors = true;
                 }
@@ -211,14 +213,9 @@ impl Pruned<'_> {
         }
     }
 
-    fn full<'a>(
-        &mut self,
-        b: &mut Builder<'a>,
-        event: Event<'a>,
-        span: Span,
-    ) -> Result<Value, PruneError> {
-        if let Event::Alias(id) = event {
-            if self.skipped_anchors && !b.anchors.contains_key(&id) {
+    fn full(&mut self, b: &mut Builder<'_>, event: Event, span: Span) -> Result<Value, PruneError> {
+        if let Event::Alias(name) = &event {
+            if self.skipped_anchors && !b.anchors.contains_key(name) {
                 return Err(PruneError::NeedFull);
             }
         }
@@ -226,15 +223,10 @@ impl Pruned<'_> {
     }
 
     /// Reads a node without building it, failing where building would fail.
-    fn skip<'a>(
-        &mut self,
-        b: &mut Builder<'a>,
-        event: Event<'a>,
-        span: Span,
-    ) -> Result<(), PruneError> {
+    fn skip(&mut self, b: &mut Builder<'_>, event: Event, span: Span) -> Result<(), PruneError> {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                if anchor != 0 {
+                if anchor.is_some() {
                     self.skipped_anchors = true;
                 }
                 if tag.is_some() || (style == ScalarStyle::Plain && may_fail_plain(&text)) {
@@ -243,8 +235,8 @@ impl Pruned<'_> {
                 Ok(())
             }
             Event::Alias(_) => Ok(()),
-            Event::SequenceStart(anchor, _) => {
-                if anchor != 0 {
+            Event::SequenceStart(anchor) => {
+                if anchor.is_some() {
                     self.skipped_anchors = true;
                 }
                 loop {
@@ -255,8 +247,8 @@ impl Pruned<'_> {
                     self.skip(b, event, span)?;
                 }
             }
-            Event::MappingStart(anchor, _) => {
-                if anchor != 0 {
+            Event::MappingStart(anchor) => {
+                if anchor.is_some() {
                     self.skipped_anchors = true;
                 }
                 loop {
@@ -267,12 +259,12 @@ impl Pruned<'_> {
                     let is_merge = matches!(&event, Event::Scalar(text, ScalarStyle::Plain, _, None) if text == "<<");
                     match event {
                         Event::Scalar(text, style, anchor, tag) => {
-                            if anchor != 0 {
+                            if anchor.is_some() {
                                 self.skipped_anchors = true;
                             }
                             if style == ScalarStyle::Plain
                                 && tag.is_none()
-                                && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL")
+                                && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL")
                             {
                                 return Err(YamlError::unsupported(
                                     &key_span,
@@ -415,33 +407,82 @@ fn go_format_float32_g(f: f64) -> String {
     out
 }
 
+/// A libyaml event with what the builder uses of it: scalars carry their text, style,
+/// anchor and resolved tag (`tag:yaml.org,2002:str` for `!!str`).
+#[derive(Debug)]
+enum Event {
+    StreamStart,
+    StreamEnd,
+    DocumentStart,
+    DocumentEnd,
+    Alias(String),
+    Scalar(String, ScalarStyle, Option<String>, Option<String>),
+    SequenceStart(Option<String>),
+    SequenceEnd,
+    MappingStart(Option<String>),
+    MappingEnd,
+}
+
+/// Where an event starts, 1-based.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    line: usize,
+    column: usize,
+}
+
+/// Helm reads YAML with go-yaml, a port of libyaml; so do we (libyaml-safer is a port
+/// of the same C code), which gives go-yaml's acceptance: no indentation is checked
+/// inside flow collections and quoted scalars (`command: [` with `]` under `command`).
 struct Builder<'a> {
-    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Value>,
+    parser: Parser<&'a [u8]>,
+    anchors: HashMap<String, Value>,
 }
 
 impl<'a> Builder<'a> {
-    fn next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
-        match self.parser.next_event() {
-            Some(Ok(pair)) => Ok(pair),
-            Some(Err(err)) => Err(YamlError::syntax(&err)),
-            None => Ok((Event::StreamEnd, Span::default())),
-        }
+    fn parser(text: &'a str) -> Parser<&'a [u8]> {
+        let mut parser = Parser::new();
+        parser.set_input(text.as_bytes());
+        parser
     }
 
-    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Value, YamlError> {
+    fn next(&mut self) -> Result<(Event, Span), YamlError> {
+        let event = self.parser.parse().map_err(|e| YamlError::syntax(&e))?;
+        let span = Span {
+            line: event.start_mark.line as usize + 1,
+            column: event.start_mark.column as usize + 1,
+        };
+        let event = match event.data {
+            EventData::StreamStart { .. } => Event::StreamStart,
+            EventData::StreamEnd => Event::StreamEnd,
+            EventData::DocumentStart { .. } => Event::DocumentStart,
+            EventData::DocumentEnd { .. } => Event::DocumentEnd,
+            EventData::Alias { anchor } => Event::Alias(anchor),
+            EventData::Scalar {
+                anchor,
+                tag,
+                value,
+                style,
+                ..
+            } => Event::Scalar(value, style, anchor, tag),
+            EventData::SequenceStart { anchor, .. } => Event::SequenceStart(anchor),
+            EventData::SequenceEnd => Event::SequenceEnd,
+            EventData::MappingStart { anchor, .. } => Event::MappingStart(anchor),
+            EventData::MappingEnd => Event::MappingEnd,
+        };
+        Ok((event, span))
+    }
+
+    fn node(&mut self, event: Event, span: Span) -> Result<Value, YamlError> {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = resolve_scalar(&text, style, tag.as_deref(), &span)?;
                 self.remember(anchor, &value);
                 Ok(value)
             }
-            Event::Alias(id) => self
-                .anchors
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| YamlError::unsupported(&span, "unknown anchor")),
-            Event::SequenceStart(anchor, _) => {
+            Event::Alias(name) => self.anchors.get(&name).cloned().ok_or_else(|| {
+                YamlError::unsupported(&span, format!("unknown anchor '{name}' referenced"))
+            }),
+            Event::SequenceStart(anchor) => {
                 let mut items = Vec::new();
                 loop {
                     let (event, span) = self.next()?;
@@ -454,7 +495,7 @@ impl<'a> Builder<'a> {
                 self.remember(anchor, &value);
                 Ok(value)
             }
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor) => {
                 let value = Value::Object(self.mapping()?);
                 self.remember(anchor, &value);
                 Ok(value)
@@ -487,9 +528,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn remember(&mut self, anchor: usize, value: &Value) {
-        if anchor != 0 {
-            self.anchors.insert(anchor, value.clone());
+    fn remember(&mut self, anchor: Option<String>, value: &Value) {
+        if let Some(name) = anchor {
+            self.anchors.insert(name, value.clone());
         }
     }
 }
@@ -555,19 +596,14 @@ fn key_string(key: &Value, span: &Span) -> Result<String, YamlError> {
 const CORE_TAG_HANDLE: &str = "tag:yaml.org,2002:";
 
 /// The short core-schema name of a tag (`str` for `!!str`), if it is one.
-fn core_tag(tag: Option<&Tag>) -> Option<&str> {
-    let tag = tag?;
-    if tag.handle == "!!" || tag.handle == CORE_TAG_HANDLE {
-        Some(tag.suffix.as_str())
-    } else {
-        None
-    }
+fn core_tag(tag: Option<&str>) -> Option<&str> {
+    tag?.strip_prefix(CORE_TAG_HANDLE)
 }
 
 fn resolve_scalar(
     text: &str,
     style: ScalarStyle,
-    tag: Option<&Tag>,
+    tag: Option<&str>,
     span: &Span,
 ) -> Result<Value, YamlError> {
     match core_tag(tag) {

@@ -6,6 +6,8 @@
 //! recorded so the loader can check it is used as one.
 
 use indexmap::IndexMap;
+
+use super::fold;
 use serde::{Deserialize, Deserializer};
 
 /// A map of string to string that also takes numbers and booleans as values (kustomize
@@ -282,8 +284,7 @@ pub struct GeneratorOptions {
 }
 
 /// An entry of `replacements`: inline, or a file of them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum ReplacementEntry {
     /// A file holding a list of replacements.
     Path {
@@ -292,6 +293,28 @@ pub enum ReplacementEntry {
     },
     /// A replacement.
     Inline(Replacement),
+}
+
+impl<'de> Deserialize<'de> for ReplacementEntry {
+    /// A map with a `path` (any case) names a file; anything else is a replacement,
+    /// read with Go's field matching.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_yaml::Value::deserialize(d)?;
+        let path = value.as_mapping().and_then(|m| {
+            m.iter()
+                .filter(|(k, _)| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case("path")))
+                .last()
+                .map(|(_, v)| v.clone())
+        });
+        match path {
+            Some(path) => Ok(ReplacementEntry::Path {
+                path: fold::from_value(path).map_err(serde::de::Error::custom)?,
+            }),
+            None => fold::from_value(value)
+                .map(ReplacementEntry::Inline)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// Copies one field's value into fields of other resources.
@@ -442,7 +465,11 @@ pub fn parse(text: &str) -> Result<Kustomization, serde_yaml::Error> {
     if text.trim().is_empty() {
         return Ok(Kustomization::default());
     }
-    let mut k: Kustomization = serde_yaml::from_str(text)?;
+    let value: serde_yaml::Value = serde_yaml::from_str(text)?;
+    if value.is_null() {
+        return Ok(Kustomization::default());
+    }
+    let mut k: Kustomization = fold::from_value(value)?;
     let bases = std::mem::take(&mut k.bases);
     k.resources.extend(bases);
     Ok(k)

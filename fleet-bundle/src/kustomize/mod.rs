@@ -14,6 +14,7 @@ pub mod document;
 pub mod emit;
 pub mod error;
 pub mod fieldspec;
+pub mod fold;
 pub mod generators;
 pub mod helmcharts;
 pub mod json6902;

@@ -16,10 +16,12 @@ pub fn run(ctx: &Context<'_>, acc: &mut Accumulator) -> Result<(), KustomizeErro
             ReplacementEntry::Inline(r) => vec![r.clone()],
             ReplacementEntry::Path { path } => {
                 let (resolved, text) = ctx.read(path, "replacements")?;
-                serde_yaml::from_str(&text).map_err(|source| KustomizeError::Malformed {
-                    file: resolved,
-                    source,
-                })?
+                serde_yaml::from_str(&text)
+                    .and_then(super::fold::from_value)
+                    .map_err(|source| KustomizeError::Malformed {
+                        file: resolved,
+                        source,
+                    })?
             }
         };
         for r in &list {
