@@ -954,7 +954,17 @@ mod bad_input {
             )],
             ".",
         );
-        assert!(err.contains("replicas"), "{err}");
+        assert!(err.contains("replicas[0].count"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        // A key Go's matching folds (`Count`) still gets the field's path.
+        let err = build_error(
+            &[(
+                "kustomization.yaml",
+                "replicas:\n- name: a\n  Count: many\n",
+            )],
+            ".",
+        );
+        assert!(err.contains("replicas[0].count: invalid type"), "{err}");
     }
 
     #[test]

@@ -16,9 +16,34 @@ use serde_yaml::Value;
 /// A YAML value read with Go's case-insensitive field matching.
 pub struct Folded(pub Value);
 
-/// Decodes `T` from `value` with Go's field matching.
+/// Decodes `T` from `value` with Go's field matching. An error names the path of the
+/// field it is about, as serde_yaml does (`replicas[0].count: invalid type …`).
 pub fn from_value<T: de::DeserializeOwned>(value: Value) -> Result<T, serde_yaml::Error> {
-    T::deserialize(Folded(value))
+    T::deserialize(Folded(value)).map_err(|e| {
+        let msg = e.to_string();
+        match msg.strip_prefix(MARK).and_then(|m| m.split_once(MARK)) {
+            Some((path, cause)) => {
+                let path = path.strip_prefix('.').unwrap_or(path);
+                de::Error::custom(format!("{path}: {cause}"))
+            }
+            None => e,
+        }
+    })
+}
+
+/// Brackets the path while an error travels up (`MARK path MARK cause`), so each level
+/// can put its own segment in front; [`from_value`] turns it into `path: cause`.
+const MARK: char = '\u{1}';
+
+/// `err`, raised while decoding the value under `segment` (`.key` or `[i]`), with that
+/// segment in front of its path.
+fn under(segment: String, err: serde_yaml::Error) -> serde_yaml::Error {
+    let msg = err.to_string();
+    let (path, cause) = match msg.strip_prefix(MARK).and_then(|m| m.split_once(MARK)) {
+        Some((path, cause)) => (format!("{segment}{path}"), cause.to_string()),
+        None => (segment, msg),
+    };
+    de::Error::custom(format!("{MARK}{path}{MARK}{cause}"))
 }
 
 /// The keys of a mapping decoded into a struct with these `fields`: each key becomes the
@@ -46,11 +71,8 @@ impl<'de> Deserializer<'de> for Folded {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         match self.0 {
-            Value::Sequence(items) => visitor.visit_seq(Items(items.into_iter())),
-            Value::Mapping(map) => visitor.visit_map(Entries {
-                entries: map.into_iter().collect::<Vec<_>>().into_iter(),
-                value: None,
-            }),
+            Value::Sequence(items) => visitor.visit_seq(Items::new(items)),
+            Value::Mapping(map) => visitor.visit_map(Entries::new(map.into_iter().collect())),
             other => other.deserialize_any(visitor),
         }
     }
@@ -77,10 +99,7 @@ impl<'de> Deserializer<'de> for Folded {
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
         match self.0 {
-            Value::Mapping(map) => visitor.visit_map(Entries {
-                entries: fold_keys(map, fields).into_iter(),
-                value: None,
-            }),
+            Value::Mapping(map) => visitor.visit_map(Entries::new(fold_keys(map, fields))),
             other => Folded(other).deserialize_any(visitor),
         }
     }
@@ -100,7 +119,19 @@ impl<'de> Deserializer<'de> for Folded {
     }
 }
 
-struct Items(std::vec::IntoIter<Value>);
+struct Items {
+    items: std::vec::IntoIter<Value>,
+    index: usize,
+}
+
+impl Items {
+    fn new(items: Vec<Value>) -> Self {
+        Items {
+            items: items.into_iter(),
+            index: 0,
+        }
+    }
+}
 
 impl<'de> SeqAccess<'de> for Items {
     type Error = serde_yaml::Error;
@@ -109,20 +140,44 @@ impl<'de> SeqAccess<'de> for Items {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Self::Error> {
-        self.0
-            .next()
-            .map(|v| seed.deserialize(Folded(v)))
-            .transpose()
+        let Some(item) = self.items.next() else {
+            return Ok(None);
+        };
+        let index = self.index;
+        self.index += 1;
+        seed.deserialize(Folded(item))
+            .map(Some)
+            .map_err(|e| under(format!("[{index}]"), e))
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.0.len())
+        Some(self.items.len())
     }
 }
 
 struct Entries {
     entries: std::vec::IntoIter<(Value, Value)>,
-    value: Option<Value>,
+    /// The value of the key last read, and that key as a path segment.
+    value: Option<(Value, String)>,
+}
+
+impl Entries {
+    fn new(entries: Vec<(Value, Value)>) -> Self {
+        Entries {
+            entries: entries.into_iter(),
+            value: None,
+        }
+    }
+}
+
+/// `key` as the segment of a path: a string as it is, anything else as YAML prints it.
+fn segment(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other)
+            .map(|s| s.trim_end().to_string())
+            .unwrap_or_default(),
+    }
 }
 
 impl<'de> MapAccess<'de> for Entries {
@@ -134,7 +189,7 @@ impl<'de> MapAccess<'de> for Entries {
     ) -> Result<Option<K::Value>, Self::Error> {
         match self.entries.next() {
             Some((key, value)) => {
-                self.value = Some(value);
+                self.value = Some((value, segment(&key)));
                 seed.deserialize(Folded(key)).map(Some)
             }
             None => Ok(None),
@@ -145,8 +200,9 @@ impl<'de> MapAccess<'de> for Entries {
         &mut self,
         seed: V,
     ) -> Result<V::Value, Self::Error> {
-        let value = self.value.take().unwrap_or(Value::Null);
+        let (value, key) = self.value.take().unwrap_or((Value::Null, String::new()));
         seed.deserialize(Folded(value))
+            .map_err(|e| under(format!(".{key}"), e))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -197,5 +253,19 @@ mod tests {
         assert_eq!(r.labels.keys().collect::<Vec<_>>(), ["Fieldpath"]);
         let err = read("fieldPth: a").unwrap_err().to_string();
         assert!(err.contains("unknown field `fieldPth`"), "{err}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        refs: Vec<Ref>,
+    }
+
+    #[test]
+    fn errors_name_the_path_of_the_field() {
+        let value = serde_yaml::from_str("refs:\n- fieldPath: a\n- fieldPath: [x]\n").unwrap();
+        let err = from_value::<Outer>(value).unwrap_err().to_string();
+        assert!(err.starts_with("refs[1].fieldPath: invalid type"), "{err}");
     }
 }

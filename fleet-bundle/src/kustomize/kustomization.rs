@@ -469,7 +469,18 @@ pub fn parse(text: &str) -> Result<Kustomization, serde_yaml::Error> {
     if value.is_null() {
         return Ok(Kustomization::default());
     }
-    let mut k: Kustomization = fold::from_value(value)?;
+    let mut k: Kustomization = fold::from_value(value).map_err(|folded| {
+        // serde_yaml's own reading knows the line; use its words when they are about
+        // the same field (they differ only where Go's case folding changed a key).
+        let path = folded.to_string();
+        let path = path.split(": ").next().unwrap_or_default();
+        match serde_yaml::from_str::<Kustomization>(text) {
+            Err(strict) if strict.location().is_some() && strict.to_string().starts_with(path) => {
+                strict
+            }
+            _ => folded,
+        }
+    })?;
     let bases = std::mem::take(&mut k.bases);
     k.resources.extend(bases);
     Ok(k)
