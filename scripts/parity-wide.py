@@ -172,8 +172,13 @@ def documents(text):
 
 def first_line(b):
     """The error of a failed run: the first line naming an error (past helm's
-    `level=WARN` notices), with the line after it when it ends on a position only."""
+    `level=WARN` notices), with the line after it when it ends on a position only; for
+    a crash, the panic's place and message."""
     lines = [l.strip() for l in b.decode("utf-8", "replace").splitlines() if l.strip()]
+    for i, line in enumerate(lines):
+        if "panicked at" in line:  # a crash: its message, never the backtrace after it
+            message = lines[i + 1] if i + 1 < len(lines) else ""
+            return f"{line} {message}"[:300]
     for i, line in enumerate(lines):
         if "rror" in line:
             if line.rstrip("0123456789").endswith(":") and i + 1 < len(lines):

@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::{Chain, Read};
 
 use libyaml_safer::{EventData, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
@@ -65,10 +66,7 @@ impl YamlError {
 /// Integers stay integers (`i64`, or `u64` above `i64::MAX`) and floats are `f64`, as
 /// go-yaml v2 resolves them; call [`into_helm_numbers`] for what Helm's values see.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
-    let mut builder = Builder {
-        parser: Builder::parser(text),
-        anchors: HashMap::new(),
-    };
+    let mut builder = Builder::new(text);
     let mut docs = Vec::new();
     loop {
         let (event, span) = builder.next()?;
@@ -113,10 +111,7 @@ pub fn parse_first_pruned(
     text: &str,
     keep: &dyn Fn(&[String]) -> bool,
 ) -> Result<Value, YamlError> {
-    let mut builder = Builder {
-        parser: Builder::parser(text),
-        anchors: HashMap::new(),
-    };
+    let mut builder = Builder::new(text);
     let mut pruned = Pruned {
         keep,
         path: Vec::new(),
@@ -434,15 +429,42 @@ struct Span {
 /// of the same C code), which gives go-yaml's acceptance: no indentation is checked
 /// inside flow collections and quoted scalars (`command: [` with `]` under `command`).
 struct Builder<'a> {
-    parser: Parser<&'a [u8]>,
+    parser: Parser<Chain<&'a [u8], &'static [u8]>>,
     anchors: HashMap<String, Value>,
+    /// The length of the text when a line break was added after it (see [`Builder::new`]).
+    added_break_after: Option<u64>,
 }
 
 impl<'a> Builder<'a> {
-    fn parser(text: &'a str) -> Parser<&'a [u8]> {
+    /// libyaml-safer panics where libyaml reads a line break at the end of the input
+    /// (a block scalar whose last line has no break: `key: |` then `  text` at EOF),
+    /// so a text that does not end in a line break is read with one added, and the one
+    /// `\n` that this adds to a block scalar running to the end (`|`, `|+`, `>`) is taken
+    /// off again in [`Builder::next`]. A last line of blanks only is dropped instead: it
+    /// adds nothing to any value, while a break after it would (to `|+`).
+    fn new(text: &'a str) -> Self {
+        let bytes = text.as_bytes();
+        let (input, tail, added) = match bytes.last() {
+            None | Some(b'\n' | b'\r') => (bytes, &b""[..], None),
+            Some(_) => {
+                let start = bytes
+                    .iter()
+                    .rposition(|b| matches!(b, b'\n' | b'\r'))
+                    .map_or(0, |i| i + 1);
+                if bytes[start..].iter().all(|b| matches!(b, b' ' | b'\t')) {
+                    (&bytes[..start], &b""[..], None)
+                } else {
+                    (bytes, &b"\n"[..], Some(bytes.len() as u64))
+                }
+            }
+        };
         let mut parser = Parser::new();
-        parser.set_input(text.as_bytes());
-        parser
+        parser.set_input(input.chain(tail));
+        Builder {
+            parser,
+            anchors: HashMap::new(),
+            added_break_after: added,
+        }
     }
 
     fn next(&mut self) -> Result<(Event, Span), YamlError> {
@@ -460,10 +482,21 @@ impl<'a> Builder<'a> {
             EventData::Scalar {
                 anchor,
                 tag,
-                value,
+                mut value,
                 style,
                 ..
-            } => Event::Scalar(value, style, anchor, tag),
+            } => {
+                let block = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded);
+                if block
+                    && value.ends_with('\n')
+                    && self
+                        .added_break_after
+                        .is_some_and(|len| event.end_mark.index > len)
+                {
+                    value.pop();
+                }
+                Event::Scalar(value, style, anchor, tag)
+            }
             EventData::SequenceStart { anchor, .. } => Event::SequenceStart(anchor),
             EventData::SequenceEnd => Event::SequenceEnd,
             EventData::MappingStart { anchor, .. } => Event::MappingStart(anchor),
