@@ -1,0 +1,220 @@
+//! Helm's view of a Fleet-managed cluster (issue 27): the release records the agent writes
+//! are read by the real `helm` CLI (`$HELM_BIN`), and what a person then does with that
+//! `helm` (upgrade, rollback, uninstall) is read back by the agent, which keeps numbering
+//! revisions after theirs.
+
+use std::time::Duration;
+
+use e2e::fleet::{tail, ClusterSpec, FleetOptions, TestFleet};
+use serde_json::Value;
+
+const CHART_YAML: &str = "apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: \"1.0\"\n";
+const VALUES_YAML: &str = "greeting: hello\n";
+const CM_TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\n  namespace: app\ndata:\n  greeting: {{ .Values.greeting | quote }}\n";
+
+fn fleet_yaml(greeting: &str) -> String {
+    format!(
+        "defaultNamespace: app\nhelm:\n  releaseName: web\n  values:\n    greeting: {greeting}\n"
+    )
+}
+
+fn options() -> FleetOptions {
+    FleetOptions {
+        files: vec![
+            ("web/fleet.yaml".into(), fleet_yaml("from-fleet")),
+            ("web/Chart.yaml".into(), CHART_YAML.into()),
+            ("web/values.yaml".into(), VALUES_YAML.into()),
+            ("web/templates/cm.yaml".into(), CM_TEMPLATE.into()),
+        ],
+        clusters: vec![ClusterSpec {
+            name: "one".into(),
+            labels: "env=test".into(),
+        }],
+        gitrepo_spec: "  correctDrift:\n    enabled: true\n".into(),
+        ..FleetOptions::default()
+    }
+}
+
+/// The chart as a person has it on disk, to run `helm upgrade` with.
+fn chart_dir(fleet: &TestFleet) -> std::path::PathBuf {
+    let dir = fleet.path().join("person-chart");
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("Chart.yaml"), CHART_YAML).unwrap();
+    std::fs::write(dir.join("values.yaml"), VALUES_YAML).unwrap();
+    std::fs::write(dir.join("templates/cm.yaml"), CM_TEMPLATE).unwrap();
+    dir
+}
+
+const CONVERGE: Duration = Duration::from_secs(90);
+
+/// `helm history web -o json` as (revision, status, description).
+fn history(fleet: &TestFleet) -> Vec<(u64, String, String)> {
+    let out = fleet
+        .helm(0, &["-n", "fleet-system", "history", "web", "-o", "json"])
+        .unwrap_or_else(|e| panic!("helm history: {e}"));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_u64().unwrap_or(0),
+                r["status"].as_str().unwrap_or_default().to_string(),
+                r["description"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn live_greeting(fleet: &TestFleet) -> String {
+    fleet
+        .kubectl(
+            0,
+            &[
+                "-n",
+                "app",
+                "get",
+                "configmap",
+                "web-settings",
+                "-o",
+                "jsonpath={.data.greeting}",
+            ],
+        )
+        .unwrap_or_default()
+}
+
+fn user_values(fleet: &TestFleet, revision: Option<u64>) -> Value {
+    let mut args = vec!["-n", "fleet-system", "get", "values", "web", "-o", "json"];
+    let rev = revision.map(|r| r.to_string());
+    if let Some(r) = &rev {
+        args.extend(["--revision", r]);
+    }
+    serde_json::from_str(&fleet.helm(0, &args).unwrap()).unwrap()
+}
+
+async fn eventually(what: &str, fleet: &TestFleet, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + CONVERGE;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not reached in {}s\n--- agent log:\n{}",
+            CONVERGE.as_secs(),
+            tail(&fleet.agent_log(0), 25)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Ours read by helm, then a person's `helm upgrade`, `helm rollback` and `helm uninstall`
+/// on our records, and our next revision after theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_reads_our_records_and_we_read_theirs() {
+    let fleet = TestFleet::start(options()).await.unwrap();
+    fleet.wait_converged(None, CONVERGE).await.unwrap();
+
+    // What the agent wrote, as helm sees it.
+    let releases = fleet.releases(0).unwrap();
+    assert_eq!(releases["web"], (1, "deployed".to_string()), "{releases:?}");
+    let h = history(&fleet);
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!((h[0].0, h[0].1.as_str()), (1, "deployed"), "{h:?}");
+    let manifest = fleet
+        .helm(0, &["-n", "fleet-system", "get", "manifest", "web"])
+        .unwrap();
+    assert!(
+        manifest.contains("# Source: web/templates/")
+            && manifest.contains("name: web-settings")
+            && manifest.contains("greeting: from-fleet"),
+        "{manifest}"
+    );
+    assert_eq!(
+        user_values(&fleet, None),
+        serde_json::json!({"greeting": "from-fleet"})
+    );
+    let all = fleet
+        .helm(
+            0,
+            &[
+                "-n",
+                "fleet-system",
+                "get",
+                "values",
+                "web",
+                "--all",
+                "-o",
+                "json",
+            ],
+        )
+        .unwrap();
+    assert!(all.contains("from-fleet"), "{all}");
+
+    // A person upgrades our release with other values.
+    let chart = chart_dir(&fleet);
+    let chart = chart.to_string_lossy();
+    let out = fleet.helm(
+        0,
+        &[
+            "-n",
+            "fleet-system",
+            "upgrade",
+            "web",
+            &chart,
+            "--set",
+            "greeting=by-hand",
+            "--force-conflicts",
+        ],
+    );
+    assert!(out.is_ok(), "helm upgrade on our record: {out:?}");
+    let h = history(&fleet);
+    assert_eq!(
+        h.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>()[..2],
+        [(1, "superseded"), (2, "deployed")],
+        "{h:?}"
+    );
+    assert_eq!(
+        user_values(&fleet, Some(2)),
+        serde_json::json!({"greeting": "by-hand"})
+    );
+
+    // And rolls back to our revision 1.
+    let out = fleet.helm(0, &["-n", "fleet-system", "rollback", "web", "1"]);
+    assert!(out.is_ok(), "helm rollback to our revision: {out:?}");
+    let h = history(&fleet);
+    assert!(
+        h.iter()
+            .any(|r| r.0 == 3 && r.1 == "deployed" && r.2.contains("Rollback to 1")),
+        "{h:?}"
+    );
+
+    // A commit: the agent reads helm's records and writes the revision after theirs.
+    let commit = fleet
+        .push(
+            &[("web/fleet.yaml", &fleet_yaml("second-commit"))],
+            "values",
+        )
+        .unwrap();
+    fleet.wait_converged(Some(&commit), CONVERGE).await.unwrap();
+    eventually("the commit's greeting runs", &fleet, || {
+        live_greeting(&fleet) == "second-commit"
+    })
+    .await;
+    let h = history(&fleet);
+    let deployed: Vec<u64> = h
+        .iter()
+        .filter(|r| r.1 == "deployed")
+        .map(|r| r.0)
+        .collect();
+    let newest = h.iter().map(|r| r.0).max().unwrap_or(0);
+    assert!(newest >= 4, "our revision follows helm's 2 and 3: {h:?}");
+    assert_eq!(deployed, [newest], "one deployed revision, ours: {h:?}");
+    assert_eq!(
+        user_values(&fleet, Some(newest)),
+        serde_json::json!({"greeting": "second-commit"})
+    );
+    let releases = fleet.releases(0).unwrap();
+    assert_eq!(releases["web"], (newest, "deployed".to_string()));
+
+    // A person uninstalls it: helm deletes our records and our objects.
+    let out = fleet.helm(0, &["-n", "fleet-system", "uninstall", "web"]);
+    assert!(out.is_ok(), "helm uninstall of our release: {out:?}");
+}
