@@ -106,7 +106,8 @@ async fn eventually(what: &str, fleet: &TestFleet, mut f: impl FnMut() -> bool) 
 }
 
 /// Ours read by helm, then a person's `helm upgrade`, `helm rollback` and `helm uninstall`
-/// on our records, and our next revision after theirs.
+/// on our records, each undone by a new revision that says so, and our next revision after
+/// theirs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_reads_our_records_and_we_read_theirs() {
     let fleet = TestFleet::start(options()).await.unwrap();
@@ -148,7 +149,8 @@ async fn helm_reads_our_records_and_we_read_theirs() {
         .unwrap();
     assert!(all.contains("from-fleet"), "{all}");
 
-    // A person upgrades our release with other values.
+    // A person upgrades our release with other values: helm reads our record and writes
+    // revision 2; the agent puts the cluster back and says so in revision 3.
     let chart = chart_dir(&fleet);
     let chart = chart.to_string_lossy();
     let out = fleet.helm(
@@ -165,26 +167,56 @@ async fn helm_reads_our_records_and_we_read_theirs() {
         ],
     );
     assert!(out.is_ok(), "helm upgrade on our record: {out:?}");
-    let h = history(&fleet);
-    assert_eq!(
-        h.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>()[..2],
-        [(1, "superseded"), (2, "deployed")],
-        "{h:?}"
-    );
     assert_eq!(
         user_values(&fleet, Some(2)),
         serde_json::json!({"greeting": "by-hand"})
     );
-
-    // And rolls back to our revision 1.
-    let out = fleet.helm(0, &["-n", "fleet-system", "rollback", "web", "1"]);
-    assert!(out.is_ok(), "helm rollback to our revision: {out:?}");
-    let h = history(&fleet);
-    assert!(
+    let undone = |h: &[(u64, String, String)], replaced: &str| {
         h.iter()
-            .any(|r| r.0 == 3 && r.1 == "deployed" && r.2.contains("Rollback to 1")),
-        "{h:?}"
+            .any(|r| r.1 == "deployed" && r.2.contains("out-of-band") && r.2.contains(replaced))
+    };
+    eventually("the agent undoes the helm upgrade", &fleet, || {
+        undone(&history(&fleet), "revision 2")
+    })
+    .await;
+    let h = history(&fleet);
+    let newest = h.iter().map(|r| r.0).max().unwrap_or(0);
+    assert_eq!(newest, 3, "{h:?}");
+    assert_eq!(
+        h.iter().filter(|r| r.1 == "deployed").count(),
+        1,
+        "one deployed revision: {h:?}"
     );
+    assert_eq!(
+        user_values(&fleet, Some(3)),
+        serde_json::json!({"greeting": "from-fleet"})
+    );
+    eventually("the cluster is put back", &fleet, || {
+        live_greeting(&fleet) == "from-fleet"
+    })
+    .await;
+    eventually("the bundle status says so", &fleet, || {
+        fleet
+            .cli(&["status", "bundle", "test-web", "-o", "json"])
+            .unwrap_or_default()
+            .contains("undid an out-of-band change of release web")
+    })
+    .await;
+
+    // The person rolls back to helm's revision 2: Helm 4's server-side apply meets the
+    // agent's fields and records revision 4 failed, which the agent undoes by revision 5.
+    let out = fleet.helm(0, &["-n", "fleet-system", "rollback", "web", "2"]);
+    assert!(
+        out.as_ref()
+            .is_err_and(|e| e.to_string().contains("conflict with \"fleet-agent\"")),
+        "helm rollback over the agent's fields: {out:?}"
+    );
+    eventually("the agent undoes the failed rollback", &fleet, || {
+        undone(&history(&fleet), "revision 4 (failed")
+    })
+    .await;
+    let h = history(&fleet);
+    assert_eq!(h.iter().map(|r| r.0).max(), Some(5), "{h:?}");
 
     // A commit: the agent reads helm's records and writes the revision after theirs.
     let commit = fleet
@@ -205,7 +237,7 @@ async fn helm_reads_our_records_and_we_read_theirs() {
         .map(|r| r.0)
         .collect();
     let newest = h.iter().map(|r| r.0).max().unwrap_or(0);
-    assert!(newest >= 4, "our revision follows helm's 2 and 3: {h:?}");
+    assert_eq!(newest, 6, "our revision follows the five before: {h:?}");
     assert_eq!(deployed, [newest], "one deployed revision, ours: {h:?}");
     assert_eq!(
         user_values(&fleet, Some(newest)),
@@ -214,7 +246,20 @@ async fn helm_reads_our_records_and_we_read_theirs() {
     let releases = fleet.releases(0).unwrap();
     assert_eq!(releases["web"], (newest, "deployed".to_string()));
 
-    // A person uninstalls it: helm deletes our records and our objects.
+    // A person uninstalls it: helm deletes our records and our objects; the agent
+    // installs it again with a record saying why.
     let out = fleet.helm(0, &["-n", "fleet-system", "uninstall", "web"]);
     assert!(out.is_ok(), "helm uninstall of our release: {out:?}");
+    eventually("the agent undoes the uninstall", &fleet, || {
+        fleet
+            .helm(0, &["-n", "fleet-system", "history", "web", "-o", "json"])
+            .is_ok_and(|out| out.contains("no record of it was left"))
+    })
+    .await;
+    eventually("the objects are back", &fleet, || {
+        live_greeting(&fleet) == "second-commit"
+    })
+    .await;
+    let releases = fleet.releases(0).unwrap();
+    assert_eq!(releases["web"], (1, "deployed".to_string()), "{releases:?}");
 }
