@@ -263,3 +263,114 @@ async fn helm_reads_our_records_and_we_read_theirs() {
     let releases = fleet.releases(0).unwrap();
     assert_eq!(releases["web"], (1, "deployed".to_string()), "{releases:?}");
 }
+
+const EXAMPLES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fleet-examples/single-cluster"
+);
+
+/// Every file under `EXAMPLES/dir`, as (repo path, content).
+fn example_files(dir: &str) -> Vec<(String, String)> {
+    fn walk(root: &std::path::Path, at: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if path.file_name().is_some_and(|n| n != "README.md") {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let root = std::path::Path::new(EXAMPLES);
+    let mut out = Vec::new();
+    walk(root, &root.join(dir), &mut out);
+    out
+}
+
+/// fleet-examples' single-cluster bundles on one cluster: one Helm release per bundle;
+/// `helm` and `helm-multi-chart/guestbook` both name their release `guestbook`, so the
+/// second is refused with a status naming both, and removing it leaves the first's record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_examples_get_one_release_per_bundle_and_a_name_conflict_is_refused() {
+    let dirs = [
+        "helm",
+        "helm-multi-chart/guestbook",
+        "manifests",
+        "kustomize",
+    ];
+    let mut opts = options();
+    opts.files = dirs.iter().flat_map(|d| example_files(d)).collect();
+    let fleet = TestFleet::start(opts).await.unwrap();
+    let status = |bundle: &str| {
+        fleet
+            .cli(&["status", "bundle", bundle, "-o", "json"])
+            .unwrap_or_default()
+    };
+    let a = "test-helm";
+    let b = "test-helm-multi-chart-guestbook";
+    eventually("three releases and one refusal", &fleet, || {
+        fleet.releases(0).is_ok_and(|r| r.len() == 3)
+            && [a, b]
+                .iter()
+                .any(|x| status(x).contains("is in use by bundle"))
+    })
+    .await;
+    let releases = fleet.releases(0).unwrap();
+    assert!(releases.contains_key("guestbook"), "{releases:?}");
+    assert!(
+        releases
+            .values()
+            .all(|(rev, st)| *rev == 1 && st == "deployed"),
+        "{releases:?}"
+    );
+    let (refused, owner) = if status(a).contains("is in use by bundle") {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let text = status(refused);
+    assert!(
+        text.contains(&format!("fleet-default/{owner}"))
+            && text.contains(&format!("fleet-default/{refused}")),
+        "the refusal names both bundles: {text}"
+    );
+    let records = fleet
+        .helm(
+            0,
+            &["-n", "fleet-system", "history", "guestbook", "-o", "json"],
+        )
+        .unwrap();
+    let records: Value = serde_json::from_str(&records).unwrap();
+    assert_eq!(records.as_array().map(Vec::len), Some(1), "{records}");
+
+    // The refused bundle goes away: the owner's record stays.
+    let refused_dir = if refused == a {
+        "helm"
+    } else {
+        "helm-multi-chart"
+    };
+    std::fs::remove_dir_all(fleet.git.work_dir().join(refused_dir)).unwrap();
+    fleet
+        .git
+        .commit_and_push("drop the refused bundle")
+        .unwrap();
+    eventually("the refused bundle is gone", &fleet, || {
+        !fleet
+            .cli(&["get", "bundles", "-o", "json"])
+            .unwrap_or_default()
+            .contains(&format!("\"{refused}\""))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let releases = fleet.releases(0).unwrap();
+    assert_eq!(
+        releases.get("guestbook"),
+        Some(&(1, "deployed".to_string())),
+        "{releases:?}"
+    );
+}
