@@ -450,6 +450,8 @@ pub struct GitRepoSummary {
     pub repo: String,
     pub commit: String,
     pub fetch_error: String,
+    /// Why the fetched commit could not be scanned into bundles (a missing path…).
+    pub scan_error: String,
     pub bundle_errors: Vec<String>,
     pub bundles: usize,
     pub ready_bundles: usize,
@@ -504,11 +506,13 @@ pub async fn gitrepos(manager: &Manager, f: &Filter) -> Result<Page<GitRepoSumma
             .get("bundleErrors")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
-        let state = if !fetch_error.is_empty() || !bundle_errors.is_empty() {
-            BundleState::ErrApplied
-        } else {
-            summary.worst()
-        };
+        let scan_error = s("scanError");
+        let state =
+            if !fetch_error.is_empty() || !scan_error.is_empty() || !bundle_errors.is_empty() {
+                BundleState::ErrApplied
+            } else {
+                summary.worst()
+            };
         if f.state.is_some_and(|st| st != state) {
             continue;
         }
@@ -521,6 +525,7 @@ pub async fn gitrepos(manager: &Manager, f: &Filter) -> Result<Page<GitRepoSumma
                 .to_string(),
             commit: s("commit"),
             fetch_error,
+            scan_error,
             bundle_errors,
             bundles: count,
             ready_bundles: ready,

@@ -198,7 +198,7 @@ pub struct GitRepoView {
     pub repo: String,
     pub branch: String,
     pub commit: String,
-    /// `Synced`, `Syncing`, `FetchFailed`, `BuildFailed` or `Paused`.
+    /// `Synced`, `Syncing`, `FetchFailed`, `ScanFailed`, `BuildFailed` or `Paused`.
     pub sync_state: &'static str,
     /// The fetch error or the bundle build errors, scrubbed of credentials.
     pub error: String,
@@ -483,6 +483,7 @@ fn gitrepo_view(o: &ObjectRecord, bundles: &[(&BundleRecord, &BundleView)]) -> G
             .to_string()
     };
     let fetch_error = status("fetchError");
+    let scan_error = status("scanError");
     let bundle_errors: Vec<String> = o
         .status
         .get("bundleErrors")
@@ -500,6 +501,8 @@ fn gitrepo_view(o: &ObjectRecord, bundles: &[(&BundleRecord, &BundleView)]) -> G
         .unwrap_or(false);
     let sync_state = if !fetch_error.is_empty() {
         "FetchFailed"
+    } else if !scan_error.is_empty() {
+        "ScanFailed"
     } else if !bundle_errors.is_empty() {
         "BuildFailed"
     } else if paused {
@@ -517,10 +520,12 @@ fn gitrepo_view(o: &ObjectRecord, bundles: &[(&BundleRecord, &BundleView)]) -> G
             ready += 1;
         }
     }
-    let error = if fetch_error.is_empty() {
-        bundle_errors.join("; ")
-    } else {
+    let error = if !fetch_error.is_empty() {
         fetch_error
+    } else if !scan_error.is_empty() {
+        scan_error
+    } else {
+        bundle_errors.join("; ")
     };
     let state = if error.is_empty() {
         summary.worst()
