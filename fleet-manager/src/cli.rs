@@ -567,7 +567,8 @@ async fn get(
                 .or_else(|| item.get("namespace"));
             let nm = item.pointer("/metadata/name").or_else(|| item.get("name"));
             let info = item
-                .get("state")
+                .get("displayState")
+                .or_else(|| item.get("state"))
                 .or_else(|| item.pointer("/status/commit"))
                 .or_else(|| item.pointer("/spec/repo"))
                 .map(|x| {

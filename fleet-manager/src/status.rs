@@ -75,6 +75,18 @@ impl Summary {
     }
 }
 
+/// What a bundle row's STATE says: `ErrApplied` when it failed to build, `NoTargets`
+/// when no cluster is targeted (an empty summary is not Ready), else the worst state.
+pub fn bundle_display_state(summary: &Summary, build_error: &str) -> &'static str {
+    if !build_error.is_empty() {
+        BundleState::ErrApplied.as_str()
+    } else if summary.desired_ready == 0 {
+        "NoTargets"
+    } else {
+        summary.worst().as_str()
+    }
+}
+
 /// Filters shared by the listings; every field is optional.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -383,6 +395,8 @@ pub struct BundleSummary {
     pub error: String,
     pub rolling_out: bool,
     pub state: BundleState,
+    /// [`bundle_display_state`]: what tables show.
+    pub display_state: &'static str,
     pub summary: Summary,
 }
 
@@ -429,6 +443,7 @@ pub async fn bundles(manager: &Manager, f: &Filter) -> Result<Page<BundleSummary
         rows.push(BundleSummary {
             rolling_out: b.rollout.is_some(),
             state,
+            display_state: bundle_display_state(&summary, &b.error),
             summary,
             namespace: b.namespace,
             name: b.name,
@@ -592,6 +607,18 @@ pub async fn groups(manager: &Manager, f: &Filter) -> Result<Page<GroupSummary>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundle_targeted_at_no_cluster_is_not_ready() {
+        let mut s = Summary::default();
+        assert_eq!(bundle_display_state(&s, ""), "NoTargets");
+        assert_eq!(bundle_display_state(&s, "bad chart"), "ErrApplied");
+        s.desired_ready = 2;
+        s.add(BundleState::Ready, 2);
+        assert_eq!(bundle_display_state(&s, ""), "Ready");
+        s.add(BundleState::Modified, 1);
+        assert_eq!(bundle_display_state(&s, ""), "Modified");
+    }
 
     #[test]
     fn summary_worst_follows_fleet_ranking() {

@@ -218,6 +218,8 @@ pub struct BundleView {
     pub commit: String,
     pub error: String,
     pub state: BundleState,
+    /// [`crate::status::bundle_display_state`]: what tables show (`NoTargets`…).
+    pub display_state: &'static str,
     pub summary: Summary,
     pub rollout: Option<RolloutView>,
 }
@@ -408,6 +410,7 @@ fn bundle_view(manager: &Manager, s: &Snapshot, b: &BundleRecord, summary: Summa
         commit: b.commit.clone(),
         error: redact(&b.error),
         state,
+        display_state: crate::status::bundle_display_state(&summary, &b.error),
         rollout: b.rollout.as_ref().map(|r| rollout_view(manager, s, b, r)),
         summary,
     }
