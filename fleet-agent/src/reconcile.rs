@@ -90,6 +90,7 @@ pub struct Reconciler {
     release_namespace_ready: bool,
     /// Per bundle: the out-of-band change last undone for its current deploymentID.
     repairs: HashMap<(String, String), (String, String)>,
+    drift_log: drift::DriftLog,
 }
 
 /// The label value grouping one BundleDeployment's objects (as Fleet's set hash).
@@ -116,6 +117,7 @@ impl Reconciler {
             new_kinds: Vec::new(),
             release_namespace_ready: false,
             repairs: HashMap::new(),
+            drift_log: drift::DriftLog::default(),
         }
     }
 
@@ -791,13 +793,24 @@ impl Reconciler {
                 }
             };
             let mut drift = observe(&id, obj, live.as_ref(), options.diff.as_ref());
+            let seen = drift
+                .as_ref()
+                .map(|d| format!("missing={} {}", d.missing, d.paths.join(" ")));
             if let Some(d) = &drift {
-                tracing::info!(resource = %id, missing = d.missing, paths = ?d.paths, correcting = correct, "drift detected");
+                if self.drift_log.is_new(&id.to_string(), seen.as_deref()) {
+                    tracing::info!(resource = %id, missing = d.missing, paths = ?d.paths, correcting = correct, "drift detected");
+                } else {
+                    tracing::debug!(resource = %id, missing = d.missing, paths = ?d.paths, correcting = correct, "drift still there");
+                }
+            } else {
+                self.drift_log.is_new(&id.to_string(), None);
             }
             if drift.is_some() && correct {
                 match self.applier.reapply(obj).await {
                     Ok(after) => {
                         tracing::info!(resource = %id, "corrected drift");
+                        // The next drift of it is a new change, even if it looks the same.
+                        self.drift_log.is_new(&id.to_string(), None);
                         if let Some(m) = &self.metrics {
                             m.drift_corrections.inc();
                         }

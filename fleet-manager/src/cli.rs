@@ -555,35 +555,43 @@ async fn get(
         },
     };
     let v = c.call(reqwest::Method::GET, &path, None).await?;
-    print(&v, output, |v| {
-        if name.is_some() {
-            print!("{}", serde_yaml::to_string(v).unwrap_or_default());
-            return;
-        }
-        println!("{:<16} {:<40} STATE/INFO", "NAMESPACE", "NAME");
-        for item in v["items"].as_array().into_iter().flatten() {
-            let ns = item
-                .pointer("/metadata/namespace")
-                .or_else(|| item.get("namespace"));
-            let nm = item.pointer("/metadata/name").or_else(|| item.get("name"));
-            let info = item
-                .get("state")
-                .or_else(|| item.pointer("/status/commit"))
-                .or_else(|| item.pointer("/spec/repo"))
-                .map(|x| {
-                    x.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| x.to_string())
-                })
-                .unwrap_or_default();
-            println!(
-                "{:<16} {:<40} {}",
-                ns.and_then(|x| x.as_str()).unwrap_or_default(),
-                nm.and_then(|x| x.as_str()).unwrap_or_default(),
-                info
-            );
-        }
-    })
+    print(&v, output, |v| print!("{}", get_table(v, name.is_some())))
+}
+
+/// The `get` table: one row per item of a listing, or the one object asked for by name.
+fn get_table(v: &Value, single: bool) -> String {
+    use std::fmt::Write as _;
+    let items: Vec<&Value> = if single {
+        vec![v]
+    } else {
+        v["items"].as_array().into_iter().flatten().collect()
+    };
+    let mut out = format!("{:<16} {:<40} STATE/INFO\n", "NAMESPACE", "NAME");
+    for item in items {
+        let ns = item
+            .pointer("/metadata/namespace")
+            .or_else(|| item.get("namespace"));
+        let nm = item.pointer("/metadata/name").or_else(|| item.get("name"));
+        let info = item
+            .get("displayState")
+            .or_else(|| item.get("state"))
+            .or_else(|| item.pointer("/status/commit"))
+            .or_else(|| item.pointer("/spec/repo"))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<16} {:<40} {}",
+            ns.and_then(|x| x.as_str()).unwrap_or_default(),
+            nm.and_then(|x| x.as_str()).unwrap_or_default(),
+            info
+        );
+    }
+    out
 }
 
 fn parse_label_args(items: &[String]) -> Result<BTreeMap<String, String>> {
@@ -889,6 +897,26 @@ mod tests {
             argv.extend_from_slice(args);
             assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn get_by_name_prints_a_table_row() {
+        let bundle = serde_json::json!({
+            "kind": "Bundle",
+            "metadata": {"name": "apps-web", "namespace": "fleet-default"},
+            "spec": {"resources": []},
+            "status": {"commit": "abc123"}
+        });
+        let out = get_table(&bundle, true);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].starts_with("NAMESPACE"), "{out}");
+        let cols: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(cols, ["fleet-default", "apps-web", "abc123"], "{out}");
+        let list = serde_json::json!({"items": [
+            {"namespace": "ns", "name": "b", "state": "Ready", "displayState": "NoTargets"}
+        ]});
+        assert!(get_table(&list, false).contains("NoTargets"));
     }
 
     #[test]
