@@ -96,6 +96,7 @@ async fn contract(store: Store) {
         expires_at: now() + 3600,
         max_uses: 2,
         uses: 0,
+        cluster_name: String::new(),
     };
     store
         .create_registration_token("hash-1", &token)
