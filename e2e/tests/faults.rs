@@ -133,6 +133,15 @@ async fn manager_crash(database: Option<String>) {
             "the agent kept its credential:\n{}",
             tail(&fleet.agent_log(i), 20)
         );
+        assert_eq!(
+            fleet
+                .agent_log(i)
+                .matches("manager reachable again")
+                .count(),
+            1,
+            "the agent says once that the manager is back:\n{}",
+            tail(&fleet.agent_log(i), 20)
+        );
         let releases = fleet.releases(i).unwrap();
         assert_eq!(
             releases["test-app"],

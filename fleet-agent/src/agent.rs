@@ -299,14 +299,14 @@ async fn pull(
         match answer {
             Ok(Poll::NotModified) => {
                 shared.metrics.manager_connected.set(1);
-                backoff.reset();
+                reconnected(&mut backoff);
             }
             Ok(Poll::Changed {
                 state: desired,
                 etag: new_etag,
             }) => {
                 shared.metrics.manager_connected.set(1);
-                backoff.reset();
+                reconnected(&mut backoff);
                 tracing::info!(bundles = desired.deployments.len(), etag = %new_etag, "new desired state");
                 let complete = match fetch_content(state, client, &desired).await {
                     Ok(complete) => complete,
@@ -342,6 +342,14 @@ async fn pull(
             }
         }
     }
+}
+
+/// A poll answered: says so once if earlier polls had failed, and resets the backoff.
+fn reconnected(backoff: &mut Backoff) {
+    if backoff.failures() > 0 {
+        tracing::info!(failed_polls = backoff.failures(), "manager reachable again");
+    }
+    backoff.reset();
 }
 
 fn forget_credential(state: &StateDir, client: &ManagerClient) {

@@ -20,6 +20,10 @@ pub struct AppliedBundle {
     pub release_namespace: String,
     /// The Helm release revision written for this deploymentID.
     pub revision: u32,
+    /// [`crate::release::digest`] of that revision (chart and values), to tell a record
+    /// rewritten by someone else; empty in records written before it was kept.
+    #[serde(default)]
+    pub release_digest: String,
     /// The objects exactly as sent with server-side apply (hooks excluded).
     pub objects: Vec<Value>,
     /// Whether the previous release is kept when the bundle goes away.

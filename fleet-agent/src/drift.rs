@@ -170,8 +170,48 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
+/// The drift last logged per resource, so `drift detected` is logged once per change
+/// rather than on every resync while the drift stands (or is left uncorrected).
+#[derive(Debug, Default)]
+pub struct DriftLog {
+    seen: std::collections::HashMap<String, String>,
+}
+
+impl DriftLog {
+    /// Records what `resource` looks like now (`None`: no drift) and says whether this
+    /// drift is new, i.e. worth an INFO line.
+    pub fn is_new(&mut self, resource: &str, drift: Option<&str>) -> bool {
+        match drift {
+            None => {
+                self.seen.remove(resource);
+                false
+            }
+            Some(d) => {
+                self.seen
+                    .insert(resource.to_string(), d.to_string())
+                    .as_deref()
+                    != Some(d)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn drift_is_logged_once_per_change() {
+        let mut log = super::DriftLog::default();
+        assert!(log.is_new("apps/v1/Deployment web/web", Some("spec.replicas")));
+        assert!(!log.is_new("apps/v1/Deployment web/web", Some("spec.replicas")));
+        assert!(log.is_new(
+            "apps/v1/Deployment web/web",
+            Some("spec.replicas spec.image")
+        ));
+        assert!(!log.is_new("apps/v1/Deployment web/web", None));
+        assert!(log.is_new("apps/v1/Deployment web/web", Some("spec.replicas")));
+        assert!(log.is_new("v1/ConfigMap web/cm", Some("data.value")));
+    }
+
     use super::*;
     use fleet_bundle::bundle::Operation;
     use serde_json::json;

@@ -44,6 +44,13 @@ pub enum DeployError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Release(#[from] ReleaseError),
+    #[error("release name {release} in {namespace} is in use by bundle {owner}: bundle {bundle} is refused (give it another helm.releaseName)")]
+    NameInUse {
+        release: String,
+        namespace: String,
+        owner: String,
+        bundle: String,
+    },
 }
 
 /// Settings of the reconciler that do not change while the agent runs.
@@ -81,6 +88,9 @@ pub struct Reconciler {
     new_kinds: Vec<kube::core::ApiResource>,
     /// Whether the release namespace is known to exist.
     release_namespace_ready: bool,
+    /// Per bundle: the out-of-band change last undone for its current deploymentID.
+    repairs: HashMap<(String, String), (String, String)>,
+    drift_log: drift::DriftLog,
 }
 
 /// The label value grouping one BundleDeployment's objects (as Fleet's set hash).
@@ -106,6 +116,8 @@ impl Reconciler {
             seen_kinds: BTreeSet::new(),
             new_kinds: Vec::new(),
             release_namespace_ready: false,
+            repairs: HashMap::new(),
+            drift_log: drift::DriftLog::default(),
         }
     }
 
@@ -227,7 +239,10 @@ impl Reconciler {
                     return status;
                 }
             }
-            match self.deploy(deployment, desired, applied.as_ref()).await {
+            match self
+                .deploy(deployment, desired, applied.as_ref(), None)
+                .await
+            {
                 Ok(new_applied) => {
                     self.retries.remove(&key);
                     if let Some(m) = &self.metrics {
@@ -270,10 +285,69 @@ impl Reconciler {
             }
             return status;
         }
-        if let Some(applied) = applied {
+        if let Some(mut applied) = applied {
+            if let Some(applied_again) = self.repair(deployment, desired, &applied).await {
+                applied = applied_again;
+                status.release = format!(
+                    "{}/{}:{}",
+                    applied.release_namespace, applied.release_name, applied.revision
+                );
+            }
             self.check(deployment, &applied, &mut status).await;
+            if let Some((id, note)) = self.repairs.get(&key) {
+                if *id == deployment.deployment_id {
+                    if !status.message.is_empty() {
+                        status.message.push_str("; ");
+                    }
+                    status.message.push_str(note);
+                }
+            }
         }
         status
+    }
+
+    /// When the newest release record is not the one this agent wrote (a person's
+    /// `helm upgrade`, `rollback` or `uninstall`, or a failed revision), puts the cluster
+    /// back by deploying the bundle again as a new revision whose description says what
+    /// was undone; returns the new applied record.
+    async fn repair(
+        &mut self,
+        deployment: &BundleDeployment,
+        desired: &DesiredState,
+        applied: &AppliedBundle,
+    ) -> Option<AppliedBundle> {
+        let history = match self.releases.history(&applied.release_name).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(bundle = %deployment.bundle, error = %e, "cannot read the release records");
+                return None;
+            }
+        };
+        let ours = (deployment.namespace.clone(), deployment.bundle.clone());
+        if history.owner.as_ref().is_some_and(|o| *o != ours) {
+            return None;
+        }
+        let what = out_of_band(&history, applied)?;
+        let note = format!(
+            "undid an out-of-band change of release {}: {what}",
+            applied.release_name
+        );
+        tracing::info!(bundle = %deployment.bundle, "{note}");
+        match self
+            .deploy(deployment, desired, Some(applied), Some(&note))
+            .await
+        {
+            Ok(again) => {
+                let note = format!("{note}; revision {} restores it", again.revision);
+                self.repairs
+                    .insert(ours, (deployment.deployment_id.clone(), note));
+                Some(again)
+            }
+            Err(e) => {
+                tracing::warn!(bundle = %deployment.bundle, error = %e, "cannot undo the out-of-band change");
+                None
+            }
+        }
     }
 
     fn context(&self, deployment: &BundleDeployment, release_name: &str) -> ReleaseContext {
@@ -320,6 +394,7 @@ impl Reconciler {
         deployment: &BundleDeployment,
         desired: &DesiredState,
         previous: Option<&AppliedBundle>,
+        repair: Option<&str>,
     ) -> Result<AppliedBundle, DeployError> {
         let bytes = self
             .state
@@ -391,6 +466,16 @@ impl Reconciler {
             self.release_namespace_ready = true;
         }
         let history = self.releases.history(&release_name).await?;
+        if let Some((namespace, bundle)) = &history.owner {
+            if (namespace, bundle) != (&deployment.namespace, &deployment.bundle) {
+                return Err(DeployError::NameInUse {
+                    release: release_name,
+                    namespace: self.settings.release_namespace.clone(),
+                    owner: format!("{namespace}/{bundle}"),
+                    bundle: format!("{}/{}", deployment.namespace, deployment.bundle),
+                });
+            }
+        }
         let upgrade = history.last_revision > 0;
         let now = Utc::now();
         let mut release = Release {
@@ -444,7 +529,11 @@ impl Reconciler {
             extra: Default::default(),
         };
         self.releases
-            .create_revision(&mut release, &history)
+            .create_revision(
+                &mut release,
+                &history,
+                (&deployment.namespace, &deployment.bundle),
+            )
             .await?;
         let revision = release.version;
 
@@ -456,12 +545,11 @@ impl Reconciler {
         match outcome {
             Ok(()) => {
                 release.info.status = ReleaseStatus::Deployed;
-                release.info.description = if upgrade {
-                    "Upgrade complete"
-                } else {
-                    "Install complete"
-                }
-                .into();
+                release.info.description = match (repair, upgrade) {
+                    (Some(note), _) => format!("Fleet {note}"),
+                    (None, true) => "Upgrade complete".into(),
+                    (None, false) => "Install complete".into(),
+                };
                 self.releases.update(&release).await?;
                 let limit = deployment
                     .options
@@ -478,6 +566,7 @@ impl Reconciler {
                     release_name,
                     release_namespace: self.settings.release_namespace.clone(),
                     revision,
+                    release_digest: release::digest(&release),
                     objects,
                     keep_resources: deployment.options.keep_resources,
                     default_namespace: ctx.default_namespace.clone(),
@@ -704,13 +793,24 @@ impl Reconciler {
                 }
             };
             let mut drift = observe(&id, obj, live.as_ref(), options.diff.as_ref());
+            let seen = drift
+                .as_ref()
+                .map(|d| format!("missing={} {}", d.missing, d.paths.join(" ")));
             if let Some(d) = &drift {
-                tracing::info!(resource = %id, missing = d.missing, paths = ?d.paths, correcting = correct, "drift detected");
+                if self.drift_log.is_new(&id.to_string(), seen.as_deref()) {
+                    tracing::info!(resource = %id, missing = d.missing, paths = ?d.paths, correcting = correct, "drift detected");
+                } else {
+                    tracing::debug!(resource = %id, missing = d.missing, paths = ?d.paths, correcting = correct, "drift still there");
+                }
+            } else {
+                self.drift_log.is_new(&id.to_string(), None);
             }
             if drift.is_some() && correct {
                 match self.applier.reapply(obj).await {
                     Ok(after) => {
                         tracing::info!(resource = %id, "corrected drift");
+                        // The next drift of it is a new change, even if it looks the same.
+                        self.drift_log.is_new(&id.to_string(), None);
                         if let Some(m) = &self.metrics {
                             m.drift_corrections.inc();
                         }
@@ -832,12 +932,50 @@ impl Reconciler {
             timeout,
         )
         .await?;
-        self.releases.delete_all(&applied.release_name).await?;
+        // Records another bundle owns (it took the name over) are never ours to delete.
+        let ours = (namespace.to_string(), bundle.to_string());
+        if history.owner.as_ref().is_none_or(|o| *o == ours) {
+            self.releases.delete_all(&applied.release_name).await?;
+        }
         self.state.remove_applied(namespace, bundle);
         self.retries
             .remove(&(namespace.to_string(), bundle.to_string()));
         Ok(())
     }
+}
+
+/// How the newest release record differs from the revision the agent wrote (`applied`),
+/// in words; `None` when it is that revision, deployed, with the same chart and values.
+fn out_of_band(history: &release::History, applied: &AppliedBundle) -> Option<String> {
+    let Some(latest) = history.latest() else {
+        return Some(format!(
+            "no record of it was left (our revision {} was replaced by none)",
+            applied.revision
+        ));
+    };
+    if latest.version != applied.revision {
+        return Some(format!(
+            "revision {} ({}: {}) had replaced our revision {}",
+            latest.version,
+            latest.info.status.as_str(),
+            latest.info.description,
+            applied.revision
+        ));
+    }
+    if latest.info.status != ReleaseStatus::Deployed {
+        return Some(format!(
+            "our revision {} is recorded {}",
+            latest.version,
+            latest.info.status.as_str()
+        ));
+    }
+    if !applied.release_digest.is_empty() && release::digest(latest) != applied.release_digest {
+        return Some(format!(
+            "revision {} was rewritten with chart {}-{} or other values",
+            latest.version, latest.chart.metadata.name, latest.chart.metadata.version
+        ));
+    }
+    None
 }
 
 /// How `live` differs from `applied`, as reported to the manager.
@@ -894,6 +1032,50 @@ fn summary(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn record(version: u32, status: ReleaseStatus, config: Value) -> Release {
+        let mut r: Release = serde_json::from_value(json!({
+            "name": "web", "info": {"status": "deployed", "description": "Upgrade complete"},
+            "chart": {"metadata": {"name": "web", "version": "0.1.0"}},
+            "version": version,
+        }))
+        .unwrap();
+        r.info.status = status;
+        r.config = config;
+        r
+    }
+
+    #[test]
+    fn a_record_not_ours_is_out_of_band() {
+        let ours = record(2, ReleaseStatus::Deployed, json!({"a": 1}));
+        let applied = AppliedBundle {
+            revision: 2,
+            release_digest: release::digest(&ours),
+            ..Default::default()
+        };
+        let history = |releases: Vec<Release>| release::History {
+            last_revision: releases.iter().map(|r| r.version).max().unwrap_or(0),
+            releases,
+            owner: None,
+        };
+        assert_eq!(out_of_band(&history(vec![ours.clone()]), &applied), None);
+        let none = out_of_band(&history(vec![]), &applied).unwrap();
+        assert!(none.contains("no record"), "{none}");
+        let newer = record(3, ReleaseStatus::Deployed, json!({"a": 2}));
+        let text = out_of_band(&history(vec![ours.clone(), newer]), &applied).unwrap();
+        assert!(
+            text.contains("revision 3") && text.contains("our revision 2"),
+            "{text}"
+        );
+        let failed = record(2, ReleaseStatus::Failed, json!({"a": 1}));
+        assert!(out_of_band(&history(vec![failed]), &applied)
+            .unwrap()
+            .contains("failed"));
+        let rewritten = record(2, ReleaseStatus::Deployed, json!({"a": 9}));
+        assert!(out_of_band(&history(vec![rewritten]), &applied)
+            .unwrap()
+            .contains("other values"));
+    }
 
     #[test]
     fn set_hash_is_a_label_value() {

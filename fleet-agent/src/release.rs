@@ -25,6 +25,11 @@ use crate::apply::hooks::Hook;
 
 /// The Secret type of Helm release records.
 pub const SECRET_TYPE: &str = "helm.sh/release.v1";
+/// Labels naming the bundle that wrote a record. Helm keeps a record's custom labels as the
+/// release's labels and carries them over to the revisions it writes (`helm upgrade`,
+/// `helm rollback`), so a release stays marked as one bundle's.
+pub const BUNDLE_NAMESPACE_LABEL: &str = "fleet.cattle.io/bundle-namespace";
+pub const BUNDLE_NAME_LABEL: &str = "fleet.cattle.io/bundle-name";
 /// How many revisions are kept when the bundle does not say (`helm.maxHistory`).
 pub const DEFAULT_HISTORY_LIMIT: usize = 10;
 
@@ -461,6 +466,35 @@ pub fn decode(secret: &str, data: &[u8]) -> Result<Release, ReleaseError> {
 pub struct History {
     pub releases: Vec<Release>,
     pub last_revision: u32,
+    /// The bundle (namespace, name) of the oldest record carrying the bundle labels: the
+    /// bundle that owns this release name.
+    pub owner: Option<(String, String)>,
+}
+
+/// A digest of what a revision deploys: chart name and version and the user values.
+pub fn digest(release: &Release) -> String {
+    let text = serde_json::json!([
+        release.chart.metadata.name,
+        release.chart.metadata.version,
+        if is_empty_values(&release.config) {
+            Value::Null
+        } else {
+            release.config.clone()
+        },
+    ])
+    .to_string();
+    crate::cache::sha256_hex(text.as_bytes())
+}
+
+/// The bundle a record's labels name.
+fn record_owner(
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> Option<(String, String)> {
+    let labels = labels?;
+    Some((
+        labels.get(BUNDLE_NAMESPACE_LABEL)?.clone(),
+        labels.get(BUNDLE_NAME_LABEL)?.clone(),
+    ))
 }
 
 impl History {
@@ -494,6 +528,9 @@ pub struct ReleaseStore {
     namespace: String,
 }
 
+/// The bundle (namespace, name) a record is written for.
+pub type Owner<'a> = (&'a str, &'a str);
+
 impl ReleaseStore {
     /// Records in `namespace` (normally `fleet-system`).
     pub fn new(client: Client, namespace: &str) -> ReleaseStore {
@@ -521,12 +558,17 @@ impl ReleaseStore {
                 source,
             })?;
         let mut history = History::default();
+        let mut oldest_owned = u32::MAX;
         for secret in list.items {
             let secret_name = secret.metadata.name.clone().unwrap_or_default();
-            history.last_revision = history.last_revision.max(record_revision(
-                &secret_name,
-                secret.metadata.labels.as_ref(),
-            ));
+            let revision = record_revision(&secret_name, secret.metadata.labels.as_ref());
+            history.last_revision = history.last_revision.max(revision);
+            if let Some(owner) = record_owner(secret.metadata.labels.as_ref()) {
+                if revision < oldest_owned {
+                    oldest_owned = revision;
+                    history.owner = Some(owner);
+                }
+            }
             let Some(data) = secret.data.as_ref().and_then(|d| d.get("release")) else {
                 continue;
             };
@@ -551,11 +593,12 @@ impl ReleaseStore {
         &self,
         release: &mut Release,
         history: &History,
+        owner: Owner<'_>,
     ) -> Result<(), ReleaseError> {
         release.version = history.last_revision + 1;
         loop {
             let name = secret_name(&release.name, release.version);
-            let secret = self.secret(release)?;
+            let secret = self.secret(release, Some(owner))?;
             let post = PostParams::default();
             match crate::transient::retry("create release", || self.api.create(&post, &secret))
                 .await
@@ -576,9 +619,9 @@ impl ReleaseStore {
         }
     }
 
-    fn secret(&self, release: &Release) -> Result<Secret, ReleaseError> {
+    fn secret(&self, release: &Release, owner: Option<Owner<'_>>) -> Result<Secret, ReleaseError> {
         let encoded = encode(release)?;
-        serde_json::from_value(json!({
+        let mut secret: Secret = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {
@@ -598,7 +641,13 @@ impl ReleaseStore {
         .map_err(|e| ReleaseError::Encode {
             name: release.name.clone(),
             reason: e.to_string(),
-        })
+        })?;
+        if let (Some((namespace, bundle)), Some(labels)) = (owner, secret.metadata.labels.as_mut())
+        {
+            labels.insert(BUNDLE_NAMESPACE_LABEL.into(), namespace.into());
+            labels.insert(BUNDLE_NAME_LABEL.into(), bundle.into());
+        }
+        Ok(secret)
     }
 
     /// Rewrites the record of `release`'s revision (a status change of a revision already
@@ -606,7 +655,8 @@ impl ReleaseStore {
     /// if it was deleted meanwhile. New revisions go through [`Self::create_revision`].
     pub async fn update(&self, release: &Release) -> Result<(), ReleaseError> {
         let name = secret_name(&release.name, release.version);
-        let secret = self.secret(release)?;
+        // A merge patch keeps the labels the record has (its bundle's, or Helm's custom ones).
+        let secret = self.secret(release, None)?;
         let write_err = |source| ReleaseError::Write {
             secret: name.clone(),
             namespace: self.namespace.clone(),

@@ -156,6 +156,14 @@ pub struct ServeArgs {
     pub tls_cert: Option<PathBuf>,
     #[arg(long, env = "FLEET_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// PEM of the CA that signs --tls-cert, pinned in agents that `cluster join`
+    /// installs (default: the last certificate of --tls-cert's chain).
+    #[arg(long, env = "FLEET_TLS_CA", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
+    /// The URL agents reach this manager at, e.g. https://fleet.example.org:8443, for
+    /// `cluster join`'s install commands (default: the URL the admin client used).
+    #[arg(long, env = "FLEET_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// PEM bundle of the CA that signs agents' client certificates: turns on mTLS for the
     /// agent API (a certificate must name the cluster by CN or DNS SAN). Needs --tls-cert.
     #[arg(long, env = "FLEET_CLIENT_CA", requires = "tls_cert")]
@@ -258,6 +266,23 @@ pub enum ClusterCommand {
         keys: Vec<String>,
         #[arg(short, long, default_value = crate::resources::DEFAULT_WORKSPACE)]
         namespace: String,
+    },
+    /// Create a join token for a new cluster and print the one line that installs its
+    /// agent (`kubectl apply -f …`, or the `helm install` equivalent).
+    Join {
+        name: String,
+        /// Labels the cluster gets: `k=v,k2=v2` (repeatable).
+        #[arg(long)]
+        labels: Vec<String>,
+        /// How long the install line works.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[arg(short, long, default_value = crate::resources::DEFAULT_WORKSPACE)]
+        namespace: String,
+        /// Write the manager's CA (PEM) here, for kubectl/helm to fetch over HTTPS from a
+        /// manager with a private CA; the printed lines then use it.
+        #[arg(long)]
+        ca_out: Option<PathBuf>,
     },
     Remove {
         name: String,
@@ -380,6 +405,8 @@ async fn serve(a: ServeArgs) -> Result<()> {
     opts.webhook_secret = std::env::var("FLEET_WEBHOOK_SECRET").ok();
     opts.offline_after = Duration::from_secs(a.offline_after);
     opts.git_concurrency = a.git_concurrency;
+    opts.tls_ca = a.tls_ca;
+    opts.public_url = a.public_url;
     let running = server::start(opts).await.context("starting the manager")?;
     match &running.admin_token_source {
         crate::auth::AdminTokenSource::Generated(p) => {
@@ -555,35 +582,43 @@ async fn get(
         },
     };
     let v = c.call(reqwest::Method::GET, &path, None).await?;
-    print(&v, output, |v| {
-        if name.is_some() {
-            print!("{}", serde_yaml::to_string(v).unwrap_or_default());
-            return;
-        }
-        println!("{:<16} {:<40} STATE/INFO", "NAMESPACE", "NAME");
-        for item in v["items"].as_array().into_iter().flatten() {
-            let ns = item
-                .pointer("/metadata/namespace")
-                .or_else(|| item.get("namespace"));
-            let nm = item.pointer("/metadata/name").or_else(|| item.get("name"));
-            let info = item
-                .get("state")
-                .or_else(|| item.pointer("/status/commit"))
-                .or_else(|| item.pointer("/spec/repo"))
-                .map(|x| {
-                    x.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| x.to_string())
-                })
-                .unwrap_or_default();
-            println!(
-                "{:<16} {:<40} {}",
-                ns.and_then(|x| x.as_str()).unwrap_or_default(),
-                nm.and_then(|x| x.as_str()).unwrap_or_default(),
-                info
-            );
-        }
-    })
+    print(&v, output, |v| print!("{}", get_table(v, name.is_some())))
+}
+
+/// The `get` table: one row per item of a listing, or the one object asked for by name.
+fn get_table(v: &Value, single: bool) -> String {
+    use std::fmt::Write as _;
+    let items: Vec<&Value> = if single {
+        vec![v]
+    } else {
+        v["items"].as_array().into_iter().flatten().collect()
+    };
+    let mut out = format!("{:<16} {:<40} STATE/INFO\n", "NAMESPACE", "NAME");
+    for item in items {
+        let ns = item
+            .pointer("/metadata/namespace")
+            .or_else(|| item.get("namespace"));
+        let nm = item.pointer("/metadata/name").or_else(|| item.get("name"));
+        let info = item
+            .get("displayState")
+            .or_else(|| item.get("state"))
+            .or_else(|| item.pointer("/status/commit"))
+            .or_else(|| item.pointer("/spec/repo"))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<16} {:<40} {}",
+            ns.and_then(|x| x.as_str()).unwrap_or_default(),
+            nm.and_then(|x| x.as_str()).unwrap_or_default(),
+            info
+        );
+    }
+    out
 }
 
 fn parse_label_args(items: &[String]) -> Result<BTreeMap<String, String>> {
@@ -673,6 +708,22 @@ async fn cluster(c: &Client, cmd: ClusterCommand) -> Result<()> {
             println!("cluster {namespace}/{name} labels: {}", v["labels"]);
             Ok(())
         }
+        ClusterCommand::Join {
+            name,
+            labels,
+            ttl,
+            namespace,
+            ca_out,
+        } => {
+            crate::resources::parse_duration(&ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+            let labels = parse_label_args(&labels)?;
+            let body = serde_json::json!({"name": name, "namespace": namespace, "ttl": ttl, "labels": labels}).to_string();
+            let v = c
+                .call(Method::POST, "/api/v1/joins", Some(body.into()))
+                .await?;
+            print!("{}", join_lines(&v, ca_out.as_deref())?);
+            Ok(())
+        }
         ClusterCommand::Remove { name, namespace } => {
             c.call(
                 Method::DELETE,
@@ -695,6 +746,43 @@ async fn cluster(c: &Client, cmd: ClusterCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// What `cluster join` prints for the manager's answer: comments, then the kubectl line
+/// and the helm line. With `ca_out`, the manager's CA is written there and the lines
+/// fetch through it.
+fn join_lines(v: &Value, ca_out: Option<&Path>) -> Result<String> {
+    let s = |k: &str| v[k].as_str().unwrap_or_default();
+    let kubectl = v["kubectl"]
+        .as_str()
+        .context("the server returned no install command")?;
+    let mut helm = s("helm").to_string();
+    let expires = chrono::DateTime::from_timestamp(v["expiresAt"].as_i64().unwrap_or(0), 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    let mut out = format!(
+        "# cluster {} joins workspace {} with this line, until {expires} (token {}):\n",
+        s("cluster"),
+        s("namespace"),
+        s("id")
+    );
+    let ca = v["caCert"].as_str().filter(|c| !c.is_empty());
+    match (ca, ca_out) {
+        (Some(ca), Some(path)) => {
+            std::fs::write(path, ca)
+                .with_context(|| format!("writing the manager's CA to {}", path.display()))?;
+            let file = path.display().to_string();
+            let url = kubectl.trim_start_matches("kubectl apply -f ");
+            out.push_str(&format!("# the manager's CA is in {file}; kubectl trusts it through curl:\ncurl -fsS --cacert '{file}' {url} | kubectl apply -f -\n"));
+            helm.push_str(&format!(" --ca-file '{file}'"));
+        }
+        (Some(_), None) => out.push_str(
+            "# the manager's certificate is from a private CA (pinned in the agent); add --ca-out FILE to fetch through it\n",
+        ),
+        _ => {}
+    }
+    out.push_str(&format!("{kubectl}\n# or, with helm:\n{helm}\n"));
+    Ok(out)
 }
 
 fn urlencode(s: &str) -> String {
@@ -889,6 +977,26 @@ mod tests {
             argv.extend_from_slice(args);
             assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn get_by_name_prints_a_table_row() {
+        let bundle = serde_json::json!({
+            "kind": "Bundle",
+            "metadata": {"name": "apps-web", "namespace": "fleet-default"},
+            "spec": {"resources": []},
+            "status": {"commit": "abc123"}
+        });
+        let out = get_table(&bundle, true);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].starts_with("NAMESPACE"), "{out}");
+        let cols: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(cols, ["fleet-default", "apps-web", "abc123"], "{out}");
+        let list = serde_json::json!({"items": [
+            {"namespace": "ns", "name": "b", "state": "Ready", "displayState": "NoTargets"}
+        ]});
+        assert!(get_table(&list, false).contains("NoTargets"));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod cli;
 pub mod content_cache;
 pub mod dashboard;
 pub mod git;
+pub mod install;
 pub mod leader;
 pub mod manager;
 pub mod metrics;

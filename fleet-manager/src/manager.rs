@@ -41,6 +41,13 @@ pub struct Config {
     pub reload_interval: Duration,
     /// Bound on concurrent Git fetches.
     pub git_concurrency: usize,
+    /// The URL agents reach this manager at (`--public-url`), for the install commands;
+    /// `None`: the URL the admin client used.
+    pub public_url: Option<String>,
+    /// PEM of the CA of this manager's certificate, pinned in installed agents.
+    pub agent_ca_pem: Option<String>,
+    /// Whether this manager serves HTTPS (the scheme of a URL derived from a request).
+    pub tls: bool,
 }
 
 impl Config {
@@ -53,6 +60,9 @@ impl Config {
             max_wait: Duration::from_secs(600),
             reload_interval: Duration::from_secs(1),
             git_concurrency: 4,
+            public_url: None,
+            agent_ca_pem: None,
+            tls: false,
         }
     }
 }
@@ -70,6 +80,8 @@ pub enum ManagerError {
     Conflict(String),
     #[error("registration token is unknown, expired or used up")]
     InvalidRegistrationToken,
+    #[error("{0}")]
+    Forbidden(String),
     #[error("cannot seal the secret: {0}")]
     Secret(#[from] crate::secrets::SecretError),
 }
@@ -422,6 +434,36 @@ impl Manager {
         max_uses: i64,
         labels: BTreeMap<String, String>,
     ) -> Result<CreatedToken, ManagerError> {
+        self.issue_registration_token(caller, namespace, ttl, max_uses, labels, "")
+            .await
+    }
+
+    /// Creates a join token: a registration token for the one cluster `name` (an agent
+    /// asking for another name is refused), valid for `ttl` and any number of
+    /// registrations of that cluster until then.
+    pub async fn create_join_token(
+        &self,
+        caller: &Caller,
+        namespace: &str,
+        name: &str,
+        ttl: Duration,
+        labels: BTreeMap<String, String>,
+    ) -> Result<CreatedToken, ManagerError> {
+        resources::validate_name(name)
+            .map_err(|m| ManagerError::BadRequest(format!("cluster name: {m}")))?;
+        self.issue_registration_token(caller, namespace, ttl, 0, labels, name)
+            .await
+    }
+
+    async fn issue_registration_token(
+        &self,
+        caller: &Caller,
+        namespace: &str,
+        ttl: Duration,
+        max_uses: i64,
+        labels: BTreeMap<String, String>,
+        cluster_name: &str,
+    ) -> Result<CreatedToken, ManagerError> {
         resources::validate_name(namespace)
             .map_err(|m| ManagerError::BadRequest(format!("namespace: {m}")))?;
         if ttl.is_zero() {
@@ -443,6 +485,7 @@ impl Manager {
             expires_at: now() + ttl.as_secs() as i64,
             max_uses,
             uses: 0,
+            cluster_name: cluster_name.to_string(),
         };
         self.store
             .create_registration_token(&auth::hash_token(&token), &t)
@@ -468,9 +511,27 @@ impl Manager {
         registration_token: &str,
         req: RegisterRequest,
     ) -> Result<RegisterResponse, ManagerError> {
+        let hash = auth::hash_token(registration_token);
+        // A join token's cluster name is checked before the token is used.
+        let peek = self
+            .store
+            .usable_registration_token(&hash)
+            .await?
+            .ok_or(ManagerError::InvalidRegistrationToken)?;
+        let mut req = req;
+        if !peek.cluster_name.is_empty() {
+            let asked = req.cluster_name.trim();
+            if !asked.is_empty() && asked != peek.cluster_name {
+                return Err(ManagerError::Forbidden(format!(
+                    "this registration token joins the cluster {:?} only, not {asked:?}",
+                    peek.cluster_name
+                )));
+            }
+            req.cluster_name = peek.cluster_name.clone();
+        }
         let token = self
             .store
-            .consume_registration_token(&auth::hash_token(registration_token))
+            .consume_registration_token(&hash)
             .await?
             .ok_or(ManagerError::InvalidRegistrationToken)?;
         let name = if req.cluster_name.trim().is_empty() {

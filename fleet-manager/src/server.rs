@@ -38,6 +38,11 @@ pub struct ServeOptions {
     pub reload_interval: Duration,
     pub leader_retry: Duration,
     pub git_concurrency: usize,
+    /// The URL agents reach this manager at, for `cluster join`'s install commands.
+    pub public_url: Option<String>,
+    /// PEM file of the CA that signs `tls_cert`, pinned in installed agents (default:
+    /// the last certificate of `tls_cert`'s chain).
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -58,6 +63,8 @@ impl ServeOptions {
             reload_interval: Duration::from_secs(1),
             leader_retry: Duration::from_secs(1),
             git_concurrency: 4,
+            public_url: None,
+            tls_ca: None,
         }
     }
 }
@@ -85,6 +92,8 @@ pub enum ServerError {
     TlsPair,
     #[error("--client-ca needs --tls-cert and --tls-key: client certificates are a TLS feature")]
     ClientCaWithoutTls,
+    #[error("--tls-ca {}: no PEM certificate in it", .0.display())]
+    NoCertificate(PathBuf),
 }
 
 /// A started manager.
@@ -137,6 +146,26 @@ pub async fn start(opts: ServeOptions) -> Result<Running, ServerError> {
     config.offline_after = opts.offline_after;
     config.reload_interval = opts.reload_interval;
     config.git_concurrency = opts.git_concurrency;
+    config.public_url = opts
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty());
+    config.tls = opts.tls_cert.is_some();
+    config.agent_ca_pem = match (&opts.tls_ca, &opts.tls_cert) {
+        (Some(ca), _) => {
+            let pem = std::fs::read_to_string(ca)
+                .map_err(io(format!("reading the CA file {}", ca.display())))?;
+            Some(
+                crate::install::ca_of_chain(&pem)
+                    .ok_or_else(|| ServerError::NoCertificate(ca.clone()))?,
+            )
+        }
+        (None, Some(cert)) => std::fs::read_to_string(cert)
+            .ok()
+            .and_then(|pem| crate::install::ca_of_chain(&pem)),
+        (None, None) => None,
+    };
     let manager = Manager::new(store, secrets, config)?;
     manager.reload().await?;
 

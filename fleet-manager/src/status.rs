@@ -75,6 +75,18 @@ impl Summary {
     }
 }
 
+/// What a bundle row's STATE says: `ErrApplied` when it failed to build, `NoTargets`
+/// when no cluster is targeted (an empty summary is not Ready), else the worst state.
+pub fn bundle_display_state(summary: &Summary, build_error: &str) -> &'static str {
+    if !build_error.is_empty() {
+        BundleState::ErrApplied.as_str()
+    } else if summary.desired_ready == 0 {
+        "NoTargets"
+    } else {
+        summary.worst().as_str()
+    }
+}
+
 /// Filters shared by the listings; every field is optional.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -383,6 +395,8 @@ pub struct BundleSummary {
     pub error: String,
     pub rolling_out: bool,
     pub state: BundleState,
+    /// [`bundle_display_state`]: what tables show.
+    pub display_state: &'static str,
     pub summary: Summary,
 }
 
@@ -429,6 +443,7 @@ pub async fn bundles(manager: &Manager, f: &Filter) -> Result<Page<BundleSummary
         rows.push(BundleSummary {
             rolling_out: b.rollout.is_some(),
             state,
+            display_state: bundle_display_state(&summary, &b.error),
             summary,
             namespace: b.namespace,
             name: b.name,
@@ -450,6 +465,8 @@ pub struct GitRepoSummary {
     pub repo: String,
     pub commit: String,
     pub fetch_error: String,
+    /// Why the fetched commit could not be scanned into bundles (a missing path…).
+    pub scan_error: String,
     pub bundle_errors: Vec<String>,
     pub bundles: usize,
     pub ready_bundles: usize,
@@ -504,11 +521,13 @@ pub async fn gitrepos(manager: &Manager, f: &Filter) -> Result<Page<GitRepoSumma
             .get("bundleErrors")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
-        let state = if !fetch_error.is_empty() || !bundle_errors.is_empty() {
-            BundleState::ErrApplied
-        } else {
-            summary.worst()
-        };
+        let scan_error = s("scanError");
+        let state =
+            if !fetch_error.is_empty() || !scan_error.is_empty() || !bundle_errors.is_empty() {
+                BundleState::ErrApplied
+            } else {
+                summary.worst()
+            };
         if f.state.is_some_and(|st| st != state) {
             continue;
         }
@@ -521,6 +540,7 @@ pub async fn gitrepos(manager: &Manager, f: &Filter) -> Result<Page<GitRepoSumma
                 .to_string(),
             commit: s("commit"),
             fetch_error,
+            scan_error,
             bundle_errors,
             bundles: count,
             ready_bundles: ready,
@@ -587,6 +607,18 @@ pub async fn groups(manager: &Manager, f: &Filter) -> Result<Page<GroupSummary>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundle_targeted_at_no_cluster_is_not_ready() {
+        let mut s = Summary::default();
+        assert_eq!(bundle_display_state(&s, ""), "NoTargets");
+        assert_eq!(bundle_display_state(&s, "bad chart"), "ErrApplied");
+        s.desired_ready = 2;
+        s.add(BundleState::Ready, 2);
+        assert_eq!(bundle_display_state(&s, ""), "Ready");
+        s.add(BundleState::Modified, 1);
+        assert_eq!(bundle_display_state(&s, ""), "Modified");
+    }
 
     #[test]
     fn summary_worst_follows_fleet_ranking() {

@@ -409,3 +409,78 @@ async fn groups_and_workspaces_scope_targets() {
     .await;
     assert_eq!(us.bundles().await, vec!["apps-web".to_string()]);
 }
+
+/// Two GitRepos on one remote, one pointing at a path not committed yet: its failing
+/// scan says `scanError` on its own status and never backs off the shared fetch, so the
+/// healthy one takes each new commit within its interval and the other one takes the
+/// path on its next poll once it is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_scan_does_not_hold_back_the_remote() {
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("apps").expect("bare repository");
+    let work = WorkRepo::new(path.to_str().expect("utf8"));
+    work.write("web/cm.yaml", &configmap("web", "v1"));
+    let first = work.commit_and_push("first");
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    api.apply(&gitrepo(
+        "good",
+        "fleet-default",
+        &url,
+        "  paths:\n  - web\n",
+    ))
+    .await;
+    api.apply(&gitrepo(
+        "late",
+        "fleet-default",
+        &url,
+        "  paths:\n  - later\n",
+    ))
+    .await;
+    let commit_of = |name: &'static str, want: String| {
+        let api = api.clone();
+        move || {
+            let (api, want) = (api.clone(), want.clone());
+            async move {
+                let s = gitrepo_status(&api, name).await;
+                if s["commit"] == want.as_str() && s.get("scanError").is_none() {
+                    Ok(())
+                } else {
+                    Err(s.to_string())
+                }
+            }
+        }
+    };
+    eventually(30, "good at the first commit", commit_of("good", first)).await;
+    let err = eventually(30, "scan error on late", || async {
+        let s = gitrepo_status(&api, "late").await;
+        match (s["scanError"].as_str(), s.get("fetchError")) {
+            (Some(e), None) => Ok(e.to_string()),
+            _ => Err(s.to_string()),
+        }
+    })
+    .await;
+    assert!(err.contains("later"), "{err}");
+    eventually(10, "late ScanFailed on the dashboard", || async {
+        let view = api
+            .get("/api/v1/dashboard/gitrepos/fleet-default/late")
+            .await;
+        match view["gitrepo"]["syncState"].as_str() {
+            Some("ScanFailed") => Ok(()),
+            _ => Err(view.to_string()),
+        }
+    })
+    .await;
+
+    // Long enough for a fetch backoff (2 s, 4 s, 8 s…) to outgrow the 1 s interval.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    work.write("web/cm.yaml", &configmap("web", "v2"));
+    let second = work.commit_and_push("second");
+    eventually(3, "good at the second commit", commit_of("good", second)).await;
+
+    work.write("later/cm.yaml", &configmap("later", "v1"));
+    let third = work.commit_and_push("the late path");
+    eventually(3, "late at the third commit", commit_of("late", third)).await;
+    let bundles = api.get("/api/v1/bundles").await.to_string();
+    assert!(bundles.contains("late-later"), "{bundles}");
+}

@@ -66,6 +66,7 @@ impl From<ManagerError> for ApiFailure {
             ManagerError::BadRequest(m) => ApiFailure::bad_request(m),
             ManagerError::NotFound(m) => ApiFailure::not_found(m),
             ManagerError::Conflict(m) => ApiFailure::new(StatusCode::CONFLICT, "conflict", m),
+            ManagerError::Forbidden(m) => ApiFailure::new(StatusCode::FORBIDDEN, "forbidden", m),
             ManagerError::InvalidRegistrationToken => ApiFailure::unauthorized(
                 "invalid_token",
                 "registration token is unknown, expired or used up",

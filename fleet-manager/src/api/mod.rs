@@ -6,6 +6,7 @@ pub mod admin;
 pub mod agent;
 pub mod client_cert;
 pub mod error;
+pub mod install;
 pub mod openapi;
 pub mod webhooks;
 
@@ -62,6 +63,7 @@ pub fn router(manager: Arc<Manager>) -> Router {
             post(admin::create_token).get(admin::list_tokens),
         )
         .route("/api/v1/tokens/{id}", delete(admin::delete_token))
+        .route("/api/v1/joins", post(install::join))
         .route(
             "/api/v1/admintokens",
             post(admin::create_admin_token).get(admin::list_admin_tokens),
@@ -102,6 +104,8 @@ pub fn router(manager: Arc<Manager>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(crate::install::MANIFEST_PATH, get(install::manifest))
+        .route(crate::install::CHART_PATH, get(install::chart))
         .merge(admin)
         .merge(agent_short)
         .merge(agent_poll)

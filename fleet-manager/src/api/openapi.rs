@@ -33,6 +33,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tokens"),
     ("get", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
+    ("post", "/api/v1/joins"),
+    ("get", "/install/agent.yaml"),
+    ("get", "/install/fleet-agent.tgz"),
     ("post", "/api/v1/admintokens"),
     ("get", "/api/v1/admintokens"),
     ("delete", "/api/v1/admintokens/{name}"),
@@ -180,6 +183,37 @@ pub fn document() -> Value {
         "delete",
         "/api/v1/tokens/{id}",
         with("Delete a registration token", "tokens", ("204", "deleted")),
+    );
+    add(
+        "post",
+        "/api/v1/joins",
+        with(
+            "Create a join token for one cluster: {name, namespace, ttl: \"1h\", labels}; answers the kubectl and helm install commands",
+            "tokens",
+            ("201", "the token, shown once, and the install commands"),
+        ),
+    );
+    add(
+        "get",
+        "/install/agent.yaml",
+        op(
+            "The agent's manifests for the cluster of ?token= (a join token; no admin token)",
+            "install",
+            &[
+                ("200", "YAML for kubectl apply -f"),
+                ("401", "no token"),
+                ("403", "unknown, expired or used-up token"),
+            ],
+        ),
+    );
+    add(
+        "get",
+        "/install/fleet-agent.tgz",
+        op(
+            "The agent chart, for helm install",
+            "install",
+            &[("200", "the chart archive")],
+        ),
     );
     add(
         "post",

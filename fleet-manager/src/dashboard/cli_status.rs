@@ -386,7 +386,7 @@ fn bundles_table(out: &mut String, bundles: &Value) {
     for b in bundles.as_array().into_iter().flatten() {
         let mut row = vec![
             format!("{}/{}", text(&b["namespace"]), text(&b["name"])),
-            text(&b["state"]),
+            text(&b["displayState"]),
         ];
         row.extend(counts(&b["summary"]));
         t.row(row);
@@ -710,7 +710,7 @@ mod tests {
             "clusters": 3, "offline": {"count": 1, "items": [{"name": "c3"}]},
             "summary": {"desiredReady": 3, "ready": 2, "errApplied": 1},
             "gitrepos": [], "groups": [],
-            "bundles": [{"namespace": "ns", "name": "web", "state": "ErrApplied", "error": "",
+            "bundles": [{"namespace": "ns", "name": "web", "state": "ErrApplied", "displayState": "ErrApplied", "error": "",
                           "summary": {"desiredReady": 3, "ready": 2, "nonReady": 0, "waitApplied": 0, "errApplied": 1,
                                       "outOfSync": 0, "pending": 0, "modified": 0}, "rollout": null}]
         });

@@ -198,7 +198,7 @@ pub struct GitRepoView {
     pub repo: String,
     pub branch: String,
     pub commit: String,
-    /// `Synced`, `Syncing`, `FetchFailed`, `BuildFailed` or `Paused`.
+    /// `Synced`, `Syncing`, `FetchFailed`, `ScanFailed`, `BuildFailed` or `Paused`.
     pub sync_state: &'static str,
     /// The fetch error or the bundle build errors, scrubbed of credentials.
     pub error: String,
@@ -218,6 +218,8 @@ pub struct BundleView {
     pub commit: String,
     pub error: String,
     pub state: BundleState,
+    /// [`crate::status::bundle_display_state`]: what tables show (`NoTargets`…).
+    pub display_state: &'static str,
     pub summary: Summary,
     pub rollout: Option<RolloutView>,
 }
@@ -408,6 +410,7 @@ fn bundle_view(manager: &Manager, s: &Snapshot, b: &BundleRecord, summary: Summa
         commit: b.commit.clone(),
         error: redact(&b.error),
         state,
+        display_state: crate::status::bundle_display_state(&summary, &b.error),
         rollout: b.rollout.as_ref().map(|r| rollout_view(manager, s, b, r)),
         summary,
     }
@@ -483,6 +486,7 @@ fn gitrepo_view(o: &ObjectRecord, bundles: &[(&BundleRecord, &BundleView)]) -> G
             .to_string()
     };
     let fetch_error = status("fetchError");
+    let scan_error = status("scanError");
     let bundle_errors: Vec<String> = o
         .status
         .get("bundleErrors")
@@ -500,6 +504,8 @@ fn gitrepo_view(o: &ObjectRecord, bundles: &[(&BundleRecord, &BundleView)]) -> G
         .unwrap_or(false);
     let sync_state = if !fetch_error.is_empty() {
         "FetchFailed"
+    } else if !scan_error.is_empty() {
+        "ScanFailed"
     } else if !bundle_errors.is_empty() {
         "BuildFailed"
     } else if paused {
@@ -517,10 +523,12 @@ fn gitrepo_view(o: &ObjectRecord, bundles: &[(&BundleRecord, &BundleView)]) -> G
             ready += 1;
         }
     }
-    let error = if fetch_error.is_empty() {
-        bundle_errors.join("; ")
-    } else {
+    let error = if !fetch_error.is_empty() {
         fetch_error
+    } else if !scan_error.is_empty() {
+        scan_error
+    } else {
+        bundle_errors.join("; ")
     };
     let state = if error.is_empty() {
         summary.worst()

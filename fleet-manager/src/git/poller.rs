@@ -267,11 +267,25 @@ async fn fetch_and_sync_inner(
             return Err(());
         }
     };
+    // The fetch worked: a GitRepo whose commit cannot be resolved or scanned (a path not
+    // committed yet, a broken chart) says so on its own status and is tried again on its
+    // next poll; it does not back off the remote, which the other GitRepos share.
     let mut ok = true;
     for r in repos {
-        if let Err(message) = sync_repo(manager, &path, &key.url, r).await {
+        if let Err(failure) = sync_repo(manager, &path, &key.url, r).await {
             ok = false;
-            set_status(manager, r, None, Some(&message), None).await;
+            let stage = if matches!(failure, Failure::Scan(_)) {
+                "scan"
+            } else {
+                "fetch"
+            };
+            manager
+                .metrics
+                .git_sync_errors
+                .with_label_values(&[stage])
+                .inc();
+            tracing::warn!(gitrepo = %r.key(), error = %failure, "git sync failed");
+            set_status(manager, r, None, Some(&failure), None).await;
         }
     }
     manager
@@ -279,11 +293,23 @@ async fn fetch_and_sync_inner(
         .git_sync_seconds
         .with_label_values(&[if ok { "ok" } else { "error" }])
         .observe(started.elapsed().as_secs_f64());
-    if ok {
-        Ok(())
-    } else {
-        Err(())
-    }
+    Ok(())
+}
+
+/// Why one GitRepo could not be brought to its commit, as its status records it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Failure {
+    /// The remote could not be fetched (it backs off): `status.fetchError`.
+    #[error("{0}")]
+    Remote(String),
+    /// The GitRepo's branch or revision is not on the fetched remote:
+    /// `status.fetchError`.
+    #[error("{0}")]
+    Ref(String),
+    /// The commit was fetched but could not be checked out or turned into bundles:
+    /// `status.scanError`.
+    #[error("{0}")]
+    Scan(String),
 }
 
 async fn sync_repo(
@@ -291,18 +317,34 @@ async fn sync_repo(
     path: &std::path::Path,
     url: &str,
     r: &RepoRef,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let want = r.want();
     let (p, u, w) = (path.to_path_buf(), url.to_string(), want.clone());
     let commit = tokio::task::spawn_blocking(move || fetch::resolve(&p, &u, &w))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Ref(e.to_string()))?
+        .map_err(|e| Failure::Ref(e.to_string()))?;
+    scan_commit(manager, path, r, commit)
+        .await
+        .map_err(Failure::Scan)
+}
+
+/// Checks out `commit` and syncs its bundles, unless the GitRepo already stands there
+/// (same commit, same generation, no error left to retry).
+async fn scan_commit(
+    manager: &Arc<Manager>,
+    path: &std::path::Path,
+    r: &RepoRef,
+    commit: git2::Oid,
+) -> Result<(), String> {
     let commit_s = commit.to_string();
     let same_commit = r.status.get("commit").and_then(|c| c.as_str()) == Some(commit_s.as_str());
     let same_generation =
         r.status.get("observedGeneration").and_then(|g| g.as_i64()) == Some(r.generation);
-    if same_commit && same_generation {
+    let failed = ["fetchError", "scanError"]
+        .iter()
+        .any(|k| r.status.get(*k).is_some_and(|v| !v.is_null()));
+    if same_commit && same_generation && !failed {
         set_status(manager, r, Some(&commit_s), None, None).await;
         return Ok(());
     }
@@ -378,18 +420,19 @@ async fn open_secret(
 }
 
 async fn fail_all(manager: &Manager, repos: &[RepoRef], message: &str) {
+    let failure = Failure::Remote(message.to_string());
     for r in repos {
-        set_status(manager, r, None, Some(message), None).await;
+        set_status(manager, r, None, Some(&failure), None).await;
     }
 }
 
-/// Writes the GitRepo status: commit, observed generation, last fetch, fetch error and
-/// the bundle errors of the last sync.
+/// Writes the GitRepo status: commit, observed generation, last fetch, fetch or scan
+/// error and the bundle errors of the last sync.
 async fn set_status(
     manager: &Manager,
     r: &RepoRef,
     commit: Option<&str>,
-    error: Option<&str>,
+    error: Option<&Failure>,
     outcome: Option<&super::sync::SyncOutcome>,
 ) {
     let mut status = match manager
@@ -406,12 +449,23 @@ async fn set_status(
     let now = crate::store::now();
     if let Some(obj) = status.as_object_mut() {
         obj.insert("lastFetched".into(), now.into());
+        obj.remove("fetchError");
+        obj.remove("scanError");
         match error {
-            Some(e) => {
-                obj.insert("fetchError".into(), e.into());
+            Some(Failure::Remote(e)) => {
+                obj.insert("fetchError".into(), e.as_str().into());
+            }
+            // This generation was looked at: the next poll tries again (the error keeps
+            // the commit from counting as synced), not every round.
+            Some(Failure::Ref(e)) => {
+                obj.insert("fetchError".into(), e.as_str().into());
+                obj.insert("observedGeneration".into(), r.generation.into());
+            }
+            Some(Failure::Scan(e)) => {
+                obj.insert("scanError".into(), e.as_str().into());
+                obj.insert("observedGeneration".into(), r.generation.into());
             }
             None => {
-                obj.remove("fetchError");
                 obj.insert("observedGeneration".into(), r.generation.into());
             }
         }

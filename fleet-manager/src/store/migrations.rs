@@ -105,4 +105,10 @@ CREATE INDEX bundle_status_bundle ON bundle_status (bundle_namespace, bundle);
         sqlite: "ALTER TABLE clusters ADD COLUMN reported_sequence INTEGER NOT NULL DEFAULT 0;",
         postgres: "ALTER TABLE clusters ADD COLUMN reported_sequence BIGINT NOT NULL DEFAULT 0;",
     },
+    // A join token (`fleet-manager cluster join NAME`) registers that one cluster name.
+    Migration {
+        version: 5,
+        sqlite: "ALTER TABLE registration_tokens ADD COLUMN cluster_name TEXT NOT NULL DEFAULT '';",
+        postgres: "ALTER TABLE registration_tokens ADD COLUMN cluster_name TEXT NOT NULL DEFAULT '';",
+    },
 ];

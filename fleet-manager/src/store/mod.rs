@@ -208,6 +208,9 @@ pub struct RegistrationToken {
     pub expires_at: i64,
     pub max_uses: i64,
     pub uses: i64,
+    /// The one cluster name it registers (a join token); empty: any name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster_name: String,
 }
 
 /// A named admin token (its hash).
@@ -652,8 +655,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.db
             .execute(
-                "INSERT INTO registration_tokens (hash, id, namespace, labels, expires_at, max_uses, uses, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+                "INSERT INTO registration_tokens (hash, id, namespace, labels, expires_at, max_uses, uses, created_at, cluster_name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
                 vec![
                     hash.into(),
                     t.id.as_str().into(),
@@ -662,6 +665,7 @@ impl Store {
                     t.expires_at.into(),
                     t.max_uses.into(),
                     now().into(),
+                    t.cluster_name.as_str().into(),
                 ],
             )
             .await?;
@@ -678,7 +682,24 @@ impl Store {
             .query(
                 "UPDATE registration_tokens SET uses = uses + 1 \
                  WHERE hash = $1 AND expires_at > $2 AND (max_uses = 0 OR uses < max_uses) \
-                 RETURNING id, namespace, labels, expires_at, max_uses, uses",
+                 RETURNING id, namespace, labels, expires_at, max_uses, uses, cluster_name",
+                vec![hash.into(), now().into()],
+            )
+            .await?;
+        rows.first().map(token_from_row).transpose()
+    }
+
+    /// A registration token that is still usable, without using it: `None` when unknown,
+    /// expired or used up.
+    pub async fn usable_registration_token(
+        &self,
+        hash: &str,
+    ) -> Result<Option<RegistrationToken>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT id, namespace, labels, expires_at, max_uses, uses, cluster_name FROM registration_tokens \
+                 WHERE hash = $1 AND expires_at > $2 AND (max_uses = 0 OR uses < max_uses)",
                 vec![hash.into(), now().into()],
             )
             .await?;
@@ -689,7 +710,7 @@ impl Store {
         let rows = self
             .db
             .query(
-                "SELECT id, namespace, labels, expires_at, max_uses, uses FROM registration_tokens ORDER BY created_at",
+                "SELECT id, namespace, labels, expires_at, max_uses, uses, cluster_name FROM registration_tokens ORDER BY created_at",
                 vec![],
             )
             .await?;
@@ -1156,6 +1177,7 @@ fn token_from_row(r: &Row) -> Result<RegistrationToken, StoreError> {
         expires_at: r.int(3),
         max_uses: r.int(4),
         uses: r.int(5),
+        cluster_name: r.text(6),
     })
 }
 
