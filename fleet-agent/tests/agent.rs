@@ -96,7 +96,19 @@ async fn deploys_upgrades_and_prunes_as_a_helm_release() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(labels, ["modifiedAt", "name", "owner", "status", "version"]);
+    // Helm's own labels, plus the owning bundle's (as `helm install --labels` adds them).
+    assert_eq!(
+        labels,
+        [
+            "fleet.cattle.io/bundle-name",
+            "fleet.cattle.io/bundle-namespace",
+            "modifiedAt",
+            "name",
+            "owner",
+            "status",
+            "version"
+        ]
+    );
     assert_eq!(record["metadata"]["labels"]["owner"], "helm");
     assert_eq!(record["metadata"]["labels"]["status"], "deployed");
 
