@@ -117,6 +117,9 @@ pub struct GitRepoSpec {
     /// the discovery of `paths`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bundles: Vec<BundlePath>,
+    /// Only commits signed by these signers are built ([`crate::git::signature`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::git::signature::VerifySpec>,
 }
 
 /// A `spec.bundles` entry: the bundle's directory and, optionally, its options file

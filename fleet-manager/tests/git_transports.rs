@@ -484,3 +484,107 @@ async fn a_failing_scan_does_not_hold_back_the_remote() {
     let bundles = api.get("/api/v1/bundles").await.to_string();
     assert!(bundles.contains("late-later"), "{bundles}");
 }
+
+/// A fresh ed25519 key in `dir`: (private key path, public key line).
+fn ssh_keypair(dir: &std::path::Path, name: &str) -> (String, String) {
+    let path = dir.join(name);
+    run(std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path));
+    let public = std::fs::read_to_string(dir.join(format!("{name}.pub"))).expect("public key");
+    (path.display().to_string(), public.trim().to_string())
+}
+
+/// `spec.verify`: a signed commit is built; an unsigned one, or one signed by a key not
+/// allowed, never becomes bundles (the last good commit's stay) and the status names
+/// the commit and the key; the next good commit is built again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_commits_signed_by_allowed_keys_are_built() {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (alice_key, alice) = ssh_keypair(keys.path(), "alice");
+    let (mallory_key, mallory) = ssh_keypair(keys.path(), "mallory");
+    let daemon = GitDaemon::start().expect("git daemon starts");
+    let (path, url) = daemon.repo("signed").expect("bare repository");
+    let work = WorkRepo::new(path.to_str().expect("utf8"));
+    work.config("gpg.format", "ssh")
+        .config("commit.gpgsign", "true")
+        .config("user.signingkey", &alice_key);
+    work.write("web/cm.yaml", &configmap("web", "v1"));
+    let first = work.commit_and_push("signed by alice");
+    let (mgr, _dir) = start_manager(None).await;
+    let api = Api::new(mgr.addr);
+    let extra = format!(
+        "  paths:\n  - web\n  verify:\n    allowedSigners: {}\n",
+        serde_json::to_string(&format!("alice@example.com {alice}")).expect("json")
+    );
+    api.apply(&gitrepo("signed", "fleet-default", &url, &extra))
+        .await;
+    let at = |want: String| {
+        let api = api.clone();
+        move || {
+            let (api, want) = (api.clone(), want.clone());
+            async move {
+                let s = gitrepo_status(&api, "signed").await;
+                if s["commit"] == want.as_str() && s.get("scanError").is_none() {
+                    Ok(())
+                } else {
+                    Err(s.to_string())
+                }
+            }
+        }
+    };
+    eventually(30, "the signed commit built", at(first.clone())).await;
+    let refused = |what: &'static str| {
+        let api = api.clone();
+        move || {
+            let api = api.clone();
+            async move {
+                let s = gitrepo_status(&api, "signed").await;
+                match s["scanError"].as_str() {
+                    Some(e) => Ok((e.to_string(), s["commit"].clone())),
+                    None => Err(format!("{what}: {s}")),
+                }
+            }
+        }
+    };
+
+    work.config("commit.gpgsign", "false");
+    work.write("web/cm.yaml", &configmap("web", "unsigned"));
+    let unsigned = work.commit_and_push("unsigned");
+    let (err, commit) = eventually(30, "unsigned refused", refused("unsigned")).await;
+    assert!(
+        err.contains(&unsigned) && err.contains("not signed"),
+        "{err}"
+    );
+    assert_eq!(commit, first.as_str(), "the last good commit stays");
+
+    work.config("commit.gpgsign", "true")
+        .config("user.signingkey", &mallory_key);
+    work.write("web/cm.yaml", &configmap("web", "mallory"));
+    let forged = work.commit_and_push("signed by mallory");
+    let mallory_fp = run(std::process::Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(format!("{mallory_key}.pub")));
+    let mallory_fp = mallory_fp.split_whitespace().nth(1).expect("fingerprint");
+    let (err, _) = eventually(30, "mallory refused", || {
+        let api = api.clone();
+        let forged = forged.clone();
+        async move {
+            let s = gitrepo_status(&api, "signed").await;
+            match s["scanError"].as_str() {
+                Some(e) if e.contains(&forged) => Ok((e.to_string(), ())),
+                _ => Err(s.to_string()),
+            }
+        }
+    })
+    .await;
+    assert!(
+        err.contains(mallory_fp),
+        "{err} names {mallory_fp} ({mallory})"
+    );
+
+    work.config("user.signingkey", &alice_key);
+    work.write("web/cm.yaml", &configmap("web", "v2"));
+    let good = work.commit_and_push("signed by alice again");
+    eventually(30, "the next signed commit built", at(good)).await;
+}

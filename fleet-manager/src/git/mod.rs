@@ -7,12 +7,14 @@
 //!   or token), `insecureSkipTLSVerify`;
 //! - [`poller`]: the leader's loop, one fetch per remote however many GitRepos share
 //!   it, bounded concurrency, exponential backoff with the error on the GitRepo status;
+//! - [`signature`]: `spec.verify`, only commits signed by allowed SSH keys are built;
 //! - [`sync`]: a checkout → bundles (fleet-bundle's scan) → store;
 //! - [`webhook`]: GitHub, GitLab, Gitea/Gogs and Bitbucket push events, verified.
 
 pub mod credentials;
 pub mod fetch;
 pub mod poller;
+pub mod signature;
 pub mod sync;
 pub mod webhook;
 

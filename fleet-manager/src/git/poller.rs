@@ -348,6 +348,17 @@ async fn scan_commit(
         set_status(manager, r, Some(&commit_s), None, None).await;
         return Ok(());
     }
+    if let Some(verify) = r.spec.verify.clone() {
+        let p = path.to_path_buf();
+        let signer = tokio::task::spawn_blocking(move || {
+            let repo = git2::Repository::open(&p)
+                .map_err(|e| format!("cannot open the fetched repository: {}", e.message()))?;
+            super::signature::verify_commit(&repo, commit, &verify).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        tracing::info!(gitrepo = %r.key(), commit = %commit_s, signer = %signer, "commit signature verified");
+    }
     let dir =
         tempfile::tempdir().map_err(|e| format!("cannot create a checkout directory: {e}"))?;
     let (p, d) = (path.to_path_buf(), dir.path().to_path_buf());

@@ -72,6 +72,14 @@ impl WorkRepo {
         self
     }
 
+    /// Sets a `git config` value in the work tree (signing keys, `commit.gpgsign`).
+    pub fn config(&self, key: &str, value: &str) -> &Self {
+        run(Command::new("git")
+            .args(["config", key, value])
+            .current_dir(self.tree.dir()));
+        self
+    }
+
     /// Commits everything and pushes `main`; returns the commit id.
     pub fn commit_and_push(&self, message: &str) -> String {
         self.tree.commit_and_push(message).expect("commit and push")
