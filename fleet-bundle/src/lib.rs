@@ -17,7 +17,8 @@
 //! - [`render`]: a bundle for one cluster into Kubernetes objects (plain YAML, overlays,
 //!   Helm, kustomize);
 //! - [`helm`]: Helm charts on a Go-template engine running on minijinja;
-//! - [`kustomize`]: kustomize in Rust.
+//! - [`kustomize`]: kustomize in Rust;
+//! - [`preview`]: what a change does to each target set, as rendered-manifest diffs.
 #![forbid(unsafe_code)]
 
 pub mod bundle;
@@ -31,6 +32,7 @@ pub mod fleetignore;
 pub mod helm;
 pub mod kustomize;
 pub mod naming;
+pub mod preview;
 pub mod render;
 pub mod scan;
 pub mod selector;
