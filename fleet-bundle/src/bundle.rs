@@ -380,6 +380,38 @@ pub struct RolloutStrategy {
     pub auto_partition_threshold: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partitions: Vec<Partition>,
+    /// Ours, not Fleet's: how long a partition must stay healthy before the next one
+    /// starts (a Go duration such as `"10m"`; none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_time: Option<String>,
+    /// Ours: how many clusters of a partition may fail (a count or a percentage of the
+    /// partition) before the rollout halts there; 0 when any health gate is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<IntOrString>,
+    /// Ours: how many consecutive Ready health checks make a cluster healthy, and how
+    /// many consecutive failing ones make it failed, so a flapping resource decides
+    /// nothing (1 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_reports: Option<u32>,
+    /// Ours: how long a promoted cluster may take to become healthy before it counts as
+    /// failed (a Go duration; `"10m"` by default once any health gate is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline: Option<String>,
+    /// Ours: what a halted rollout does with the clusters of the failing partition:
+    /// `auto` moves them back to the last good version, `manual` (default) leaves them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackMode>,
+}
+
+/// `rolloutStrategy.rollback`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollbackMode {
+    /// A halted partition's clusters go back to the last good version at once.
+    Auto,
+    /// A halted rollout waits for `fleet-manager rollout resume|abort|promote`.
+    #[default]
+    Manual,
 }
 
 /// One explicit rollout partition.

@@ -932,6 +932,7 @@ impl Manager {
                     commit: old.commit.clone(),
                 }),
                 promoted: Default::default(),
+                ..Default::default()
             },
         })
     }

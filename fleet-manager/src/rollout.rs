@@ -9,6 +9,11 @@
 //!
 //! [`plan`] is the pure decision (Fleet's `UpdatePartitions` over our state); the leader
 //! runs it after each push and on every status change ([`crate::server`]).
+//!
+//! Ours on top of Fleet: health gates ([`gates`]) judge each partition; a partition
+//! that fails its gate halts the rollout ([`Halt`]), and with `rollback: auto` its
+//! clusters go back to the previous version, which is the last good one: a gated rollout
+//! only settles once every target was healthy at the new version.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +22,10 @@ use fleet_bundle::deployment::BundleState;
 use serde::{Deserialize, Serialize};
 
 use crate::targeting::{criteria_match, BundleVersion, TargetCriteria};
+
+pub mod gates;
+
+pub use gates::{FailedCluster, GateState};
 
 /// Fleet's defaults.
 const DEFAULT_AUTO_PARTITION_SIZE: &str = "25%";
@@ -29,6 +38,39 @@ pub struct RolloutState {
     pub previous: Option<BundleVersion>,
     /// Clusters (names) moved to the current version.
     pub promoted: BTreeSet<String>,
+    /// Health-gate bookkeeping (gated strategies only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub gates: GateState,
+    /// Set when a partition failed its gate: nobody is promoted until a new version,
+    /// `rollout resume` or `rollout promote`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halt: Option<Halt>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// Why and where a rollout stopped, and what was undone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Halt {
+    pub partition: String,
+    /// When it halted (seconds since the Unix epoch).
+    pub at: i64,
+    /// The commit that failed.
+    #[serde(default)]
+    pub commit: String,
+    pub clusters: Vec<FailedCluster>,
+    /// Clusters moved back to the previous version (`rollback: auto` or `rollout abort`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back: Vec<String>,
+    /// The commit they were moved back to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rolled_back_to: String,
+    /// `rollout abort` ended it: every cluster keeps the previous version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aborted: bool,
 }
 
 /// Why a rollout cannot be planned (a malformed strategy in fleet.yaml).
@@ -136,6 +178,21 @@ pub fn limit(
 /// A partition: its name, its clusters and how many of them may be unavailable.
 type PartitionMembers<'a> = (String, Vec<&'a TargetInput>, usize);
 
+/// The partitions' names and members, as [`plan`] splits `targets`.
+pub fn partition_members<'a>(
+    strategy: Option<&RolloutStrategy>,
+    targets: &'a [TargetInput],
+    group_labels: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<Vec<(String, Vec<&'a TargetInput>)>, RolloutError> {
+    let default = RolloutStrategy::default();
+    Ok(
+        partitions(strategy.unwrap_or(&default), targets, group_labels)?
+            .into_iter()
+            .map(|(name, members, _)| (name, members))
+            .collect(),
+    )
+}
+
 /// Splits targets into partitions: explicit `partitions` by their criteria, else
 /// automatic slices of `autoPartitionSize` (25%) once there are at least
 /// `autoPartitionThreshold` (200) targets, else one partition.
@@ -227,6 +284,19 @@ pub fn plan(
     targets: &[TargetInput],
     group_labels: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<Plan, RolloutError> {
+    plan_gated(strategy, paused, targets, group_labels, None)
+}
+
+/// [`plan`] under health gates: with `open` (the partitions whose gate passed, from
+/// [`gates::judge`]), a partition's gate, not its unavailable count, decides whether the
+/// rollout goes past it, and the rollout is complete only once every gate is open.
+pub fn plan_gated(
+    strategy: Option<&RolloutStrategy>,
+    paused: bool,
+    targets: &[TargetInput],
+    group_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    open: Option<&BTreeSet<String>>,
+) -> Result<Plan, RolloutError> {
     let default = RolloutStrategy::default();
     let strategy = strategy.unwrap_or(&default);
     let bundle_max = limit(
@@ -292,14 +362,20 @@ pub fn plan(
             max_unavailable: *max,
             unavailable: not_ready,
         });
-        if not_ready > *max {
-            unavailable_partitions += 1;
-        }
-        if unavailable_partitions > max_unavailable_partitions {
-            stopped = true;
+        match open {
+            Some(open) => stopped |= !open.contains(name),
+            None => {
+                if not_ready > *max {
+                    unavailable_partitions += 1;
+                }
+                if unavailable_partitions > max_unavailable_partitions {
+                    stopped = true;
+                }
+            }
         }
     }
-    let complete = targets.iter().all(|t| promoted.contains(t.name.as_str()));
+    let complete = targets.iter().all(|t| promoted.contains(t.name.as_str()))
+        && open.is_none_or(|open| parts.iter().all(|(name, _, _)| open.contains(name)));
     Ok(Plan {
         promote,
         partitions: statuses,
@@ -311,6 +387,10 @@ pub fn plan(
 /// version needs no staged rollout (Fleet's default: `maxUnavailable` 100%).
 pub fn is_immediate(strategy: Option<&RolloutStrategy>, target_count: usize) -> bool {
     let Some(s) = strategy else { return true };
+    if gates::Gates::of(strategy).ok().flatten().is_some() {
+        // Health gates judge even a rollout that moves everyone at once.
+        return false;
+    }
     let full = |v: Option<&IntOrString>| match v {
         None => true,
         Some(v) => {
@@ -394,6 +474,32 @@ mod tests {
         targets[1].status = Some(("new".into(), BundleState::Ready));
         let p = plan(Some(&s), false, &targets, &BTreeMap::new()).unwrap();
         assert_eq!(p.promote, vec!["c"]);
+        assert!(p.complete);
+    }
+
+    #[test]
+    fn gated_plans_wait_for_the_gate_not_readiness() {
+        let s = strategy(
+            "soakTime: 1m\npartitions:\n- name: canary\n  clusterName: a\n- name: rest\n  clusterName: b\n",
+        );
+        assert!(!is_immediate(Some(&s), 2));
+        let mut targets = vec![
+            target("a", true, Some(("new", BundleState::Ready))),
+            target("b", false, Some(("old", BundleState::Ready))),
+        ];
+        // Ready, but the canary is still soaking: "rest" waits.
+        let none = BTreeSet::new();
+        let p = plan_gated(Some(&s), false, &targets, &BTreeMap::new(), Some(&none)).unwrap();
+        assert!(p.promote.is_empty() && !p.complete, "{p:?}");
+        let canary = BTreeSet::from(["canary".to_string()]);
+        let p = plan_gated(Some(&s), false, &targets, &BTreeMap::new(), Some(&canary)).unwrap();
+        assert_eq!(p.promote, vec!["b"]);
+        // Everyone promoted is not complete until the last gate opens too.
+        targets[1].promoted = true;
+        let p = plan_gated(Some(&s), false, &targets, &BTreeMap::new(), Some(&canary)).unwrap();
+        assert!(!p.complete);
+        let both = BTreeSet::from(["canary".to_string(), "rest".to_string()]);
+        let p = plan_gated(Some(&s), false, &targets, &BTreeMap::new(), Some(&both)).unwrap();
         assert!(p.complete);
     }
 
